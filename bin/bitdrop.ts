@@ -1,0 +1,97 @@
+// bitdrop's command line: parses flags and calls the library. Nothing else lives here.
+
+import { Command, Option } from 'commander';
+import { OPTIONS, ConfigError, envName, flagName, loadConfig, defaults, type Config } from '../lib/config';
+import { BitdropNode, VERSION } from '../lib/node';
+import { uploadFile } from '../lib/cli/upload';
+import { fetchStatus, formatStatus } from '../lib/cli/status';
+
+const program = new Command();
+program.name('bitdrop').description('A pay-per-use file drop box that lives as a Tor onion service').version(VERSION);
+
+/** Fails with one readable line, as every bitdrop error does. */
+function fail(err: unknown): never {
+  const msg = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`bitdrop: ${msg}\n`);
+  process.exit(err instanceof ConfigError ? 2 : 1);
+}
+
+const collect = (value: string, prev: string[] = []) => [...prev, value];
+
+/** Flags given on the command line only (commander reports defaults as undefined here). */
+function flagsOf(cmd: Command): Partial<Record<keyof Config, unknown>> {
+  const out: Partial<Record<keyof Config, unknown>> = {};
+  for (const [k, v] of Object.entries(cmd.opts())) if (v !== undefined) out[k as keyof Config] = v;
+  return out;
+}
+
+const start = program.command('start').description('run the daemon').option('--config <file>', 'JSON config file (env BITDROP_CONFIG)');
+for (const spec of OPTIONS) {
+  const flag = `--${flagName(spec.key)}`;
+  const def = (defaults() as unknown as Record<string, unknown>)[spec.key];
+  const shown = def === undefined || (Array.isArray(def) && def.length === 0) ? '' : ` (default ${typeof def === 'object' && !Array.isArray(def) ? Object.values(def as object).join(':') : def})`;
+  const help = `${spec.describe}${shown}; env ${envName(spec.key)}`;
+  let opt: Option;
+  if (spec.kind === 'bool') opt = new Option(flag, help);
+  else if (spec.kind === 'list') opt = new Option(`${flag} <value>`, help).argParser(collect);
+  else opt = new Option(`${flag} <value>`, help);
+  if (spec.choices) opt = opt.choices(spec.choices as string[]);
+  start.addOption(opt);
+}
+start.action(async (_opts, cmd: Command) => {
+  let config: Config;
+  try {
+    const flags = flagsOf(cmd);
+    config = loadConfig({ flags: { ...flags, configFile: cmd.opts().config } });
+  } catch (err) {
+    fail(err);
+  }
+  const node = new BitdropNode(config);
+  try {
+    await node.start();
+  } catch (err) {
+    await node.stop().catch(() => undefined);
+    fail(err);
+  }
+  let signals = 0;
+  const shutdown = (sig: string) => {
+    if (++signals > 1) process.exit(130);
+    console.log(`bitdrop: ${sig}, stopping`);
+    node.stop().then(() => process.exit(0), (err) => fail(err));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+});
+
+program
+  .command('upload <file>')
+  .description('upload a file and print its URL')
+  .option('--url <url>', 'bitdrop to upload to (env BITDROP_URL)', process.env.BITDROP_URL ?? 'http://127.0.0.1:8080/')
+  .option('--socks <host:port>', 'SOCKS5 proxy, e.g. tor at 127.0.0.1:9050 for .onion URLs (env BITDROP_SOCKS)', process.env.BITDROP_SOCKS)
+  .option('--json', 'print the JSON answer')
+  .action(async (file: string, opts: { url: string; socks?: string; json?: boolean }) => {
+    try {
+      const res = await uploadFile(file, { url: opts.url, socks: opts.socks, json: opts.json, progress: process.stderr.isTTY });
+      if (res.status !== 201) fail(res.body.trim() || `upload failed with HTTP ${res.status}`);
+      process.stdout.write(opts.json ? res.body : res.body.endsWith('\n') ? res.body : res.body + '\n');
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('status')
+  .description("report the running daemon's state")
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .option('--json', 'print JSON')
+  .action(async (opts: { dataDir?: string; json?: boolean }) => {
+    try {
+      const config = loadConfig({ flags: { dataDir: opts.dataDir } });
+      const status = await fetchStatus(config.dataDir);
+      process.stdout.write(opts.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status).join('\n') + '\n');
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program.parseAsync(process.argv).catch(fail);

@@ -1,0 +1,247 @@
+// One typed configuration for the whole daemon.
+// Sources, highest first: command-line flags > BITDROP_* environment > config file (JSON) > defaults.
+// Every option has one canonical camelCase key; the flag is its kebab-case form and the env variable
+// is BITDROP_ + SCREAMING_SNAKE (dataDir → --data-dir → BITDROP_DATA_DIR).
+
+import fs from 'fs';
+import path from 'path';
+
+export type NetworkName = 'bitcoin' | 'testnet' | 'signet' | 'regtest' | 'namecoin' | 'namecoin-regtest';
+export type TorMode = 'managed' | 'attach' | 'off';
+
+export interface Config {
+  configFile?: string;
+  dataDir: string;
+  listen: { host: string; port: number };
+  /** Allow a non-loopback --listen (the onion host should never be reachable on clearnet by accident). */
+  listenPublic: boolean;
+  /** Absolute base URL printed in upload answers; when unset it is derived from the request's Host. */
+  publicUrl?: string;
+  maxUploadBytes: number;
+
+  // payments (issue: pay per use)
+  network: NetworkName;
+  xpub?: string;
+  electrum: string[];
+  confirmations: number;
+  /** satoshis per GiB per day of storage */
+  storagePrice: number;
+  /** satoshis per GiB sent */
+  transferPrice: number;
+  /** milliseconds a file may stay negative before it is deleted */
+  grace: number;
+  /** milliseconds an unpaid upload is kept */
+  unpaidTtl: number;
+  maxUnpaidBytes: number;
+  /** most Electrum subscriptions held at once */
+  watchBudget: number;
+  /** allow Electrum / Namecoin connections to non-loopback hosts outside Tor */
+  clearnet: boolean;
+
+  // tor
+  tor: TorMode;
+  torControl?: string;
+  torPassword?: string;
+  torBinary: string;
+  /** a file of extra torrc lines appended to the managed tor's torrc (bridges, test networks) */
+  torrcAppend?: string;
+
+  // names (Namecoin)
+  namecoinRpc?: string;
+  name?: string;
+}
+
+export class ConfigError extends Error {}
+
+type Kind = 'string' | 'int' | 'bytes' | 'duration' | 'bool' | 'list' | 'hostport';
+
+interface OptionSpec {
+  key: keyof Config;
+  kind: Kind;
+  describe: string;
+  choices?: readonly string[];
+}
+
+/** Every option, in the order `bitdrop start --help` and the README list them. */
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'dataDir', kind: 'string', describe: 'where files and state are stored' },
+  { key: 'listen', kind: 'hostport', describe: 'HTTP listener HOST:PORT' },
+  { key: 'listenPublic', kind: 'bool', describe: 'allow a non-loopback --listen address' },
+  { key: 'publicUrl', kind: 'string', describe: 'base URL printed in upload answers' },
+  { key: 'maxUploadBytes', kind: 'bytes', describe: 'largest accepted upload (bytes, or 5GiB, 100MB …)' },
+  { key: 'network', kind: 'string', describe: 'coin network', choices: ['bitcoin', 'testnet', 'signet', 'regtest', 'namecoin', 'namecoin-regtest'] },
+  { key: 'xpub', kind: 'string', describe: 'watch-only extended public key (xpub/tpub/zpub/vpub)' },
+  { key: 'electrum', kind: 'list', describe: 'Electrum server tcp://HOST:PORT or ssl://HOST:PORT (repeatable)' },
+  { key: 'confirmations', kind: 'int', describe: 'confirmations before a payment counts' },
+  { key: 'storagePrice', kind: 'int', describe: 'satoshis per GiB per day stored' },
+  { key: 'transferPrice', kind: 'int', describe: 'satoshis per GiB downloaded' },
+  { key: 'grace', kind: 'duration', describe: 'how long a file may stay unpaid before deletion (7d, 12h …)' },
+  { key: 'unpaidTtl', kind: 'duration', describe: 'how long an upload awaiting payment is kept' },
+  { key: 'maxUnpaidBytes', kind: 'bytes', describe: 'total bytes of uploads awaiting payment' },
+  { key: 'watchBudget', kind: 'int', describe: 'most Electrum subscriptions held at once' },
+  { key: 'clearnet', kind: 'bool', describe: 'allow outbound connections outside Tor' },
+  { key: 'tor', kind: 'string', describe: 'tor mode', choices: ['managed', 'attach', 'off'] },
+  { key: 'torControl', kind: 'string', describe: 'control port of an existing tor (HOST:PORT or unix:PATH)' },
+  { key: 'torPassword', kind: 'string', describe: 'control port password (attach mode)' },
+  { key: 'torBinary', kind: 'string', describe: 'tor executable for managed mode' },
+  { key: 'torrcAppend', kind: 'string', describe: 'file of extra torrc lines for the managed tor' },
+  { key: 'namecoinRpc', kind: 'string', describe: 'Namecoin JSON-RPC URL http://user:pass@host:port' },
+  { key: 'name', kind: 'string', describe: '.bit name to register and renew' },
+];
+
+const GiB = 1024 ** 3;
+
+export function defaults(): Config {
+  return {
+    dataDir: './bitdrop-data',
+    listen: { host: '127.0.0.1', port: 8080 },
+    listenPublic: false,
+    maxUploadBytes: 5 * GiB,
+    network: 'regtest',
+    electrum: [],
+    confirmations: 1,
+    storagePrice: 0,
+    transferPrice: 0,
+    grace: 7 * 86400_000,
+    unpaidTtl: 86400_000,
+    maxUnpaidBytes: 10 * GiB,
+    watchBudget: 500,
+    clearnet: false,
+    tor: 'managed',
+    torBinary: 'tor',
+  };
+}
+
+export const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+export const envName = (key: string) => 'BITDROP_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+
+const UNITS: Record<string, number> = {
+  '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
+  kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
+};
+
+export function parseBytes(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new ConfigError(`"${text}" is not a size (try 1048576, 100MB or 5GiB)`);
+  return Math.floor(Number(m[1]) * unit);
+}
+
+const DURATIONS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
+
+/** "7d", "12h", "90m", "30s", "250ms"; a bare number is seconds. Returns milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/i.exec(text);
+  if (!m) throw new ConfigError(`"${text}" is not a duration (try 7d, 24h, 30m or 45s)`);
+  return Math.round(Number(m[1]) * DURATIONS[(m[2] ?? 's').toLowerCase()]);
+}
+
+export function parseHostPort(text: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(text.trim()) ?? /^()(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new ConfigError(`"${text}" is not HOST:PORT (try 127.0.0.1:8080)`);
+  return { host: m[1] || '127.0.0.1', port };
+}
+
+function convert(spec: OptionSpec, raw: unknown, source: string): unknown {
+  const where = `${source}: ${spec.key}`;
+  try {
+    switch (spec.kind) {
+      case 'string': {
+        const s = String(raw);
+        if (spec.choices && !spec.choices.includes(s)) {
+          throw new ConfigError(`"${s}" is not one of ${spec.choices.join(', ')}`);
+        }
+        return s;
+      }
+      case 'int': {
+        const n = typeof raw === 'number' ? raw : Number(String(raw).trim());
+        if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(`"${raw}" is not a whole number ≥ 0`);
+        return n;
+      }
+      case 'bytes':
+        return typeof raw === 'number' ? raw : parseBytes(String(raw));
+      case 'duration':
+        return typeof raw === 'number' ? raw * 1000 : parseDuration(String(raw));
+      case 'bool': {
+        if (typeof raw === 'boolean') return raw;
+        const s = String(raw).toLowerCase();
+        if (['1', 'true', 'yes', 'on'].includes(s)) return true;
+        if (['0', 'false', 'no', 'off'].includes(s)) return false;
+        throw new ConfigError(`"${raw}" is not true or false`);
+      }
+      case 'list':
+        if (Array.isArray(raw)) return raw.map(String);
+        return String(raw).split(',').map((s) => s.trim()).filter(Boolean);
+      case 'hostport':
+        return parseHostPort(String(raw));
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(`${where}: ${err.message}`);
+    throw err;
+  }
+}
+
+export interface ConfigSources {
+  /** already-parsed command-line values keyed by camelCase option name (undefined = not given) */
+  flags?: Partial<Record<keyof Config, unknown>>;
+  env?: NodeJS.ProcessEnv;
+  /** path of a JSON config file; also taken from flags.configFile / BITDROP_CONFIG */
+  file?: string;
+}
+
+/** Builds the effective configuration. Throws ConfigError with one readable line on bad input. */
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const env = sources.env ?? process.env;
+  const flags = sources.flags ?? {};
+  const cfg = defaults() as unknown as Record<string, unknown>;
+  const file = (flags.configFile as string | undefined) ?? env.BITDROP_CONFIG ?? sources.file;
+  if (file) {
+    let parsed: Record<string, unknown>;
+    try {
+      parsed = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+    }
+    for (const [k, v] of Object.entries(parsed)) {
+      const spec = OPTIONS.find((o) => o.key === k || flagName(o.key) === k);
+      if (!spec) throw new ConfigError(`config file ${file}: unknown key "${k}"`);
+      cfg[spec.key] = convert(spec, v, `config file ${file}`);
+    }
+    cfg.configFile = path.resolve(file);
+  }
+  for (const spec of OPTIONS) {
+    const v = env[envName(spec.key)];
+    if (v !== undefined && v !== '') cfg[spec.key] = convert(spec, v, envName(spec.key));
+  }
+  for (const spec of OPTIONS) {
+    const v = flags[spec.key];
+    if (v !== undefined) cfg[spec.key] = convert(spec, v, `--${flagName(spec.key)}`);
+  }
+  const config = cfg as unknown as Config;
+  config.dataDir = path.resolve(config.dataDir);
+  validate(config);
+  return config;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+export const isLoopback = (host: string) => LOOPBACK.test(host);
+
+function validate(c: Config): void {
+  if (!isLoopback(c.listen.host) && !c.listenPublic) {
+    throw new ConfigError(
+      `--listen ${c.listen.host}:${c.listen.port} is not a loopback address; add --listen-public if you really want clearnet exposure`,
+    );
+  }
+  if (c.maxUploadBytes < 1) throw new ConfigError('maxUploadBytes must be at least 1');
+  if (c.tor === 'attach' && !c.torControl) throw new ConfigError('--tor attach needs --tor-control HOST:PORT or unix:PATH');
+  for (const url of c.electrum) {
+    if (!/^(tcp|ssl):\/\/[^:/]+:\d+$/.test(url) && !/^(tcp|ssl):\/\/\[[^\]]+\]:\d+$/.test(url)) {
+      throw new ConfigError(`--electrum ${url}: expected tcp://HOST:PORT or ssl://HOST:PORT`);
+    }
+  }
+  if (c.publicUrl && !/^https?:\/\/[^/]+/.test(c.publicUrl)) throw new ConfigError(`--public-url ${c.publicUrl}: expected http://HOST[:PORT]`);
+}
+
+/** Payments are on when any price is non-zero; both zero is a free drop box. */
+export const paymentsEnabled = (c: Config) => c.storagePrice > 0 || c.transferPrice > 0;

@@ -1,0 +1,73 @@
+// The koa application: one visible chain of middleware.
+//   security headers → error handler → routes (payments' own, home, status, upload, file routes)
+
+import http from 'http';
+import Koa from 'koa';
+import type { Config } from '../config';
+import type { Store } from '../store';
+import { UserError } from '../errors';
+import { securityHeaders } from './security';
+import { errorHandler } from './errors';
+import { PaymentGate, freeGate } from './gate';
+import { home } from './home';
+import { uploadPut, uploadMultipart } from './upload';
+import { download, deleteFile } from './files';
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  gate?: PaymentGate;
+  /** the daemon's full status (bitdrop status); answered only with the admin token */
+  status: () => Promise<Record<string, unknown>>;
+  adminToken: string;
+  log: (line: string) => void;
+}
+
+export type Deps = Required<Pick<AppDeps, 'gate'>> & AppDeps;
+
+const FILE_ROUTE = /^\/([A-Za-z0-9_-]{22})(?:\/([^/]*))?$/;
+
+export function createApp(deps: AppDeps): Koa {
+  const d: Deps = { ...deps, gate: deps.gate ?? freeGate };
+  const app = new Koa();
+  app.proxy = false;
+  app.use(securityHeaders);
+  app.use(errorHandler(d.log));
+  app.use(async (ctx) => {
+    if (d.gate.route && (await d.gate.route(ctx))) return;
+    const { method, path } = ctx;
+    if (path === '/' && (method === 'GET' || method === 'HEAD')) return home(ctx, d);
+    if (path === '/status' && method === 'GET') return status(ctx, d);
+    if (method === 'PUT' && /^\/[^/]*$/.test(path)) return uploadPut(ctx, d);
+    if (method === 'POST' && path === '/') return uploadMultipart(ctx, d);
+    const m = FILE_ROUTE.exec(path);
+    if (m && (method === 'GET' || method === 'HEAD')) return download(ctx, d, m[1]);
+    if (m && method === 'DELETE' && m[2] === undefined) return deleteFile(ctx, d, m[1]);
+    if (m || path === '/' || path === '/status') {
+      throw new UserError(405, `${method} is not allowed here`);
+    }
+    throw new UserError(404, 'not found');
+  });
+  return app;
+}
+
+async function status(ctx: Koa.Context, d: Deps) {
+  if (ctx.get('X-Admin-Token') !== d.adminToken) {
+    throw new UserError(403, 'the status needs the admin token; run `bitdrop status` on the server');
+  }
+  ctx.body = await d.status();
+}
+
+/**
+ * An http.Server for the app. Uploads can be huge and slow over Tor, so there is no whole-request
+ * timeout; a stalled connection is cut after `idleMs` of silence instead. Requests with
+ * `Expect: 100-continue` (curl -T of anything large) get their 100 only once the upload is admitted
+ * (lib/http/upload.ts), so an oversized or unwanted body is refused before it is sent.
+ */
+export function createServer(app: Koa, idleMs = 120_000): http.Server {
+  const handler = app.callback();
+  const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000 }, handler);
+  server.timeout = idleMs;
+  server.on('checkContinue', handler);
+  return server;
+}

@@ -1,0 +1,47 @@
+import type { Middleware } from 'koa';
+import { isUserError } from '../errors';
+import { escapeHtml, flavor, page } from './negotiate';
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
+  405: 'Method Not Allowed', 411: 'Length Required', 413: 'Payload Too Large', 416: 'Range Not Satisfiable',
+  500: 'Internal Server Error', 503: 'Service Unavailable', 507: 'Insufficient Storage',
+};
+
+/** The one place errors become answers: one readable line for curl, a page for browsers, JSON for scripts. */
+export function errorHandler(log: (line: string) => void): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.throw(404, 'not found');
+      }
+    } catch (err) {
+      let status = 500;
+      let message = 'internal error; the operator can find details in the daemon log';
+      let details: Record<string, unknown> = {};
+      if (isUserError(err)) {
+        ({ status, message, details } = err);
+        ctx.set(err.headers);
+      } else if ((err as { expose?: boolean }).expose) {
+        status = (err as { status: number }).status;
+        message = (err as Error).message;
+      } else {
+        log(`error: ${ctx.method} ${ctx.path}: ${(err as Error).stack ?? err}`);
+      }
+      // An unread request body (413 while streaming, a refused upload) cannot be drained safely: close.
+      if (!ctx.req.complete) ctx.set('Connection', 'close');
+      ctx.status = status;
+      const f = flavor(ctx);
+      if (f === 'json') ctx.body = { error: message, status, ...details };
+      else if (f === 'html') {
+        ctx.type = 'html';
+        ctx.body = page(`${status} ${REASONS[status] ?? ''}`, `<h1>${status} ${escapeHtml(REASONS[status] ?? '')}</h1><p>${escapeHtml(message)}</p>` +
+          (details.paymentUri ? `<p><a href="${escapeHtml(String(details.paymentUri))}">${escapeHtml(String(details.paymentUri))}</a></p>` : ''));
+      } else {
+        ctx.type = 'text/plain; charset=utf-8';
+        ctx.body = `${status} ${REASONS[status] ?? ''}: ${message}\n` + (details.hint ? `${details.hint}\n` : '');
+      }
+    }
+  };
+}

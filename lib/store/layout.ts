@@ -1,0 +1,63 @@
+/*
+ * The whole LevelDB key space of bitdrop, in one place.
+ *
+ * Keys are binary: a one-byte ASCII prefix, then fixed-width fields. Values are JSON unless noted.
+ *
+ *   V                     -> { version }                      schema version of this database
+ *   f[id]                 -> FileManifest                     one uploaded file (id = 22-char base64url)
+ *   c[sha256:32]          -> uint32 BE refcount               how many manifests list this chunk
+ *   b[sha256:32]          -> raw bytes                        chunk payload (only with the "level" blob backend)
+ *   a[id]                 -> Account                          a file's payment account (ledger)
+ *   s[scripthash:32]      -> id                               which file an Electrum scripthash belongs to
+ *   x[when:8 BE][id]      -> ''                               expiry index: when the ledger must next look at
+ *                                                             the file (unpaid TTL or end of grace), ordered by time
+ *   r[reservationId]      -> Reservation                      quote for an upload not sent yet (reserve first)
+ *   n                     -> uint32 BE                        next address derivation index
+ *   k[name]               -> JSON                             small named singletons (.bit name state, …)
+ *
+ * Chunk payloads with the default "file" backend live outside LevelDB, in
+ * <dataDir>/chunks/<first 2 hex>/<sha256 hex>, referenced by the c[...] refcount entry (value separation).
+ */
+
+export const PREFIX = {
+  version: 'V',
+  file: 'f',
+  chunkRef: 'c',
+  blob: 'b',
+  account: 'a',
+  scriptHash: 's',
+  expiry: 'x',
+  reservation: 'r',
+  nextIndex: 'n',
+  singleton: 'k',
+} as const;
+
+export const SCHEMA_VERSION = 1;
+
+const p = (prefix: string, body: Buffer = Buffer.alloc(0)) => Buffer.concat([Buffer.from(prefix, 'ascii'), body]);
+const ascii = (s: string) => Buffer.from(s, 'ascii');
+
+export const layout = {
+  version: () => p(PREFIX.version),
+  file: (id: string) => p(PREFIX.file, ascii(id)),
+  chunkRef: (hash: Buffer) => p(PREFIX.chunkRef, hash),
+  blob: (hash: Buffer) => p(PREFIX.blob, hash),
+  account: (id: string) => p(PREFIX.account, ascii(id)),
+  scriptHash: (sh: Buffer) => p(PREFIX.scriptHash, sh),
+  expiry: (when: number, id: string) => {
+    const t = Buffer.alloc(8);
+    t.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(when))));
+    return p(PREFIX.expiry, Buffer.concat([t, ascii(id)]));
+  },
+  reservation: (id: string) => p(PREFIX.reservation, ascii(id)),
+  nextIndex: () => p(PREFIX.nextIndex),
+  singleton: (name: string) => p(PREFIX.singleton, ascii(name)),
+
+  /** [gte, lt) bounds covering every key of one prefix */
+  range: (prefix: string) => ({ gte: p(prefix), lt: p(String.fromCharCode(prefix.charCodeAt(0) + 1)) }),
+  /** the expiry keys due at or before `now` */
+  expiryDue: (now: number) => ({ gte: p(PREFIX.expiry), lt: layout.expiry(now + 1, '') }),
+  parseExpiry: (key: Buffer) => ({ when: Number(key.readBigUInt64BE(1)), id: key.subarray(9).toString('ascii') }),
+  /** the part of a key after its prefix byte */
+  body: (key: Buffer) => key.subarray(1),
+};

@@ -1,0 +1,118 @@
+// Runs the real daemon (build/bin/bitdrop.js) as a child process, as an operator would.
+
+import { spawn, execFile, type ChildProcess } from 'child_process';
+import fs from 'fs';
+import os from 'os';
+import path from 'path';
+import { promisify } from 'util';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const CLI = path.join(ROOT, 'build', 'bin', 'bitdrop.js');
+export const exec = promisify(execFile);
+
+export interface Daemon {
+  url: string;
+  dataDir: string;
+  proc: ChildProcess;
+  output: () => string;
+  stop: () => Promise<number | null>;
+  kill9: () => Promise<void>;
+}
+
+export function tmpDir(prefix = 'bitdrop-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface DaemonOptions {
+  dataDir?: string;
+  args?: string[];
+  env?: Record<string, string>;
+  /** a line the daemon prints once ready (default: the serving line) */
+  readyPattern?: RegExp;
+  timeoutMs?: number;
+}
+
+/** Starts `bitdrop start` on a free loopback port and resolves once it prints its URL. */
+export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
+  const dataDir = opts.dataDir ?? tmpDir();
+  const args = [CLI, 'start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tor', 'off', ...(opts.args ?? [])];
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += d; });
+  proc.stderr!.on('data', (d) => { out += d; });
+  const ready = opts.readyPattern ?? /serving\s+(http:\/\/\S+?)\/?\s/;
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`daemon did not start in time:\n${out}`)), opts.timeoutMs ?? 30_000);
+    const check = () => {
+      const m = /serving\s+(http:\/\/\S+?)\/?\s/.exec(out);
+      if (m && ready.test(out)) { clearTimeout(timer); resolve(m[1]); }
+    };
+    proc.stdout!.on('data', check);
+    proc.stderr!.on('data', check);
+    proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited with ${code}:\n${out}`)); });
+  });
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  return {
+    url,
+    dataDir,
+    proc,
+    output: () => out,
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+    kill9: async () => {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** curl with arguments; resolves with stdout (buffer-safe for text answers). */
+export async function curl(...args: string[]): Promise<string> {
+  const { stdout } = await exec('curl', ['-sS', ...args], { maxBuffer: 64 * 1024 * 1024 });
+  return stdout;
+}
+
+/** curl printing "<status>\n<body>" via -w, so tests can assert both. */
+export async function curlStatus(...args: string[]): Promise<{ status: number; body: string }> {
+  const out = await curl('-w', '\n%{http_code}', ...args);
+  const i = out.lastIndexOf('\n');
+  return { status: Number(out.slice(i + 1)), body: out.slice(0, i) };
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const { createHash } = await import('crypto');
+  const h = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** A file of `size` pseudo-random bytes (fast: a repeated random block with a counter). */
+export function randomFile(dir: string, size: number, name = `f-${size}.bin`): string {
+  const file = path.join(dir, name);
+  const fd = fs.openSync(file, 'w');
+  const block = Buffer.alloc(1024 * 1024);
+  let written = 0;
+  let n = 0;
+  while (written < size) {
+    require('crypto').randomFillSync(block, 0, 4096);
+    block.writeUInt32BE(n++, 0);
+    const len = Math.min(block.length, size - written);
+    fs.writeSync(fd, block, 0, len);
+    written += len;
+  }
+  fs.closeSync(fd);
+  return file;
+}
+
+/** Every chunk payload file in a data dir (the default file backend). */
+export function chunkFiles(dataDir: string): string[] {
+  const root = path.join(dataDir, 'chunks');
+  if (!fs.existsSync(root)) return [];
+  return fs.readdirSync(root).filter((d) => /^[0-9a-f]{2}$/.test(d))
+    .flatMap((d) => fs.readdirSync(path.join(root, d)));
+}
