@@ -179,6 +179,24 @@ export class Chain extends EventEmitter {
 
   /** Mines `n` blocks paying `payout`, each taking the whole mempool unless `includeMempool` is false. */
   mine(n: number, payout: Uint8Array, includeMempool = true): string[] {
+    const hashes = this.mineMany(n, payout, includeMempool);
+    this.commit(n > 0);
+    return hashes;
+  }
+
+  /**
+   * A reorg as one step: the top `depth` blocks are replaced by `depth + 1` new ones, so watchers see a single
+   * new, longer tip. Transactions of the old blocks are re-mined unless `includeMempool` is false.
+   */
+  reorg(depth: number, payout: Uint8Array, includeMempool = true): string[] {
+    if (!Number.isSafeInteger(depth) || depth < 1 || depth > this.height) throw new ChainError(`reorg depth must be between 1 and ${this.height}`);
+    this.disconnectFrom(this.height - depth + 1);
+    const hashes = this.mineMany(depth + 1, payout, includeMempool);
+    this.commit(true);
+    return hashes;
+  }
+
+  private mineMany(n: number, payout: Uint8Array, includeMempool: boolean): string[] {
     const mined: bitcoin.Block[] = [];
     for (let i = 0; i < n; i++) {
       const entries = includeMempool ? this.mempool.all() : [];
@@ -187,7 +205,6 @@ export class Chain extends EventEmitter {
     }
     if (!includeMempool) this.rebuildMempool();
     this.store?.append(mined.map((b) => b.toBuffer()));
-    this.commit(n > 0);
     return mined.map((b) => b.getId());
   }
 
@@ -229,11 +246,16 @@ export class Chain extends EventEmitter {
     const height = this.heightOf.get(hash);
     if (height === undefined) throw new ChainError('Block not found');
     if (height === 0) throw new ChainError('Cannot invalidate the genesis block');
+    this.disconnectFrom(height);
+    this.commit(true);
+  }
+
+  /** Disconnects the block at `height` and all above it; their transactions are offered to the mempool. */
+  private disconnectFrom(height: number): void {
     const returned: bitcoin.Transaction[][] = [];
     while (this.height >= height) returned.unshift(this.disconnectTip().slice(1));
     this.store?.truncate(height - 1);
     this.rebuildMempool(returned.flat());
-    this.commit(true);
   }
 
   private mineBlock(payout: Uint8Array, txs: bitcoin.Transaction[], fees: bigint): bitcoin.Block {

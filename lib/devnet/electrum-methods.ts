@@ -6,6 +6,7 @@ import * as bitcoin from 'bitcoinjs-lib';
 import crypto from 'crypto';
 import { Chain, HistoryItem } from './chain';
 import { GENESIS_HASH, merkleBranch, merkleRoot, MIN_RELAY_SAT_PER_KVB, NETWORK, revHex, satsToBtc, toHex } from './consensus';
+import { RpcError } from './rpc-error';
 import { TxRejected } from './validation';
 
 export const SERVER_VERSION = 'bitdrop-devnet 0.1';
@@ -18,14 +19,6 @@ export const INVALID_PARAMS = -32602;
 export const METHOD_NOT_FOUND = -32601;
 export const BAD_REQUEST = 1;
 
-export class RpcError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 /** What a method may see and change of the connection it was called on. */
 export interface SessionContext {

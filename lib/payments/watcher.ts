@@ -366,7 +366,7 @@ export class Watcher extends EventEmitter {
       s.checked = 0;
       let after: string | undefined;
       let seen = 0;
-      let last = passStart;
+      let nextAt = passStart; // when the next check may start (a schedule, so timer granularity does not add up)
       const inFlight = new Set<Promise<void>>();
       for (;;) {
         let page: string[];
@@ -384,11 +384,12 @@ export class Watcher extends EventEmitter {
           after = sh;
           if (this.hot.has(sh) || !SCRIPTHASH.test(sh)) continue;
           s.intervalMs = this.interval(passStart, seen);
-          await this.sleep(last + s.intervalMs - this.o.clock());
+          await this.sleep(nextAt - this.o.clock());
           while (inFlight.size >= this.o.sweepConcurrency) await Promise.race(inFlight);
           if (!this.client.connected) await this.untilConnected();
           if (!this.running) return;
-          last = this.o.clock();
+          // after an outage catch up at most one second's worth in a burst; interval() speeds up the rest
+          nextAt = Math.max(nextAt, this.o.clock() - 1000) + s.intervalMs;
           const check = this.checkCold(sh).finally(() => inFlight.delete(check));
           inFlight.add(check);
           s.position = sh;

@@ -27,7 +27,7 @@ export interface BlobStore {
   list(): AsyncIterable<Buffer>;
 }
 
-const READ_BUFFER = 1024 * 1024;
+const READ_BUFFER = 256 * 1024;
 
 export class FileBlobs implements BlobStore {
   private readonly dirtyDirs = new Set<string>();

@@ -285,7 +285,7 @@ export class Store {
         }
       }
     }
-    return Readable.from(gen(), { objectMode: false, highWaterMark: 1024 * 1024 });
+    return Readable.from(gen(), { objectMode: false, highWaterMark: 256 * 1024 });
   }
 
   private pin(hex: string) {

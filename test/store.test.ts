@@ -1,0 +1,107 @@
+// The content-addressed store: dedup, refcounts, crash safety — through the daemon and directly.
+
+import t from 'tap';
+import fs from 'fs';
+import path from 'path';
+import { spawn } from 'child_process';
+import { Readable } from 'stream';
+import { startDaemon, curl, curlStatus, sha256File, randomFile, tmpDir, chunkFiles, CLI } from './helpers/daemon';
+import { Store } from '../lib/store';
+
+const CHUNK = 4 * 1024 * 1024;
+
+t.test('dedup: the same bytes twice store their chunks once; deleting one keeps the other whole', async (t) => {
+  const d = await startDaemon();
+  t.teardown(() => d.stop());
+  const work = tmpDir();
+  const file = randomFile(work, 3 * CHUNK + 10, 'same.bin');
+  const a = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', file, `${d.url}/`));
+  const afterFirst = chunkFiles(d.dataDir).length;
+  t.equal(afterFirst, 4, 'four chunks for 3 chunks + 10 bytes');
+  const b = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', file, `${d.url}/copy.bin`));
+  t.not(a.id, b.id, 'two files, two ids');
+  t.equal(chunkFiles(d.dataDir).length, afterFirst, 'no new chunk for identical bytes');
+  await curl('-f', '-X', 'DELETE', '-H', `X-Delete-Token: ${a.deleteToken}`, `${d.url}/${a.id}`);
+  t.equal(chunkFiles(d.dataDir).length, afterFirst, 'chunks still used by the copy stay');
+  const out = path.join(work, 'copy.out');
+  await curl('-f', '-o', out, b.url);
+  t.equal(await sha256File(out), await sha256File(file), 'the copy is whole');
+  await curl('-f', '-X', 'DELETE', '-H', `X-Delete-Token: ${b.deleteToken}`, `${d.url}/${b.id}`);
+  t.equal(chunkFiles(d.dataDir).length, 0, 'the last deletion frees every chunk');
+});
+
+t.test('kill -9 mid-upload: after a restart no partial file and no orphaned chunk', async (t) => {
+  const dataDir = tmpDir();
+  const work = tmpDir();
+  const keep = randomFile(work, CHUNK + 1, 'keep.bin');
+  const big = randomFile(work, 40 * CHUNK, 'big.bin');
+  let d = await startDaemon({ dataDir });
+  const kept = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', keep, `${d.url}/`));
+  const keptChunks = chunkFiles(dataDir).length;
+  // A slow upload: several chunks reach the disk, the manifest never does.
+  const up = spawn('curl', ['-sS', '--limit-rate', '8M', '-T', big, `${d.url}/`], { stdio: 'ignore' });
+  const deadline = Date.now() + 30_000;
+  while (chunkFiles(dataDir).length < keptChunks + 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.ok(chunkFiles(dataDir).length >= keptChunks + 3, 'chunks of the unfinished upload were on disk');
+  await d.kill9();
+  up.kill();
+  d = await startDaemon({ dataDir });
+  t.teardown(() => d.stop());
+  const status = JSON.parse((await import('child_process')).execFileSync(process.execPath, [CLI, 'status', '--data-dir', dataDir, '--json']).toString());
+  t.equal(status.files, 1, 'only the finished file exists');
+  t.equal(chunkFiles(dataDir).length, keptChunks, 'the orphaned chunks were removed at start');
+  t.equal(fs.readdirSync(path.join(dataDir, 'chunks', 'tmp')).length, 0, 'no temp files');
+  const out = path.join(work, 'keep.out');
+  await curl('-f', '-o', out, `${d.url}/${kept.id}`);
+  t.equal(await sha256File(out), await sha256File(keep), 'the finished file is intact');
+});
+
+t.test('a client that disconnects mid-upload leaves nothing behind', async (t) => {
+  const d = await startDaemon();
+  t.teardown(() => d.stop());
+  const work = tmpDir();
+  const big = randomFile(work, 20 * CHUNK, 'big.bin');
+  const up = spawn('curl', ['-sS', '--limit-rate', '8M', '-T', big, `${d.url}/`], { stdio: 'ignore' });
+  const deadline = Date.now() + 30_000;
+  while (chunkFiles(d.dataDir).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  up.kill('SIGKILL');
+  const gone = Date.now() + 10_000;
+  while (chunkFiles(d.dataDir).length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
+  t.equal(chunkFiles(d.dataDir).length, 0, 'the aborted upload freed its chunks without a restart');
+  const r = await curlStatus('-H', 'Accept: application/json', '-H', `X-Admin-Token: ${fs.readFileSync(path.join(d.dataDir, 'admin-token'), 'utf8').trim()}`, `${d.url}/status`);
+  t.equal(JSON.parse(r.body).files, 0);
+});
+
+for (const backend of ['file', 'level'] as const) {
+  t.test(`store (${backend} backend): refcounts, orphan sweep, reads across chunks`, async (t) => {
+    const dir = tmpDir();
+    let store = await Store.open({ dir, backend, chunkSize: 1024 });
+    const bytes = Buffer.alloc(4096 + 5);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) % 251;
+    const a = await store.ingest(Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]), { name: 'a', type: 'x/y', maxBytes: 1e9 });
+    t.equal(a.manifest.chunks.length, 5);
+    const b = await store.ingest(Readable.from([bytes]), { name: 'b', type: 'x/y', maxBytes: 1e9 });
+    t.same(b.manifest.chunks, a.manifest.chunks, 'same chunk hashes');
+    t.equal(store.stats().chunks, 5, 'stored once');
+    const part = Buffer.concat(await store.read(a.manifest, 1020, 2050).toArray());
+    t.ok(part.equals(bytes.subarray(1020, 2051)), 'a read across chunk boundaries');
+    await t.rejects(store.ingest(Readable.from([bytes]), { name: 'c', type: 'x/y', maxBytes: 100 }), { status: 413 });
+    t.equal(store.stats().files, 2, 'the refused upload left no file');
+    // An orphan: a payload nobody references (as after a crash before the manifest commit).
+    await store.blobs.put(Buffer.alloc(32, 9), Buffer.from('orphan'));
+    await store.blobs.flush();
+    await store.close();
+    store = await Store.open({ dir, backend, chunkSize: 1024 });
+    t.equal(await store.blobs.has(Buffer.alloc(32, 9)), false, 'the orphan is gone after reopening');
+    t.equal(store.stats().files, 2, 'files survive a reopen');
+    await store.delete(a.manifest.id);
+    const whole = Buffer.concat(await store.read(b.manifest).toArray());
+    t.ok(whole.equals(bytes), 'b is whole after a is deleted');
+    await store.delete(b.manifest.id);
+    t.equal(store.stats().chunks, 0);
+    let left = 0;
+    for await (const _ of store.blobs.list()) left++;
+    t.equal(left, 0, 'no payload is left');
+    await store.close();
+  });
+}

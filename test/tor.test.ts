@@ -1,0 +1,232 @@
+// TorService against real tor processes that never touch a network (DisableNetwork 1): the control
+// protocol, the onion key, restarts, attach/off modes and client authorization. Reachability is
+// test/tor-network.test.ts's job.
+
+import fs from 'fs';
+import path from 'path';
+import t from 'tap';
+import { TorService, TorServiceOptions, addClient, listClients, removeClient } from '../lib/tor';
+import { ControlPort, ReplyReader, parseControlAddress } from '../lib/tor/control';
+import { onionKeyFile } from '../lib/tor/onion-key';
+import { base32Decode, base32Encode } from '../lib/tor/base32';
+import { offlineAppendFile, requireTor, startLoneTor, tmpDir, waitFor } from './helpers/tor-lone';
+
+requireTor();
+
+const ONION = /^[a-z2-7]{56}\.onion$/;
+const target = { host: '127.0.0.1', port: 18080 };
+
+function service(dataDir: string, extra: Partial<TorServiceOptions> = {}) {
+  const logs: string[] = [];
+  const tor = new TorService({
+    mode: 'managed',
+    dataDir,
+    torBinary: 'tor',
+    torrcAppend: offlineAppendFile(dataDir),
+    target,
+    log: (line) => logs.push(line),
+    ...extra,
+  });
+  return { tor, logs };
+}
+
+/** The managed tor's control port, as the daemon's tor wrote it. */
+async function secondController(dataDir: string): Promise<ControlPort> {
+  const text = fs.readFileSync(path.join(dataDir, 'tor', 'control-port'), 'utf8');
+  const control = await ControlPort.connect(parseControlAddress(/PORT=(\S+)/.exec(text)![1]));
+  await control.authenticate();
+  return control;
+}
+
+const detached = async (control: ControlPort) => (await control.getInfo('onions/detached')).split('\n').filter(Boolean);
+
+t.test('managed: ADD_ONION gives an address; the key is kept 0600 and gives the same address after a restart', async (t) => {
+  const dataDir = tmpDir('managed');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  const first = service(dataDir);
+  const started = Date.now();
+  await first.tor.start();
+  t.comment(`managed tor started and ADD_ONION done in ${Date.now() - started} ms`);
+  const status = first.tor.status();
+  t.equal(status.mode, 'managed');
+  t.match(status.onion, ONION);
+  t.equal(first.tor.onionUrl(), `http://${status.onion}`);
+  t.equal(status.bootstrap, 0, 'DisableNetwork 1: no bootstrap progress');
+  t.equal(fs.statSync(onionKeyFile(path.join(dataDir, 'tor'))).mode & 0o777, 0o600, 'key file is 0600');
+  t.equal(fs.statSync(path.join(dataDir, 'tor', 'data')).mode & 0o777, 0o700, "tor's DataDirectory is 0700");
+  t.match(fs.readFileSync(onionKeyFile(path.join(dataDir, 'tor')), 'utf8'), /^ED25519-V3:[A-Za-z0-9+/]{86}==\n$/, 'padding kept');
+  t.ok(first.logs.some((l) => l.includes(`http://${status.onion}`)), 'the address is logged');
+
+  const control = await secondController(dataDir);
+  t.same(await detached(control), [status.onion!.replace('.onion', '')], 'a second controller sees the detached onion');
+  control.close();
+  await first.tor.stop();
+
+  const second = service(dataDir);
+  await second.tor.start();
+  t.equal(second.tor.status().onion, status.onion, 'same key, same address');
+  await second.tor.stop();
+});
+
+t.test('managed: kill -9 tor → it is restarted and the onion published again', async (t) => {
+  const dataDir = tmpDir('restart');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const { tor, logs } = service(dataDir);
+  await tor.start();
+  t.teardown(() => tor.stop());
+  const onion = tor.status().onion!;
+  const pidFile = path.join(dataDir, 'tor', 'tor.pid');
+  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+
+  const killed = Date.now();
+  process.kill(pid, 'SIGKILL');
+  await waitFor('the onion on a new tor', async () => {
+    const newPid = Number(fs.readFileSync(pidFile, 'utf8'));
+    if (newPid === pid || tor.status().onion !== onion) return false;
+    const control = await secondController(dataDir);
+    try {
+      return (await detached(control)).includes(onion.replace('.onion', ''));
+    } finally {
+      control.close();
+    }
+  });
+  t.comment(`republished ${Date.now() - killed} ms after kill -9`);
+  t.ok(logs.some((l) => /tor exited \(SIGKILL\); trying again/.test(l)), 'the loss is logged');
+  t.ok(logs.some((l) => /published again/.test(l)), 'the recovery is logged');
+});
+
+t.test('attach (cookie): DEL_ONION on stop, seen from a second control connection', async (t) => {
+  const lone = await startLoneTor();
+  t.teardown(() => lone.stop());
+  const dataDir = tmpDir('attach');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const { tor } = service(dataDir, { mode: 'attach', torControl: lone.controlArg });
+  await tor.start();
+  const id = tor.status().onion!.replace('.onion', '');
+  t.equal(tor.status().mode, 'attach');
+
+  const observer = await lone.connect();
+  t.teardown(() => observer.close());
+  t.same(await detached(observer), [id], 'listed while running');
+  t.same((await observer.getInfo('onions/current')).split('\n').filter(Boolean), [], "not the observer's own onion");
+  await tor.stop();
+  t.same(await detached(observer), [], 'gone after stop(): DEL_ONION');
+  t.equal(lone.child.exitCode, null, 'an attached tor is not ours to stop');
+
+  // A crashed daemon leaves its detached onion behind; the next start removes it instead of colliding.
+  const again = service(dataDir, { mode: 'attach', torControl: lone.controlArg });
+  await again.tor.start();
+  const crashed = again.tor.status().onion;
+  const next = service(dataDir, { mode: 'attach', torControl: lone.controlArg });
+  await next.tor.start();
+  t.equal(next.tor.status().onion, crashed, 'restart over a leftover onion: same address, no collision');
+  await next.tor.stop();
+});
+
+t.test('attach with a password, and over a unix socket', async (t) => {
+  const withPassword = await startLoneTor({ password: 'correct horse' });
+  t.teardown(() => withPassword.stop());
+  const dataDir = tmpDir('attach-pw');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  const noPassword = service(dataDir, { mode: 'attach', torControl: withPassword.controlArg });
+  await t.rejects(noPassword.tor.start(), { message: /wants a control password: pass --tor-password/ });
+  const wrong = service(dataDir, { mode: 'attach', torControl: withPassword.controlArg, torPassword: 'nope' });
+  await t.rejects(wrong.tor.start(), { message: /rejected the control password/ });
+  const right = service(dataDir, { mode: 'attach', torControl: withPassword.controlArg, torPassword: 'correct horse' });
+  await right.tor.start();
+  t.match(right.tor.status().onion, ONION);
+  await right.tor.stop();
+
+  const unix = await startLoneTor({ unix: true });
+  t.teardown(() => unix.stop());
+  const overUnix = service(dataDir, { mode: 'attach', torControl: unix.controlArg });
+  await overUnix.tor.start();
+  t.equal(overUnix.tor.status().onion, right.tor.status().onion ?? overUnix.tor.status().onion);
+  t.match(overUnix.tor.status().onion, ONION);
+  await overUnix.tor.stop();
+});
+
+t.test('readable one-line errors', async (t) => {
+  const dataDir = tmpDir('errors');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const nobody = service(dataDir, { mode: 'attach', torControl: '127.0.0.1:1' });
+  await t.rejects(nobody.tor.start(), { message: 'cannot reach the tor control port 127.0.0.1:1: ECONNREFUSED' });
+
+  const bad = path.join(dataDir, 'bad.torrc');
+  fs.writeFileSync(bad, 'NoSuchTorOption 1\n');
+  const broken = service(dataDir, { torrcAppend: bad });
+  const err = await broken.tor.start().then(() => undefined, (e: Error) => e);
+  t.match(err?.message, /^tor exited during startup \(code 1\): .*NoSuchTorOption/);
+  t.notMatch(err?.message, /\n/, 'one line');
+});
+
+t.test('off, and managed without a tor binary falls back to off with the install hint', async (t) => {
+  const dataDir = tmpDir('off');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const off = service(dataDir, { mode: 'off' });
+  await off.tor.start();
+  t.same(off.tor.status(), { mode: 'off', bootstrap: 0, onion: undefined, socks: undefined });
+  t.equal(off.tor.onionUrl(), undefined);
+  await off.tor.stop();
+
+  const missing = service(dataDir, { torBinary: 'tor-that-is-not-installed' });
+  await missing.tor.start();
+  t.equal(missing.tor.status().mode, 'off');
+  t.ok(missing.logs.some((l) => l.includes('apt-get install tor')), missing.logs.join('\n'));
+  await missing.tor.stop();
+  t.notOk(fs.existsSync(path.join(dataDir, 'tor', 'data')), 'no tor was started');
+});
+
+t.test('client authorization: add, list, remove; a running service re-adds its onion', async (t) => {
+  const dataDir = tmpDir('clients');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  // Before the first start the address is unknown, so the client line comes later.
+  const early = addClient(dataDir, 'alice');
+  t.match(early.publicKey, /^[A-Z2-7]{52}$/);
+  t.match(early.privateKey, /^[A-Z2-7]{52}$/);
+  t.equal(early.line, undefined);
+  t.throws(() => addClient(dataDir, 'alice'), { message: /already exists/ });
+  t.throws(() => addClient(dataDir, '../evil'), { message: /is not a client name/ });
+
+  const { tor, logs } = service(dataDir);
+  await tor.start();
+  t.teardown(() => tor.stop());
+  const id = tor.status().onion!.replace('.onion', '');
+  t.ok(logs.some((l) => l.includes('(private: 1 client)')), 'published with ClientAuthV3');
+
+  const [alice] = listClients(dataDir);
+  t.equal(alice.line, `${id}:descriptor:x25519:${early.privateKey}`, "the .auth_private line for the client's tor");
+  const dir = path.join(dataDir, 'tor', 'clients');
+  t.equal(fs.readFileSync(path.join(dir, 'alice.auth'), 'utf8'), `descriptor:x25519:${early.publicKey}\n`, "tor's authorized_clients format");
+  t.equal(fs.statSync(path.join(dir, 'alice.x25519')).mode & 0o777, 0o600);
+
+  const bob = addClient(dataDir, 'bob');
+  t.equal(bob.line?.split(':')[0], id);
+  await waitFor('the re-add with 2 clients', () => logs.some((l) => l.includes('(private: 2 clients)')), 10_000);
+  t.same(listClients(dataDir).map((c) => c.name), ['alice', 'bob']);
+
+  removeClient(dataDir, 'alice');
+  removeClient(dataDir, 'bob');
+  t.throws(() => removeClient(dataDir, 'bob'), { message: 'no client named "bob"' });
+  await waitFor('the re-add as a public onion', () => logs.at(-1)?.includes(`http://${id}.onion → 127.0.0.1:18080`) && !logs.at(-1)?.includes('private'), 10_000);
+  t.equal(tor.status().onion, `${id}.onion`, 'same address with or without clients');
+  t.same(listClients(dataDir), []);
+});
+
+t.test('control-reply framing and base32 (what granax gets wrong)', async (t) => {
+  const reader = new ReplyReader();
+  const wire = Buffer.from('250+onions/detached=\r\nabc\r\n..dot\r\n.\r\n250 OK\r\n250-PrivateKey=ED25519-V3:AA==\r\n250 OK\r\n650 STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=5\r\n');
+  const replies = [];
+  for (let i = 0; i < wire.length; i += 7) replies.push(...reader.feed(wire.subarray(i, i + 7))); // TCP cuts anywhere
+  t.same(replies, [
+    { code: 250, lines: ['onions/detached=abc\n.dot', 'OK'] },
+    { code: 250, lines: ['PrivateKey=ED25519-V3:AA==', 'OK'] },
+    { code: 650, lines: ['STATUS_CLIENT NOTICE BOOTSTRAP PROGRESS=5'] },
+  ]);
+  const bytes = Buffer.from('0123456789abcdefghijklmnopqrstuv');
+  t.same(base32Decode(base32Encode(bytes)), bytes);
+  t.equal(base32Encode(Buffer.from('foobar')), 'MZXW6YTBOI', 'RFC 4648 test vector, unpadded');
+});
