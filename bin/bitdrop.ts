@@ -5,6 +5,9 @@ import { OPTIONS, ConfigError, envName, flagName, loadConfig, defaults, type Con
 import { BitdropNode, VERSION } from '../lib/node';
 import { uploadFile } from '../lib/cli/upload';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
+import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
+import { addClient, listClients, removeClient } from '../lib/tor';
+import path from 'path';
 
 const program = new Command();
 program.name('bitdrop').description('A pay-per-use file drop box that lives as a Tor onion service').version(VERSION);
@@ -93,5 +96,81 @@ program
       fail(err);
     }
   });
+
+/** The data dir a subcommand acts on: --data-dir, else BITDROP_DATA_DIR / config, else the default. */
+const dataDirOf = (opts: { dataDir?: string }) => loadConfig({ flags: { dataDir: opts.dataDir } }).dataDir;
+const run = (fn: () => Promise<void> | void) => Promise.resolve().then(fn).catch(fail);
+
+const devnet = program.command('devnet').description('act on the embedded devnet like a wallet and a miner (simulated payments)');
+const devnetDir = (opts: { dataDir?: string }) => path.join(dataDirOf(opts), 'devnet');
+
+/** A file URL stands for its address: ask the daemon, as a payer's wallet would read a pay page. */
+async function addressOf(target: string): Promise<string> {
+  if (!/^https?:\/\//.test(target)) return target;
+  const res = await fetch(target, { headers: { Accept: 'application/json' } });
+  const body = (await res.json().catch(() => ({}))) as { address?: string; error?: string };
+  if (!body.address) throw new Error(`${target} has no payment address (${body.error ?? `HTTP ${res.status}`})`);
+  return body.address;
+}
+
+devnet.command('pay <target> <sats>')
+  .description('pay SATS to an address or to a file (its URL) from the devnet faucet; prints the txid')
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .option('--fee-rate <satPerVb>', 'fee rate in sat/vB')
+  .action((target: string, sats: string, opts: { dataDir?: string; feeRate?: string }) => run(async () => {
+    const amount = Number(sats);
+    if (!Number.isSafeInteger(amount) || amount <= 0) throw new Error(`"${sats}" is not a whole number of satoshis`);
+    const txid = await devnetPay(devnetDir(opts), await addressOf(target), amount, opts.feeRate ? { feeRate: Number(opts.feeRate) } : {});
+    console.log(txid);
+  }));
+
+devnet.command('mine [n]')
+  .description('mine N blocks (default 1) with every mempool transaction')
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .action((n: string | undefined, opts: { dataDir?: string }) => run(async () => {
+    const count = n === undefined ? 1 : Number(n);
+    if (!Number.isSafeInteger(count) || count < 1 || count > 10_000) throw new Error(`"${n}" is not a block count between 1 and 10000`);
+    for (const hash of await devnetMine(devnetDir(opts), count)) console.log(hash);
+  }));
+
+devnet.command('reorg <depth>')
+  .description('replace the top DEPTH blocks with DEPTH+1 new ones, as a competing miner would')
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .option('--drop <txid>', 'double-spend this payment in the new chain (repeatable)', collect)
+  .action((depth: string, opts: { dataDir?: string; drop?: string[] }) => run(async () => {
+    for (const hash of await devnetReorg(devnetDir(opts), Number(depth), { dropTxids: opts.drop })) console.log(hash);
+  }));
+
+devnet.command('info')
+  .description('where the devnet listens and which test key it uses')
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .action((opts: { dataDir?: string }) => run(() => {
+    const info = readDevnetInfo(devnetDir(opts));
+    console.log(JSON.stringify({ ...info, rpc: info.rpc.replace(/\/\/[^@]*@/, '//') }, null, 2));
+  }));
+
+const auth = program.command('auth').description('private drops: Tor v3 client authorization');
+auth.command('add <name>')
+  .description('allow a new client; prints the line its Tor Browser user pastes')
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .action((name: string, opts: { dataDir?: string }) => run(() => {
+    const client = addClient(dataDirOf(opts), name);
+    console.log(client.line ?? JSON.stringify(client));
+  }));
+auth.command('list')
+  .description('list authorized clients')
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .action((opts: { dataDir?: string }) => run(() => {
+    const clients = listClients(dataDirOf(opts));
+    if (clients.length === 0) console.log('no clients: the onion is public');
+    for (const c of clients) console.log(c.name);
+  }));
+auth.command('remove <name>')
+  .description('revoke a client')
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .action((name: string, opts: { dataDir?: string }) => run(() => {
+    removeClient(dataDirOf(opts), name);
+    console.log(`removed ${name}`);
+  }));
 
 program.parseAsync(process.argv).catch(fail);

@@ -7,10 +7,15 @@ import fs from 'fs';
 import path from 'path';
 import type http from 'http';
 import type { AddressInfo } from 'net';
-import { Config, paymentsEnabled } from './config';
+import { Config, ConfigError, paymentsEnabled } from './config';
 import { Store, type BlobBackend } from './store';
 import { createApp, createServer } from './http/app';
 import type { PaymentGate } from './http/gate';
+import { Ledger } from './ledger';
+import { ledgerGate } from './ledger/gate';
+import { Watcher, parseXpub, deriveFileAddress, type ParsedXpub } from './payments';
+import { Devnet } from './devnet';
+import { TorService } from './tor';
 import pkg from '../package.json';
 
 export const VERSION: string = pkg.version;
@@ -30,12 +35,24 @@ export const adminTokenPath = (dataDir: string) => path.join(dataDir, 'admin-tok
 export interface NodeOptions {
   log?: (line: string) => void;
   blobBackend?: BlobBackend;
+  /** the ledger's clock (tests move time forward without sleeping) */
+  clock?: () => number;
+  /** how often the ledger's expiry sweep runs (ms) */
+  sweepEveryMs?: number;
+  /** the watcher's cold-sweep period (ms); default one day */
+  coldSweepPeriodMs?: number;
 }
 
 export class BitdropNode {
   store?: Store;
   private server?: http.Server;
   private gate?: PaymentGate;
+  ledger?: Ledger;
+  watcher?: Watcher;
+  devnet?: Devnet;
+  tor?: TorService;
+  private sweepTimer?: NodeJS.Timeout;
+  private simulated = false;
   private readonly log: (line: string) => void;
   private stopping?: Promise<void>;
   url = '';
@@ -52,6 +69,7 @@ export class BitdropNode {
       backend: this.opts.blobBackend ?? (process.env.BITDROP_BLOB_BACKEND as BlobBackend | undefined),
     });
     const adminToken = readOrCreateSecret(adminTokenPath(c.dataDir));
+    if (paymentsEnabled(c)) await this.startPayments();
     const app = createApp({
       config: c,
       store: this.store,
@@ -72,7 +90,81 @@ export class BitdropNode {
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     this.url = `http://${host}:${addr.port}`;
     this.writeRuntime();
+    if (c.tor !== 'off') {
+      this.tor = new TorService({
+        mode: c.tor, dataDir: c.dataDir, torControl: c.torControl, torPassword: c.torPassword,
+        torBinary: c.torBinary, torrcAppend: c.torrcAppend, target: { host: addr.address, port: addr.port }, log: this.log,
+      });
+      await this.tor.start();
+      this.writeRuntime(this.tor.onionUrl());
+    }
+    if (this.ledger) await this.startWatcher();
     this.announce();
+  }
+
+  /** The Electrum watcher starts after tor, so that its connections can go through tor's SocksPort. */
+  private async startWatcher() {
+    const c = this.config;
+    const ledger = this.ledger!;
+    this.watcher = new Watcher({
+      servers: c.electrum,
+      budget: c.watchBudget,
+      ...(this.opts.coldSweepPeriodMs ? { sweepPeriodMs: this.opts.coldSweepPeriodMs } : {}),
+      socks: this.tor?.status().socks,
+      clearnet: c.clearnet || !this.tor,
+      log: this.log,
+      coldSource: (after, limit) => ledger.scriptHashes(after, limit),
+    });
+    this.watcher.on('tip', (tip: { height: number }) => {
+      ledger.onTip(tip.height).catch((err) => this.log(`error: ledger tip: ${err}`));
+    });
+    this.watcher.on('payments', (sh: string, payments) => {
+      ledger.onPayments(sh, payments).catch((err) => this.log(`error: ledger payments: ${err}`));
+    });
+    ledger.attach(this.watcher);
+    await this.watcher.start();
+  }
+
+  /**
+   * Payments: the operator's xpub and Electrum servers, or — when neither is given — an embedded devnet
+   * with a generated test key, so a newcomer can try the whole payment story locally.
+   */
+  private async startPayments() {
+    const c = this.config;
+    if (!c.xpub && c.electrum.length === 0) {
+      this.devnet = await Devnet.open({ dir: path.join(c.dataDir, 'devnet') });
+      c.xpub = this.devnet.xpub;
+      c.electrum = [this.devnet.electrumUrl];
+      c.network = 'regtest';
+      this.simulated = true;
+    } else if (!c.xpub) {
+      throw new ConfigError('--electrum is set but --xpub is not: give the watch-only extended public key of your wallet');
+    } else if (c.electrum.length === 0) {
+      throw new ConfigError('--xpub is set but --electrum is not: give at least one Electrum server (tcp://HOST:PORT or ssl://HOST:PORT)');
+    }
+    let key: ParsedXpub;
+    try {
+      key = parseXpub(c.xpub!, c.network);
+    } catch (err) {
+      throw new ConfigError(`--xpub: ${(err as Error).message}`);
+    }
+    const clock = this.opts.clock ?? Date.now;
+    this.ledger = await Ledger.open({
+      db: this.store!.db,
+      store: this.store!,
+      policy: { storagePrice: c.storagePrice, transferPrice: c.transferPrice, confirmations: c.confirmations, grace: c.grace, unpaidTtl: c.unpaidTtl },
+      maxUnpaidBytes: c.maxUnpaidBytes,
+      allocate: (i) => deriveFileAddress(key, i),
+      uriScheme: c.network.startsWith('namecoin') ? 'namecoin' : 'bitcoin',
+      clock,
+      log: this.log,
+    });
+    this.gate = ledgerGate(this.ledger, c.maxUploadBytes);
+    const ledger = this.ledger;
+    this.sweepTimer = setInterval(() => {
+      ledger.sweep().catch((err) => this.log(`error: expiry sweep: ${err}`));
+    }, this.opts.sweepEveryMs ?? 60_000);
+    this.sweepTimer.unref();
   }
 
   private writeRuntime(onion?: string) {
@@ -87,10 +179,22 @@ export class BitdropNode {
     this.log(`serving   ${this.url}/  (curl -T FILE ${this.url}/)`);
     this.log(`storing   ${c.dataDir}  (${s.files} files, ${s.bytes} bytes, ${s.backend} chunk store)`);
     this.log(`uploads   up to ${c.maxUploadBytes} bytes`);
+    if (this.tor) {
+      const t = this.tor.status();
+      this.log(t.onion ? `onion     ${this.tor.onionUrl()}  (tor ${t.mode})` : `tor       ${t.mode}: no onion service`);
+    } else {
+      this.log('tor       off: reachable on loopback only');
+    }
     const missing: string[] = [];
-    if (!paymentsEnabled(c)) missing.push('prices (--storage-price, --transfer-price): downloads are free');
-    if (!c.xpub) missing.push('--xpub');
-    if (c.electrum.length === 0) missing.push('--electrum');
+    if (!paymentsEnabled(c)) {
+      missing.push('prices (--storage-price, --transfer-price): downloads are free');
+    } else if (this.simulated) {
+      this.log(`payments  SIMULATED on an embedded regtest devnet (${this.devnet!.electrumUrl}); no real coins move`);
+      this.log(`          pay a file with: bitdrop devnet pay <address|file URL> <sats> --data-dir ${c.dataDir}`);
+      missing.push('--xpub and --electrum (payments are simulated)');
+    } else {
+      this.log(`payments  ${c.network}, ${c.storagePrice} sats/GiB/day stored, ${c.transferPrice} sats/GiB sent, via ${c.electrum.join(', ')}`);
+    }
     if (!c.name) missing.push('--name (.bit name)');
     if (missing.length) this.log(`not configured yet: ${missing.join('; ')}`);
   }
@@ -106,12 +210,26 @@ export class BitdropNode {
       files: s.files,
       bytes: s.bytes,
       store: { backend: s.backend, chunkSize: s.chunkSize, chunks: s.chunks, chunkBytes: s.chunkBytes },
-      payments: paymentsEnabled(this.config) ? { network: this.config.network } : { mode: 'free' },
+      payments: this.ledger
+        ? {
+            mode: this.simulated ? 'simulated' : 'live',
+            network: this.config.network,
+            storagePrice: this.config.storagePrice,
+            transferPrice: this.config.transferPrice,
+            ...this.ledger.stats(),
+            electrum: this.watcher?.status(),
+          }
+        : { mode: 'free' },
+      tor: this.tor ? this.tor.status() : { mode: 'off', bootstrap: 0 },
+      onion: this.tor?.status().onion ?? null,
     };
   }
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      clearInterval(this.sweepTimer);
+      await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));
+      await this.watcher?.stop();
       if (this.server) {
         await new Promise<void>((resolve) => {
           this.server!.close(() => resolve());
@@ -121,6 +239,7 @@ export class BitdropNode {
         });
       }
       await this.store?.close();
+      await this.devnet?.close();
       fs.rmSync(runtimePath(this.config.dataDir), { force: true });
     })();
     return this.stopping;

@@ -31,6 +31,11 @@ export function createApp(deps: AppDeps): Koa {
   const d: Deps = { ...deps, gate: deps.gate ?? freeGate };
   const app = new Koa();
   app.proxy = false;
+  // A client that goes away mid-transfer is routine (and already settled by the download); log the rest.
+  app.on('error', (err: NodeJS.ErrnoException) => {
+    if (['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED'].includes(err.code ?? '')) return;
+    d.log(`error: ${err.stack ?? err}`);
+  });
   app.use(securityHeaders);
   app.use(errorHandler(d.log));
   app.use(async (ctx) => {

@@ -95,7 +95,8 @@ export async function deleteFile(ctx: Context, d: Deps, id: string) {
   const given = Buffer.from(hashToken(token), 'hex');
   const expected = Buffer.from(m.deleteTokenHash, 'hex');
   if (!crypto.timingSafeEqual(given, expected)) throw new UserError(403, 'wrong delete token');
-  await d.store.delete(id, d.gate.deleteOps(m));
+  await d.store.delete(id, await d.gate.deleteOps(m));
+  d.gate.deleted(m);
   if (flavor(ctx) === 'json') ctx.body = { id, deleted: true };
   else ctx.body = `deleted ${id}\n`;
 }

@@ -2,6 +2,7 @@
 // the HTTP code never imports the ledger itself.
 
 import type { Context } from 'koa';
+import { UserError } from '../errors';
 import type { BatchOp, FileManifest } from '../store';
 
 export interface DownloadTicket {
@@ -28,17 +29,22 @@ export interface PaymentGate {
   /** Reserves `bytes` of the balance for a download, or throws UserError 402 with how to pay. */
   openDownload(manifest: FileManifest, bytes: number): Promise<DownloadTicket>;
   /** Extra writes committed atomically with a deletion. */
-  deleteOps(manifest: FileManifest): BatchOp[];
+  deleteOps(manifest: FileManifest): Promise<BatchOp[]>;
+  /** After the deletion is committed (stop watching its address). */
+  deleted(manifest: FileManifest): void;
   /** Payment routes of its own (reserve first); return true when handled. */
   route?(ctx: Context): Promise<boolean>;
 }
 
 /** Both prices zero: a free drop box. */
 export const freeGate: PaymentGate = {
-  async admitUpload() {},
+  async admitUpload(up) {
+    if (up.reservation) throw new UserError(400, 'this bitdrop is free: uploads need no reservation');
+  },
   async uploadOps() { return []; },
   uploaded() {},
   async describe() { return {}; },
   async openDownload() { return { async settle() {} }; },
-  deleteOps() { return []; },
+  async deleteOps() { return []; },
+  deleted() {},
 };

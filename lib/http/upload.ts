@@ -45,6 +45,7 @@ export async function uploadPut(ctx: Context, d: Deps) {
     type: mediaType(ctx.get('Content-Type'), name),
     maxBytes: d.config.maxUploadBytes,
     extraOps: (m) => d.gate.uploadOps(m, up),
+    id: up.reservation,
   });
   return answer(ctx, d, result.manifest, result.deleteToken);
 }
@@ -74,6 +75,7 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
         type: mediaType(info.mimeType, name),
         maxBytes: d.config.maxUploadBytes,
         extraOps: (m) => d.gate.uploadOps(m, up),
+        id: up.reservation,
       }).then(resolve, (err) => reject(err instanceof UserError ? err : new UserError(400, `malformed multipart body: ${err.message}`)));
     });
     bb.on('error', (err) => { if (!started) reject(new UserError(400, `malformed multipart body: ${(err as Error).message}`)); });

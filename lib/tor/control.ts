@@ -286,11 +286,14 @@ export class ControlPort extends EventEmitter {
 
   async addOnion(opts: AddOnionOptions): Promise<{ serviceId: string; privateKey?: string }> {
     const args = ['ADD_ONION', checkToken(opts.key, /^(NEW:(ED25519-V3|BEST)|ED25519-V3:[A-Za-z0-9+/]+={0,2})$/, 'onion key')];
-    if (opts.detach) args.push('Flags=Detach');
+    const clients = opts.clientAuthV3 ?? [];
+    // V3Auth must accompany ClientAuthV3 ("512 No auth type specified" otherwise).
+    const flags = [...(opts.detach ? ['Detach'] : []), ...(clients.length ? ['V3Auth'] : [])];
+    if (flags.length) args.push(`Flags=${flags.join(',')}`);
     for (const p of opts.ports) {
       args.push(`Port=${p.virtualPort},${checkToken(p.target, /^(unix:\S+|[\w.:[\]-]+:\d+)$/, 'onion target')}`);
     }
-    for (const key of opts.clientAuthV3 ?? []) args.push(`ClientAuthV3=${checkToken(key, /^[A-Za-z2-7]{52}$/, 'client key')}`);
+    for (const key of clients) args.push(`ClientAuthV3=${checkToken(key, /^[A-Za-z2-7]{52}$/, 'client key')}`);
     const values = replyValues(await this.command(args.join(' ')));
     const serviceId = values.get('ServiceID');
     if (!serviceId) throw new TorError('ADD_ONION: tor sent no ServiceID');

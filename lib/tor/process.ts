@@ -138,7 +138,10 @@ export class ManagedTor extends EventEmitter {
 
   /** The most telling line tor printed, to make a one-line startup error. */
   private lastError(): string {
-    const line = [...this.lastLines].reverse().find((l) => l.includes('[err]')) ?? this.lastLines.at(-1);
+    const recent = [...this.lastLines].reverse();
+    let line = recent.find((l) => l.includes('[err]')) ?? recent[0];
+    // "[err] Reading config failed--see warnings above": the warning above is the useful line.
+    if (line && /see warnings above/.test(line)) line = recent.find((l) => l.includes('[warn]')) ?? line;
     return line ? `: ${line}` : '';
   }
 }

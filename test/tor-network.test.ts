@@ -1,0 +1,178 @@
+// End to end on a private Tor network: the daemon, run as a child process exactly as a user runs it,
+// publishes its onion through the tor it manages; a client tor reaches it with curl.
+// Upload 5 MiB, download it, same SHA-256; kill -9 the daemon's tor and the same onion answers again;
+// with client authorization on, a client without the key is refused and one with it gets in.
+
+import { ChildProcess, execFile, spawn } from 'child_process';
+import crypto from 'crypto';
+import fs from 'fs';
+import path from 'path';
+import readline from 'readline';
+import t from 'tap';
+import { addClient } from '../lib/tor';
+import { requireTorTools, startTorNetwork, freePorts, TorNetwork } from './helpers/tor-network';
+import { tmpDir } from './helpers/tor-lone';
+
+requireTorTools(); // fails with "apt-get install tor" rather than skipping
+
+const REPO = path.resolve(__dirname, '..');
+const DAEMON = path.join(REPO, 'build', 'bin', 'bitdrop.js');
+const STAND_IN = path.join(__dirname, 'helpers', 'tor-standin-daemon.ts');
+const ONION_URL = /http:\/\/[a-z2-7]{56}\.onion/;
+
+interface Curl {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function curl(socksPort: number, args: string[], maxSeconds = 60): Promise<Curl> {
+  return new Promise((resolve) => {
+    execFile(
+      'curl',
+      ['-sS', '--max-time', String(maxSeconds), '--socks5-hostname', `127.0.0.1:${socksPort}`, ...args],
+      { maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Retries until curl succeeds (rc 97 etc. while the descriptor publishes); returns the seconds it took. */
+async function reachable(socksPort: number, url: string, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  let last: Curl | undefined;
+  while (Date.now() - started < timeoutMs) {
+    last = await curl(socksPort, ['-o', '/dev/null', '-w', '%{http_code}', url], 30);
+    if (last.code === 0) return (Date.now() - started) / 1000;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`${url} unreachable after ${timeoutMs / 1000} s: curl rc ${last?.code} ${last?.stderr.trim()}`);
+}
+
+function sha256(file: string): string {
+  return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+interface Daemon {
+  child: ChildProcess;
+  lines: string[];
+  onionUrl: Promise<string>;
+  stop(): Promise<void>;
+}
+
+function startDaemon(dataDir: string, port: number, torrcAppend: string): Daemon {
+  const args = ['start', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--tor', 'managed', '--torrc-append', torrcAppend];
+  // The real CLI when it is built; until then the stand-in with the same command line and output.
+  const child = fs.existsSync(DAEMON)
+    ? spawn(process.execPath, [DAEMON, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, [...process.execArgv, STAND_IN, ...args], {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
+      });
+  const lines: string[] = [];
+  const onionUrl = new Promise<string>((resolve, reject) => {
+    for (const stream of [child.stdout!, child.stderr!]) {
+      readline.createInterface({ input: stream }).on('line', (line) => {
+        lines.push(line);
+        const m = ONION_URL.exec(line);
+        if (m) resolve(m[0]);
+      });
+    }
+    child.once('exit', (code) => reject(new Error(`the daemon exited (${code}) before printing its onion:\n${lines.join('\n')}`)));
+  });
+  onionUrl.catch(() => {});
+  return {
+    child,
+    lines,
+    onionUrl,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await gone;
+      clearTimeout(timer);
+    },
+  };
+}
+
+t.test('a drop box on a private Tor network', { timeout: 540_000 }, async (t) => {
+  const started = Date.now();
+  const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
+  t.comment(fs.existsSync(DAEMON) ? `daemon: ${DAEMON}` : 'daemon: build/bin/bitdrop.js is not built yet, so the stand-in (test/helpers/tor-standin-daemon.ts) runs TorService');
+
+  const network: TorNetwork = await startTorNetwork();
+  t.teardown(() => network.stop());
+  const dataDir = tmpDir('e2e');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const [httpPort] = await freePorts(1);
+
+  const daemon = startDaemon(dataDir, httpPort, network.torrcAppendFile());
+  t.teardown(() => daemon.stop());
+  const url = await daemon.onionUrl;
+  t.comment(`${elapsed()}: daemon printed ${url}`);
+
+  const client = await network.startClient();
+  const firstFetch = await reachable(client.socksPort, `${url}/`, 150_000);
+  t.comment(`${elapsed()}: onion reachable (${firstFetch.toFixed(1)} s of retries)`);
+
+  await t.test('upload 5 MiB with curl -T, download it, same SHA-256', async (t) => {
+    const upload = path.join(dataDir, 'upload.bin');
+    fs.writeFileSync(upload, crypto.randomBytes(5 * 1024 * 1024));
+    let began = Date.now();
+    const put = await curl(client.socksPort, ['-T', upload, `${url}/upload.bin`], 120);
+    t.equal(put.code, 0, `upload: ${put.stderr}`);
+    const putSeconds = (Date.now() - began) / 1000;
+    // The answer names the download URL; failing that, the path we uploaded to.
+    const downloadUrl = new RegExp(`${url}/\\S+`).exec(put.stdout)?.[0] ?? `${url}/upload.bin`;
+    const download = path.join(dataDir, 'download.bin');
+    began = Date.now();
+    const get = await curl(client.socksPort, ['-f', '-o', download, downloadUrl], 120);
+    t.equal(get.code, 0, `download ${downloadUrl}: ${get.stderr}`);
+    const getSeconds = (Date.now() - began) / 1000;
+    t.equal(sha256(download), sha256(upload), 'same bytes');
+    t.comment(`5 MiB: PUT ${putSeconds.toFixed(1)} s (${(5.24 / putSeconds).toFixed(1)} MB/s), GET ${getSeconds.toFixed(1)} s (${(5.24 / getSeconds).toFixed(1)} MB/s)`);
+  });
+
+  await t.test("kill -9 the daemon's tor: the same onion answers again within 30 s", async (t) => {
+    const pidFile = path.join(dataDir, 'tor', 'tor.pid');
+    const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+    process.kill(pid, 'SIGKILL');
+    const seconds = await reachable(client.socksPort, `${url}/`, 120_000);
+    t.not(Number(fs.readFileSync(pidFile, 'utf8')), pid, 'a new tor');
+    t.ok(seconds <= 30, `answered again after ${seconds.toFixed(1)} s`);
+    t.equal((await daemon.onionUrl), url, 'same address');
+  });
+
+  await t.test('client authorization: refused without the key, served with it', async (t) => {
+    const alice = addClient(dataDir, 'alice'); // the running daemon sees the new client and re-adds its onion
+    t.match(alice.line, new RegExp(`^${url.slice(7, 63)}:descriptor:x25519:[A-Z2-7]{52}$`));
+    const authDir = tmpDir('client-auth');
+    t.teardown(() => fs.rmSync(authDir, { recursive: true, force: true }));
+    fs.chmodSync(authDir, 0o700);
+    fs.writeFileSync(path.join(authDir, 'alice.auth_private'), alice.line + '\n', { mode: 0o600 });
+
+    const withKey = await network.startClient({ clientOnionAuthDir: authDir });
+    const withoutKey = await network.startClient();
+    await Promise.all([withKey.bootstrapped(), withoutKey.bootstrapped()]);
+    const seconds = await reachable(withKey.socksPort, `${url}/`, 120_000);
+    t.comment(`${elapsed()}: reachable with the key after ${seconds.toFixed(1)} s`);
+    t.pass('a client with the key is served');
+
+    // Tor's extended SOCKS error 0xF3 (243): "onion service missing client authorization".
+    let refused: Curl | undefined;
+    for (let i = 0; i < 30 && !refused; i++) {
+      const attempt = await curl(withoutKey.socksPort, ['-o', '/dev/null', `${url}/`], 30);
+      t.not(attempt.code, 0, 'never served without the key');
+      if (attempt.code === 0) break;
+      if (/\(243\)/.test(attempt.stderr)) refused = attempt;
+      else await new Promise((r) => setTimeout(r, 1000));
+    }
+    t.ok(refused, `refused with "missing client authorization": ${refused?.stderr.trim()}`);
+  });
+
+  await daemon.stop();
+  t.equal(daemon.child.exitCode, 0, 'the daemon stops cleanly on SIGTERM');
+  t.comment(`${elapsed()}: done`);
+});
