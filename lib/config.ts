@@ -144,7 +144,7 @@ export function parseHostPort(text: string): { host: string; port: number } {
 }
 
 function convert(spec: OptionSpec, raw: unknown, source: string): unknown {
-  const where = `${source}: ${spec.key}`;
+  const where = source;
   try {
     switch (spec.kind) {
       case 'string': {
@@ -206,7 +206,7 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     for (const [k, v] of Object.entries(parsed)) {
       const spec = OPTIONS.find((o) => o.key === k || flagName(o.key) === k);
       if (!spec) throw new ConfigError(`config file ${file}: unknown key "${k}"`);
-      cfg[spec.key] = convert(spec, v, `config file ${file}`);
+      cfg[spec.key] = convert(spec, v, `config file ${file}: ${k}`);
     }
     cfg.configFile = path.resolve(file);
   }
@@ -236,8 +236,9 @@ function validate(c: Config): void {
   if (c.maxUploadBytes < 1) throw new ConfigError('maxUploadBytes must be at least 1');
   if (c.tor === 'attach' && !c.torControl) throw new ConfigError('--tor attach needs --tor-control HOST:PORT or unix:PATH');
   for (const url of c.electrum) {
-    if (!/^(tcp|ssl):\/\/[^:/]+:\d+$/.test(url) && !/^(tcp|ssl):\/\/\[[^\]]+\]:\d+$/.test(url)) {
-      throw new ConfigError(`--electrum ${url}: expected tcp://HOST:PORT or ssl://HOST:PORT`);
+    // ssl:// may pin a self-signed certificate: ssl://HOST:PORT#sha256=<fingerprint> (lib/payments/electrum.ts)
+    if (!/^(tcp|ssl):\/\/([^:/#\[\]]+|\[[^\]]+\]):\d+$/.test(url) && !/^ssl:\/\/([^:/#\[\]]+|\[[^\]]+\]):\d+#sha256=[0-9A-Fa-f:]+$/.test(url)) {
+      throw new ConfigError(`--electrum ${url}: expected tcp://HOST:PORT or ssl://HOST:PORT[#sha256=FINGERPRINT]`);
     }
   }
   if (c.publicUrl && !/^https?:\/\/[^/]+/.test(c.publicUrl)) throw new ConfigError(`--public-url ${c.publicUrl}: expected http://HOST[:PORT]`);

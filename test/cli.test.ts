@@ -1,0 +1,68 @@
+// The command line as an operator and a script use it.
+
+import t from 'tap';
+import path from 'path';
+import { spawnSync } from 'child_process';
+import { startDaemon, exec, CLI, randomFile, tmpDir, curl, sha256File } from './helpers/daemon';
+
+t.test('bitdrop upload prints the URL; status reports the daemon; SIGTERM stops it cleanly', async (t) => {
+  const d = await startDaemon();
+  const work = tmpDir();
+  const file = randomFile(work, 300_000, 'cli upload.bin');
+  const { stdout } = await exec(process.execPath, [CLI, 'upload', file, '--url', d.url]);
+  const url = stdout.split('\n')[0];
+  t.match(url, /\/[A-Za-z0-9_-]{22}\/cli%20upload\.bin$/);
+  await curl('-f', '-o', path.join(work, 'out'), url);
+  t.equal(await sha256File(path.join(work, 'out')), await sha256File(file));
+  const json = JSON.parse((await exec(process.execPath, [CLI, 'upload', file, '--url', d.url, '--json'])).stdout);
+  t.equal(json.size, 300_000);
+
+  const missing = spawnSync(process.execPath, [CLI, 'upload', path.join(work, 'nope'), '--url', d.url]);
+  t.equal(missing.status, 1);
+  t.match(missing.stderr.toString(), /^bitdrop: cannot read .*nope: no such file\n$/);
+
+  const status = JSON.parse((await exec(process.execPath, [CLI, 'status', '--data-dir', d.dataDir, '--json'])).stdout);
+  t.match(status, { files: 2, listen: d.url, dataDir: d.dataDir, payments: { mode: 'free' }, tor: { mode: 'off' } });
+  const text = (await exec(process.execPath, [CLI, 'status', '--data-dir', d.dataDir])).stdout;
+  t.match(text, /^files\s+2$/m);
+  t.match(d.output(), /storing\s+\S+\s+\(0 files/);
+  t.match(d.output(), /not configured yet: /);
+
+  t.equal(await d.stop(), 0, 'SIGTERM exits 0');
+  t.match(d.output(), /SIGTERM, stopping/);
+  const after = spawnSync(process.execPath, [CLI, 'status', '--data-dir', d.dataDir]);
+  t.equal(after.status, 1);
+  t.match(after.stderr.toString(), /no bitdrop is running with data dir/);
+});
+
+t.test('bad flags stop start-up with one line and exit code 2', async (t) => {
+  const r = spawnSync(process.execPath, [CLI, 'start', '--data-dir', tmpDir(), '--max-upload-bytes', 'lots', '--tor', 'off']);
+  t.equal(r.status, 2);
+  t.equal(r.stderr.toString(), 'bitdrop: --max-upload-bytes: "lots" is not a size (try 1048576, 100MB or 5GiB)\n');
+  const env = spawnSync(process.execPath, [CLI, 'start', '--tor', 'off'], { env: { ...process.env, BITDROP_LISTEN: '8.8.8.8:80', BITDROP_DATA_DIR: tmpDir() } });
+  t.equal(env.status, 2);
+  t.match(env.stderr.toString(), /^bitdrop: --listen 8\.8\.8\.8:80 is not a loopback address/);
+});
+
+t.test('devnet commands act like a wallet and a miner', async (t) => {
+  const d = await startDaemon({ args: ['--storage-price', '1000000', '--transfer-price', '2048000'] });
+  t.teardown(() => d.stop());
+  t.match(d.output(), /payments\s+SIMULATED on an embedded regtest devnet/);
+  const work = tmpDir();
+  const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(work, 1024 * 1024, 'p.bin'), `${d.url}/`));
+  const txid = (await exec(process.execPath, [CLI, 'devnet', 'pay', up.url, String(up.amountDue), '--data-dir', d.dataDir])).stdout.trim();
+  t.match(txid, /^[0-9a-f]{64}$/);
+  const mined = (await exec(process.execPath, [CLI, 'devnet', 'mine', '2', '--data-dir', d.dataDir])).stdout.trim().split('\n');
+  t.equal(mined.length, 2);
+  let state = '';
+  for (let i = 0; i < 100 && state !== 'active'; i++) {
+    state = JSON.parse(await curl('-H', 'Accept: application/json', up.url)).state;
+    if (state !== 'active') await new Promise((r) => setTimeout(r, 100));
+  }
+  t.equal(state, 'active', 'paid through the CLI');
+  const reorg = (await exec(process.execPath, [CLI, 'devnet', 'reorg', '1', '--data-dir', d.dataDir])).stdout.trim().split('\n');
+  t.equal(reorg.length, 2, 'a reorg of depth 1 mines 2 new blocks');
+  const bad = spawnSync(process.execPath, [CLI, 'devnet', 'pay', up.address, 'ten', '--data-dir', d.dataDir]);
+  t.equal(bad.status, 1);
+  t.match(bad.stderr.toString(), /^bitdrop: "ten" is not a whole number of satoshis\n$/);
+});
