@@ -8,7 +8,7 @@ import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
 import readline from 'readline';
-import t from 'tap';
+import t, { Test as Tap } from 'tap';
 import { addClient } from '../lib/tor';
 import { requireTorTools, startTorNetwork, freePorts, TorNetwork } from './helpers/tor-network';
 import { tmpDir } from './helpers/tor-lone';
@@ -110,6 +110,21 @@ t.test('a drop box on a private Tor network', { timeout: 540_000 }, async (t) =>
 
   const daemon = startDaemon(dataDir, httpPort, network.torrcAppendFile());
   t.teardown(() => daemon.stop());
+  let threw = true;
+  try {
+    await story(t, network, daemon, dataDir, elapsed);
+    threw = false;
+  } finally {
+    // When something failed, what the daemon and its tor said is what explains it.
+    if (threw || !t.passing()) {
+      t.comment(`daemon output (last 40 lines):\n${daemon.lines.slice(-40).join('\n')}`);
+      const log = path.join(dataDir, 'tor', 'notice.log');
+      if (fs.existsSync(log)) t.comment(`${log} (last 40 lines):\n${fs.readFileSync(log, 'utf8').trim().split('\n').slice(-40).join('\n')}`);
+    }
+  }
+});
+
+async function story(t: Tap, network: TorNetwork, daemon: Daemon, dataDir: string, elapsed: () => string) {
   const url = await daemon.onionUrl;
   t.comment(`${elapsed()}: daemon printed ${url}`);
 
@@ -160,17 +175,17 @@ t.test('a drop box on a private Tor network', { timeout: 540_000 }, async (t) =>
     t.comment(`${elapsed()}: reachable with the key after ${seconds.toFixed(1)} s`);
     t.pass('a client with the key is served');
 
-    // Tor's extended SOCKS error 0xF3 (243): "onion service missing client authorization".
+    // Tor's extended SOCKS error 0xF4 (244): "onion service missing client authorization".
     const attempts: Curl[] = [];
-    while (attempts.length < 30 && !/\(243\)/.test(attempts.at(-1)?.stderr ?? '')) {
+    while (attempts.length < 30 && !/\(244\)/.test(attempts.at(-1)?.stderr ?? '')) {
       if (attempts.length) await new Promise((r) => setTimeout(r, 1000));
       attempts.push(await curl(withoutKey.socksPort, ['-o', '/dev/null', `${url}/`], 30));
     }
     t.notOk(attempts.some((a) => a.code === 0), 'never served without the key');
-    t.match(attempts.at(-1)?.stderr, /\(243\)/, `refused with "missing client authorization" (${attempts.length} tries: ${[...new Set(attempts.map((a) => a.stderr.trim()))].join(' / ')})`);
+    t.match(attempts.at(-1)?.stderr, /\(244\)/, `refused with "missing client authorization" (${attempts.length} tries: ${[...new Set(attempts.map((a) => a.stderr.trim()))].join(' / ')})`);
   });
 
   await daemon.stop();
   t.equal(daemon.child.exitCode, 0, 'the daemon stops cleanly on SIGTERM');
   t.comment(`${elapsed()}: done`);
-});
+}

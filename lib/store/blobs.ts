@@ -20,14 +20,14 @@ export interface BlobStore {
   /** Makes every earlier put durable (the store calls it before committing a manifest). */
   flush(): Promise<void>;
   has(hash: Buffer): Promise<boolean>;
-  /** A stream of bytes [start, end] (inclusive) of one chunk. */
-  read(hash: Buffer, start: number, end: number): Readable;
+  /** A stream of bytes [start, end] (inclusive) of one chunk, read `bufferSize` bytes at a time. */
+  read(hash: Buffer, start: number, end: number, bufferSize?: number): Readable;
   del(hash: Buffer): Promise<void>;
   /** Every stored payload's hash, for the start-up orphan sweep. */
   list(): AsyncIterable<Buffer>;
 }
 
-const READ_BUFFER = 256 * 1024;
+const READ_BUFFER = 1024 * 1024;
 
 export class FileBlobs implements BlobStore {
   private readonly dirtyDirs = new Set<string>();
@@ -74,8 +74,8 @@ export class FileBlobs implements BlobStore {
     return fsp.access(this.pathOf(hash)).then(() => true, () => false);
   }
 
-  read(hash: Buffer, start: number, end: number): Readable {
-    return fs.createReadStream(this.pathOf(hash), { start, end, highWaterMark: READ_BUFFER });
+  read(hash: Buffer, start: number, end: number, bufferSize = READ_BUFFER): Readable {
+    return fs.createReadStream(this.pathOf(hash), { start, end, highWaterMark: bufferSize });
   }
 
   async del(hash: Buffer): Promise<void> {

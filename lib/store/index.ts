@@ -57,6 +57,9 @@ export interface StoreOptions {
 }
 
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+const WRITES_IN_FLIGHT = 2;
+/** bytes of read buffers shared by all downloads in flight */
+const READ_BUDGET = 8 * 1024 * 1024;
 
 /** 128 random bits, URL-safe. Not derived from content, so nobody can probe whether some bytes are stored. */
 export const newId = () => crypto.randomBytes(16).toString('base64url');
@@ -76,6 +79,7 @@ export class Store {
   private readonly commitLock = new Mutex();
   /** chunks held by uploads in flight: never deleted under them */
   private readonly pins = new Map<string, number>();
+  private activeReads = 0;
   private counts = { files: 0, bytes: 0, chunks: 0, chunkBytes: 0 };
 
   private constructor(readonly db: Db, readonly blobs: BlobStore, chunkSize: number, readonly backend: BlobBackend) {
@@ -158,20 +162,30 @@ export class Store {
     let size = 0;
     let buf = Buffer.allocUnsafe(this.chunkSize);
     let fill = 0;
-    // One chunk write in flight while the next chunk is received: disk and network overlap.
-    let writing: Promise<void> = Promise.resolve();
+    // Up to WRITES_IN_FLIGHT chunk writes (each ends in its own fdatasync) run in libuv's thread pool
+    // while the next chunk is received: disk and network overlap, memory stays bounded.
+    const writes = new Set<Promise<void>>();
+    let failed: unknown;
+    const settleAll = () => Promise.all(writes);
     const flushChunk = async () => {
       const data = buf.subarray(0, fill);
       buf = Buffer.allocUnsafe(this.chunkSize);
       fill = 0;
-      const hash = crypto.createHash('sha256').update(data).digest();
-      const hex = hash.toString('hex');
-      chunks.push(hex);
-      this.pin(hex);
-      pinned.push(hex);
-      await writing;
-      writing = this.storeChunk(hash, data);
-      writing.catch(() => undefined); // surfaced by the next await
+      const slot = chunks.push('') - 1;
+      while (writes.size >= WRITES_IN_FLIGHT) await Promise.race(writes);
+      if (failed) throw failed;
+      const w: Promise<void> = (async () => {
+        const hash = crypto.createHash('sha256').update(data).digest();
+        const hex = hash.toString('hex');
+        chunks[slot] = hex;
+        this.pin(hex);
+        pinned.push(hex);
+        await this.storeChunk(hash, data);
+      })().then(
+        () => { writes.delete(w); },
+        (err) => { writes.delete(w); failed ??= err; },
+      );
+      writes.add(w);
     };
     try {
       for await (const piece of source) {
@@ -188,7 +202,8 @@ export class Store {
         }
       }
       if (fill > 0) await flushChunk();
-      await writing;
+      await settleAll();
+      if (failed) throw failed;
       const deleteToken = crypto.randomBytes(16).toString('base64url');
       const manifest: FileManifest = {
         id: opts.id ?? newId(),
@@ -205,7 +220,7 @@ export class Store {
       await this.commit(manifest, opts.extraOps ? await opts.extraOps(manifest) : []);
       return { manifest, deleteToken };
     } catch (err) {
-      await writing.catch(() => undefined);
+      await settleAll();
       throw translateIoError(err);
     } finally {
       await this.unpin(pinned);
@@ -275,17 +290,29 @@ export class Store {
   read(manifest: FileManifest, start = 0, end = manifest.size - 1, onBytes?: (n: number) => void): Readable {
     const blobs = this.blobs;
     const cs = manifest.chunkSize;
+    const store = this;
     async function* gen() {
       for (let i = Math.floor(start / cs); i < manifest.chunks.length && i * cs <= end; i++) {
         const from = Math.max(start - i * cs, 0);
         const to = Math.min(end - i * cs, Math.min(cs, manifest.size - i * cs) - 1);
-        for await (const piece of blobs.read(Buffer.from(manifest.chunks[i], 'hex'), from, to)) {
+        for await (const piece of blobs.read(Buffer.from(manifest.chunks[i], 'hex'), from, to, store.readBufferSize())) {
           onBytes?.(piece.length);
           yield piece as Buffer;
         }
       }
     }
-    return Readable.from(gen(), { objectMode: false, highWaterMark: 256 * 1024 });
+    this.activeReads++;
+    const stream = Readable.from(gen(), { objectMode: false, highWaterMark: 16 * 1024 });
+    stream.once('close', () => { this.activeReads--; });
+    return stream;
+  }
+
+  /**
+   * Large reads make a lone download as fast as nginx's sendfile; many downloads share a fixed budget
+   * so memory stays flat (both measured: BENCHMARKS.md).
+   */
+  readBufferSize(): number {
+    return Math.max(64 * 1024, Math.min(1024 * 1024, Math.floor(READ_BUDGET / Math.max(1, this.activeReads) / 65536) * 65536));
   }
 
   private pin(hex: string) {

@@ -55,6 +55,8 @@ export class TorService {
   private clientKeys: string[] = [];
   private bootstrap = 0;
   private socks?: { host: string; port: number };
+  /** the managed tor's SocksPort before it died, asked for again on restart */
+  private lostSocks?: { host: string; port: number };
   private stopping = false;
   /** the onion is published and tor is being watched; a loss now means recovery */
   private up = false;
@@ -144,8 +146,11 @@ export class TorService {
     return result;
   }
 
-  /** Starts or reaches tor, authenticates, follows bootstrap and adds the onion. */
-  private async connectAndPublish(): Promise<void> {
+  /**
+   * Starts or reaches tor, authenticates, follows bootstrap and adds the onion.
+   * socksPort: after a crash, ask the new tor for the old SocksPort, so the daemon's proxy settings stay right.
+   */
+  private async connectAndPublish(socksPort?: number): Promise<void> {
     let address: ControlAddress;
     if (this.mode === 'managed') {
       const tor = new ManagedTor({ binary: this.opts.torBinary, dataDir: this.opts.dataDir, torrcAppend: this.opts.torrcAppend, log: this.opts.log });
@@ -153,7 +158,7 @@ export class TorService {
       tor.on('exit', (code: number | null, signal: string | null) => {
         if (this.tor === tor) this.lost(`tor exited (${signal ?? `code ${code}`})`);
       });
-      address = await tor.start();
+      address = await tor.start(socksPort);
     } else {
       address = parseControlAddress(this.opts.torControl ?? '');
     }
@@ -247,18 +252,22 @@ export class TorService {
     this.control?.close();
     this.control = undefined;
     this.bootstrap = 0;
+    if (this.mode === 'managed') this.lostSocks = this.socks;
     this.socks = undefined;
     this.retry(why);
   }
 
   private retry(why: string): void {
     this.opts.log(`tor: ${why}; trying again in ${this.retryMs / 1000} s`);
+    // The first try asks for the old SocksPort; if that fails (taken meanwhile?) later tries take any.
+    const socksPort = this.lostSocks?.port;
+    this.lostSocks = undefined;
     this.retryTimer = setTimeout(() => {
       this.run(async () => {
         if (this.stopping) return;
         await this.tor?.stop();
         this.tor = undefined;
-        await this.connectAndPublish();
+        await this.connectAndPublish(socksPort);
         this.opts.log('tor: back, and the onion is published again');
       }).catch((err) => {
         if (this.stopping) return;

@@ -67,8 +67,11 @@ export class ManagedTor extends EventEmitter {
     return this.child?.pid;
   }
 
-  /** Spawns tor and resolves with its control port once tor has written it; emits 'exit' later. */
-  async start(): Promise<ControlAddress> {
+  /**
+   * Spawns tor and resolves with its control port once tor has written it; emits 'exit' later.
+   * socksPort: the port to ask for again after a restart (default: any free one).
+   */
+  async start(socksPort?: number): Promise<ControlAddress> {
     const p = this.paths;
     privateDir(p.dir);
     privateDir(p.dataDirectory);
@@ -80,6 +83,7 @@ export class ManagedTor extends EventEmitter {
         pidFile: p.pidFile,
         noticeLog: p.noticeLog,
         ownerPid: process.pid,
+        socksPort: `127.0.0.1:${socksPort ?? 'auto'}`,
         appendFile: this.opts.torrcAppend,
       }),
       { mode: 0o600 },

@@ -33,6 +33,8 @@ export interface ManagedTorrc {
   pidFile: string;
   noticeLog: string;
   ownerPid: number;
+  /** "127.0.0.1:auto", or the port a previous run of this tor had */
+  socksPort: string;
   /** --torrc-append FILE: its lines are added after ours */
   appendFile?: string;
 }
@@ -45,6 +47,7 @@ export function renderTorrc(opts: ManagedTorrc): string {
     pidFile: opts.pidFile,
     noticeLog: opts.noticeLog,
     ownerPid: String(opts.ownerPid),
+    socksPort: opts.socksPort,
   });
   if (opts.appendFile) {
     let extra: string;
