@@ -88,7 +88,7 @@ for (const backend of ['file', 'level'] as const) {
     await t.rejects(store.ingest(Readable.from([bytes]), { name: 'c', type: 'x/y', maxBytes: 100 }), { status: 413 });
     t.equal(store.stats().files, 2, 'the refused upload left no file');
     // An orphan: a payload nobody references (as after a crash before the manifest commit).
-    await store.blobs.put(Buffer.alloc(32, 9), Buffer.from('orphan'));
+    await store.blobs.put(Buffer.alloc(32, 9), [Buffer.from('orphan')]);
     await store.blobs.flush();
     await store.close();
     store = await Store.open({ dir, backend, chunkSize: 1024 });

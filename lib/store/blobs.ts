@@ -15,8 +15,8 @@ import { layout, PREFIX } from './layout';
 export type BlobBackend = 'file' | 'level';
 
 export interface BlobStore {
-  /** Stores a payload. It is durable only after `flush()` resolves. */
-  put(hash: Buffer, data: Buffer): Promise<void>;
+  /** Stores a payload given as consecutive pieces. It is durable only after `flush()` resolves. */
+  put(hash: Buffer, data: Buffer[]): Promise<void>;
   /** Makes every earlier put durable (the store calls it before committing a manifest). */
   flush(): Promise<void>;
   has(hash: Buffer): Promise<boolean>;
@@ -43,7 +43,7 @@ export class FileBlobs implements BlobStore {
     return path.join(this.root, hex.slice(0, 2), hex);
   }
 
-  async put(hash: Buffer, data: Buffer): Promise<void> {
+  async put(hash: Buffer, data: Buffer[]): Promise<void> {
     const final = this.pathOf(hash);
     const dir = path.dirname(final);
     await fsp.mkdir(dir, { recursive: true });
@@ -51,7 +51,8 @@ export class FileBlobs implements BlobStore {
     const tmp = path.join(this.root, 'tmp', crypto.randomBytes(8).toString('hex'));
     const fh = await fsp.open(tmp, 'w', 0o600);
     try {
-      await fh.write(data, 0, data.length, 0);
+      // writev takes at most IOV_MAX (1024) buffers per call
+      for (let i = 0; i < data.length; i += 1024) await fh.writev(data.slice(i, i + 1024));
       await fh.datasync();
     } finally {
       await fh.close();
@@ -95,8 +96,8 @@ export class FileBlobs implements BlobStore {
 export class LevelBlobs implements BlobStore {
   constructor(private readonly db: ClassicLevel<Buffer, Buffer>) {}
 
-  async put(hash: Buffer, data: Buffer): Promise<void> {
-    await this.db.put(layout.blob(hash), data);
+  async put(hash: Buffer, data: Buffer[]): Promise<void> {
+    await this.db.put(layout.blob(hash), Buffer.concat(data));
   }
 
   async flush(): Promise<void> {
