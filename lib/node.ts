@@ -7,7 +7,7 @@ import fs from 'fs';
 import path from 'path';
 import type http from 'http';
 import type { AddressInfo } from 'net';
-import { Config, ConfigError, paymentsEnabled } from './config';
+import { Config, ConfigError, isLoopback, paymentsEnabled } from './config';
 import { Store, type BlobBackend } from './store';
 import { createApp, createServer } from './http/app';
 import type { PaymentGate } from './http/gate';
@@ -176,6 +176,9 @@ export class BitdropNode {
     const c = this.config;
     const s = this.store!.stats();
     this.log(`bitdrop ${VERSION}`);
+    if (!isLoopback(c.listen.host)) {
+      this.log(`WARNING   listening on ${c.listen.host}, not loopback (--listen-public): this bitdrop is reachable without Tor`);
+    }
     this.log(`serving   ${this.url}/  (curl -T FILE ${this.url}/)`);
     this.log(`storing   ${c.dataDir}  (${s.files} files, ${s.bytes} bytes, ${s.backend} chunk store)`);
     this.log(`uploads   up to ${c.maxUploadBytes} bytes`);

@@ -344,7 +344,8 @@ export class ElectrumClient extends EventEmitter {
   }
 
   private async dial(server: ElectrumServer): Promise<net.Socket> {
-    if (this.o.socks) {
+    // A server on this machine is dialled directly: tor refuses loopback destinations, and nothing leaves.
+    if (this.o.socks && !isLoopback(server.host)) {
       const { socket } = await SocksClient.createConnection({
         proxy: { host: this.o.socks.host, port: this.o.socks.port, type: 5 },
         command: 'connect',
