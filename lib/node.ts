@@ -41,6 +41,8 @@ export interface NodeOptions {
   sweepEveryMs?: number;
   /** the watcher's cold-sweep period (ms); default one day */
   coldSweepPeriodMs?: number;
+  /** the watcher's cap on sweep requests per second (default 20) */
+  maxSweepRate?: number;
 }
 
 export class BitdropNode {
@@ -110,6 +112,7 @@ export class BitdropNode {
       servers: c.electrum,
       budget: c.watchBudget,
       ...(this.opts.coldSweepPeriodMs ? { sweepPeriodMs: this.opts.coldSweepPeriodMs } : {}),
+      ...(this.opts.maxSweepRate ? { maxSweepRate: this.opts.maxSweepRate } : {}),
       socks: this.tor?.status().socks,
       clearnet: c.clearnet || !this.tor,
       log: this.log,

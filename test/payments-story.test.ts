@@ -205,3 +205,24 @@ t.test('bad payment configuration stops start-up with one clear line', async (t)
   t.throws(() => loadConfig({ env: {}, flags: { network: 'dogecoin' } }), /network: "dogecoin" is not one of/);
   fs.rmSync(tmpDir(), { recursive: true, force: true });
 });
+
+t.test('a watch budget of 50 with 5,000 files: payments to hot and cold addresses are both found', async (t) => {
+  const p = await startPaidNode({ watchBudget: '50', maxUnpaidBytes: '1TiB' }, tmpDir(), { coldSweepPeriodMs: 4000, maxSweepRate: 5000 });
+  t.teardown(() => p.stop());
+  const ledger = p.node.ledger!;
+  const accounts = [];
+  for (let i = 0; i < 5000; i++) accounts.push(await ledger.reserve(1000));
+  const cold = accounts[10];
+  const hot = accounts[4990];
+  const devnet = p.node.devnet!;
+  await devnetPay(p.devnetDir, hot.address, 3000);
+  await devnetPay(p.devnetDir, cold.address, 4000);
+  await devnetMine(p.devnetDir, 1);
+  const credit = async (id: string) => ledger.view((await ledger.account(id))!).credits;
+  await until(async () => (await credit(hot.id)) === 3000, 15_000, 'hot payment');
+  t.pass('the hot address was paid and seen');
+  await until(async () => (await credit(cold.id)) === 4000, 30_000, 'cold payment found by the sweep');
+  t.pass('the cold address was paid and found by the sweep');
+  t.ok(devnet.electrum.peakSubscriptions <= 50, `the server never held more than 50 subscriptions (peak ${devnet.electrum.peakSubscriptions})`);
+  t.ok(p.node.watcher!.status().subscriptions <= 50);
+});

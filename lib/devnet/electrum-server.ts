@@ -27,6 +27,11 @@ class Session {
   private headers = false;
   private readonly scripts = new Map<string, string | null>(); // script hash → last status sent
   private readonly ctx: SessionContext;
+  onSubscribe?: () => void;
+
+  get subscriptions(): number {
+    return this.scripts.size;
+  }
 
   constructor(
     private readonly socket: net.Socket,
@@ -47,7 +52,10 @@ class Session {
       },
       setProtocol: (v) => (this.protocol = v),
       subscribeHeaders: () => (this.headers = true),
-      subscribeScript: (sh, status) => this.scripts.set(sh, status),
+      subscribeScript: (sh, status) => {
+        this.scripts.set(sh, status);
+        this.onSubscribe?.();
+      },
       unsubscribeScript: (sh) => this.scripts.delete(sh),
     };
   }
@@ -154,6 +162,15 @@ export class ElectrumServer {
     this.log = opts.log ?? (() => {});
   }
 
+  /** the most script subscriptions held at once over all connections (what a public server would throttle) */
+  peakSubscriptions = 0;
+
+  get subscriptions(): number {
+    let n = 0;
+    for (const s of this.sessions) n += s.subscriptions;
+    return n;
+  }
+
   get port(): number {
     return this.boundPort;
   }
@@ -166,6 +183,9 @@ export class ElectrumServer {
     if (this.server) return this.boundPort;
     const server = net.createServer((socket) => {
       const session = new Session(socket, this.chain, this.boundPort, this.log);
+      session.onSubscribe = () => {
+        this.peakSubscriptions = Math.max(this.peakSubscriptions, this.subscriptions);
+      };
       this.sessions.add(session);
       socket.on('close', () => this.sessions.delete(session));
     });

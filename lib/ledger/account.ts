@@ -94,7 +94,10 @@ export function evaluate(a: Account, tip: number, now: number, policy: Policy): 
   const { confirmed, pending } = credits(a.payments, tip, policy.confirmations);
   const needed = activationAmount(a.reservedSize ?? a.size, policy);
   if (a.activatedAt === undefined) {
-    const reviewAt = a.created + policy.unpaidTtl;
+    // A reservation paid in full is kept through the grace period too: its payer must not lose the money
+    // for uploading late.
+    const paidReservation = a.reservedSize !== undefined && confirmed >= needed;
+    const reviewAt = a.created + policy.unpaidTtl + (paidReservation ? policy.grace : 0);
     return {
       state: confirmed === 0 ? 'awaiting payment' : 'partially paid',
       credits: confirmed,

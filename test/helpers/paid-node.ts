@@ -1,7 +1,7 @@
 // A bitdrop node with prices, running in this process on its embedded devnet, with a clock the test moves.
 // HTTP goes through real sockets (curl); payments are real transactions over the Electrum protocol.
 
-import { BitdropNode } from '../../lib/node';
+import { BitdropNode, type NodeOptions } from '../../lib/node';
 import { loadConfig } from '../../lib/config';
 import { tmpDir } from './daemon';
 import path from 'path';
@@ -20,7 +20,7 @@ export const MiB = 1024 * 1024;
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
 
-export async function startPaidNode(flags: Record<string, unknown> = {}, dataDir = tmpDir()): Promise<PaidNode> {
+export async function startPaidNode(flags: Record<string, unknown> = {}, dataDir = tmpDir(), nodeOpts: Partial<NodeOptions> = {}): Promise<PaidNode> {
   const clock = { now: Date.UTC(2026, 0, 1), advance(ms: number) { this.now += ms; } };
   const logs: string[] = [];
   const config = loadConfig({
@@ -35,7 +35,7 @@ export async function startPaidNode(flags: Record<string, unknown> = {}, dataDir
       ...flags,
     },
   });
-  const node = new BitdropNode(config, { clock: () => clock.now, log: (l) => logs.push(l), sweepEveryMs: 3_600_000, coldSweepPeriodMs: 2000 });
+  const node = new BitdropNode(config, { clock: () => clock.now, log: (l) => logs.push(l), sweepEveryMs: 3_600_000, coldSweepPeriodMs: 2000, ...nodeOpts });
   await node.start();
   return {
     node,
