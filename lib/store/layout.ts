@@ -7,13 +7,15 @@
  *   f[id]                 -> FileManifest                     one uploaded file (id = 22-char base64url)
  *   c[sha256:32]          -> uint32 BE refcount               how many manifests list this chunk
  *   b[sha256:32]          -> raw bytes                        chunk payload (only with the "level" blob backend)
- *   a[id]                 -> Account                          a file's payment account (ledger)
+ *   a[id]                 -> Account                          a file's payment account (ledger); before its
+ *                                                             upload, a reservation's (same id: reserve first)
  *   s[scripthash:32]      -> id                               which file an Electrum scripthash belongs to
  *   x[when:8 BE][id]      -> ''                               expiry index: when the ledger must next look at
  *                                                             the file (unpaid TTL or end of grace), ordered by time
- *   r[reservationId]      -> Reservation                      quote for an upload not sent yet (reserve first)
  *   n                     -> uint32 BE                        next address derivation index
- *   k[name]               -> JSON                             small named singletons (.bit name state, …)
+ *   k[name]               -> JSON                             small named singletons: k[tip] = {height} last chain
+ *                                                             tip seen; k[flush] = '' (the level backend's sync
+ *                                                             marker); later the .bit name state
  *
  * Chunk payloads with the default "file" backend live outside LevelDB, in
  * <dataDir>/chunks/<first 2 hex>/<sha256 hex>, referenced by the c[...] refcount entry (value separation).
@@ -27,7 +29,6 @@ export const PREFIX = {
   account: 'a',
   scriptHash: 's',
   expiry: 'x',
-  reservation: 'r',
   nextIndex: 'n',
   singleton: 'k',
 } as const;
@@ -49,7 +50,6 @@ export const layout = {
     t.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(when))));
     return p(PREFIX.expiry, Buffer.concat([t, ascii(id)]));
   },
-  reservation: (id: string) => p(PREFIX.reservation, ascii(id)),
   nextIndex: () => p(PREFIX.nextIndex),
   singleton: (name: string) => p(PREFIX.singleton, ascii(name)),
 
