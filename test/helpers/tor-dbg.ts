@@ -1,6 +1,6 @@
 import fs from 'fs';
 import path from 'path';
-import { execFileSync } from 'child_process';
+import { execFile } from 'child_process';
 import { TorService } from '../../lib/tor';
 import { startTorNetwork, freePorts } from './tor-network';
 import { tmpDir } from './tor-lone';
@@ -17,15 +17,15 @@ import http from 'http';
   await tor.start();
   const url = tor.onionUrl()!;
   const client = await net.startClient();
-  const curl = () => { try { execFileSync('curl', ['-sS', '--max-time', '20', '--socks5-hostname', `127.0.0.1:${client.socksPort}`, url + '/'], { stdio: 'pipe' }); return 'ok'; } catch (e) { return String((e as any).stderr).trim().slice(-6); } };
-  for (let i = 0; i < 200 && curl() !== 'ok'; i++) await new Promise((r) => setTimeout(r, 1000));
+  const curl = () => new Promise<string>((res) => execFile('curl', ['-sS', '--max-time', '20', '--socks5-hostname', `127.0.0.1:${client.socksPort}`, url + '/'], (err, _o, stderr) => res(err ? stderr.trim().slice(-6) : 'ok')));
+  for (let i = 0; i < 200 && (await curl()) !== 'ok'; i++) await new Promise((r) => setTimeout(r, 1000));
   console.log(el(), 'reachable', JSON.stringify(tor.status()));
   for (let round = 0; round < 4; round++) {
     const pid = Number(fs.readFileSync(path.join(dataDir, 'tor', 'tor.pid'), 'utf8'));
     process.kill(pid, 'SIGKILL');
     const k = Date.now();
     let r = '';
-    for (let i = 0; i < 90; i++) { r = curl(); if (r === 'ok') break; await new Promise((r) => setTimeout(r, 1000)); }
+    for (let i = 0; i < 90; i++) { r = await curl(); if (r === 'ok') break; await new Promise((r) => setTimeout(r, 1000)); }
     console.log(el(), `round ${round}: ${r} after ${((Date.now() - k) / 1000).toFixed(1)} s`, JSON.stringify(tor.status()));
     if (r !== 'ok') { console.log(fs.readFileSync(path.join(dataDir, 'tor', 'notice.log'), 'utf8').split('\n').slice(-40).join('\n')); break; }
   }
