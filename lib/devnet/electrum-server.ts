@@ -4,6 +4,7 @@
 // stop() drops every connection (tests use it to simulate an outage); start() listens again on the same port.
 
 import net from 'net';
+import { takeLines } from '../net/lines';
 import { Chain, ChainUpdate } from './chain';
 import { METHOD_NOT_FOUND, METHODS, PROTOCOL_MIN, scriptStatus, SessionContext, tipHeader } from './electrum-methods';
 import { RpcError } from './rpc-error';
@@ -73,13 +74,9 @@ class Session {
   }
 
   private onData(chunk: string): void {
-    this.buffer += chunk;
-    let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, nl).trim();
-      this.buffer = this.buffer.slice(nl + 1);
-      if (line) this.onLine(line);
-    }
+    const { lines, rest } = takeLines(this.buffer, chunk);
+    this.buffer = rest;
+    for (const line of lines) this.onLine(line);
     if (this.buffer.length > MAX_LINE) {
       this.send({ jsonrpc: '2.0', id: null, error: { code: INVALID_REQUEST, message: `request longer than ${MAX_LINE} bytes` } });
       this.socket.end();

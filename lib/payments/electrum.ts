@@ -15,6 +15,7 @@ import { EventEmitter } from 'events';
 import net from 'net';
 import tls from 'tls';
 import { SocksClient } from 'socks';
+import { takeLines } from '../net/lines';
 import { isLoopback } from '../config';
 
 export interface ElectrumServer {
@@ -131,12 +132,10 @@ class Session {
   }
 
   private onData(chunk: string): void {
-    this.buffer += chunk;
-    let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, nl).trim();
-      this.buffer = this.buffer.slice(nl + 1);
-      if (line) this.onLine(line);
+    const { lines, rest } = takeLines(this.buffer, chunk);
+    this.buffer = rest;
+    for (const line of lines) {
+      this.onLine(line);
       if (this.closed) return;
     }
     if (this.buffer.length > MAX_BUFFER) this.close('server sent an over-long line');
