@@ -155,7 +155,10 @@ auth.command('add <name>')
   .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
   .action((name: string, opts: { dataDir?: string }) => run(() => {
     const client = addClient(dataDirOf(opts), name);
-    console.log(client.line ?? JSON.stringify(client));
+    console.log(`added ${client.name}; give this key to its Tor Browser user (the "onion service key" prompt):`);
+    console.log(client.privateKey);
+    if (client.line) console.log(`for a client tor's ClientOnionAuthDir (${client.name}.auth_private):\n${client.line}`);
+    else console.log('(start bitdrop once to create the onion address; `bitdrop auth list` then shows the full line)');
   }));
 auth.command('list')
   .description('list authorized clients')
@@ -163,7 +166,7 @@ auth.command('list')
   .action((opts: { dataDir?: string }) => run(() => {
     const clients = listClients(dataDirOf(opts));
     if (clients.length === 0) console.log('no clients: the onion is public');
-    for (const c of clients) console.log(c.name);
+    for (const c of clients) console.log(c.line ? `${c.name}  ${c.line}` : c.name);
   }));
 auth.command('remove <name>')
   .description('revoke a client')

@@ -114,7 +114,7 @@ export class BitdropNode {
       ...(this.opts.coldSweepPeriodMs ? { sweepPeriodMs: this.opts.coldSweepPeriodMs } : {}),
       ...(this.opts.maxSweepRate ? { maxSweepRate: this.opts.maxSweepRate } : {}),
       socks: this.tor?.status().socks,
-      clearnet: c.clearnet || !this.tor,
+      clearnet: c.clearnet,
       log: this.log,
       coldSource: (after, limit) => ledger.scriptHashes(after, limit),
     });

@@ -37,13 +37,17 @@ function curl(socksPort: number, args: string[], maxSeconds = 60): Promise<Curl>
   });
 }
 
-/** Retries until curl succeeds (rc 97 etc. while the descriptor publishes); returns the seconds it took. */
-async function reachable(socksPort: number, url: string, timeoutMs: number): Promise<number> {
+/**
+ * Retries until curl succeeds (rc 97 etc. while the descriptor publishes); returns the seconds it took.
+ * afterFailure runs between tries.
+ */
+async function reachable(socksPort: number, url: string, timeoutMs: number, afterFailure?: () => Promise<void>): Promise<number> {
   const started = Date.now();
   let last: Curl | undefined;
   while (Date.now() - started < timeoutMs) {
-    last = await curl(socksPort, ['-o', '/dev/null', '-w', '%{http_code}', url], 30);
+    last = await curl(socksPort, ['-o', '/dev/null', '-w', '%{http_code}', url], 15);
     if (last.code === 0) return (Date.now() - started) / 1000;
+    await afterFailure?.();
     await new Promise((r) => setTimeout(r, 1000));
   }
   throw new Error(`${url} unreachable after ${timeoutMs / 1000} s: curl rc ${last?.code} ${last?.stderr.trim()}`);
@@ -154,7 +158,11 @@ async function story(t: Tap, network: TorNetwork, daemon: Daemon, dataDir: strin
     const pidFile = path.join(dataDir, 'tor', 'tor.pid');
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     process.kill(pid, 'SIGKILL');
-    const seconds = await reachable(client.socksPort, `${url}/`, 120_000);
+    // The daemon's side: a new tor, the same key, fresh descriptors on the HSDirs ~2 s later. A client
+    // that cached the dead instance's descriptor may still be sent to an intro point that holds that
+    // instance's circuit, and wait minutes (seen on this test network); NEWNYM makes it fetch anew,
+    // as Tor Browser's "New Identity" would. What is measured is the service coming back.
+    const seconds = await reachable(client.socksPort, `${url}/`, 120_000, () => client.newnym().catch(() => {}));
     t.not(Number(fs.readFileSync(pidFile, 'utf8')), pid, 'a new tor');
     t.ok(seconds <= 30, `answered again after ${seconds.toFixed(1)} s`);
     t.equal((await daemon.onionUrl), url, 'same address');

@@ -2,6 +2,7 @@
 // protocol, the onion key, restarts, attach/off modes and client authorization. Reachability is
 // test/tor-network.test.ts's job.
 
+import { spawn } from 'child_process';
 import fs from 'fs';
 import path from 'path';
 import t from 'tap';
@@ -69,13 +70,26 @@ t.test('managed: ADD_ONION gives an address; the key is kept 0600 and gives the 
   await second.tor.stop();
 });
 
-t.test('managed: kill -9 tor → it is restarted and the onion published again', async (t) => {
+/**
+ * A tor with its network on but nowhere to go: a test network whose only authority is a closed
+ * loopback port. Unlike DisableNetwork, tor then opens its SocksPort.
+ */
+function nowhereAppendFile(dir: string): string {
+  const file = path.join(dir, 'nowhere.torrc');
+  const fpr = 'A'.repeat(40);
+  fs.writeFileSync(file, `TestingTorNetwork 1\nDirAuthority nowhere orport=1 no-v2 v3ident=${fpr} 127.0.0.1:1 ${fpr}\n`);
+  return file;
+}
+
+t.test('managed: kill -9 tor → it is restarted, the onion published again, on the same SocksPort', async (t) => {
   const dataDir = tmpDir('restart');
   t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
-  const { tor, logs } = service(dataDir);
+  const { tor, logs } = service(dataDir, { torrcAppend: nowhereAppendFile(dataDir) });
   await tor.start();
   t.teardown(() => tor.stop());
   const onion = tor.status().onion!;
+  const socks = tor.status().socks;
+  t.match(socks, { host: '127.0.0.1', port: Number }, 'status().socks is the SocksPort tor opened');
   const pidFile = path.join(dataDir, 'tor', 'tor.pid');
   const pid = Number(fs.readFileSync(pidFile, 'utf8'));
 
@@ -92,8 +106,39 @@ t.test('managed: kill -9 tor → it is restarted and the onion published again',
     }
   });
   t.comment(`republished ${Date.now() - killed} ms after kill -9`);
+  t.same(tor.status().socks, socks, 'the new tor listens on the old SocksPort');
   t.ok(logs.some((l) => /tor exited \(SIGKILL\); trying again/.test(l)), 'the loss is logged');
   t.ok(logs.some((l) => /published again/.test(l)), 'the recovery is logged');
+});
+
+t.test('kill -9 the daemon: its tor exits too (TAKEOWNERSHIP), no orphan keeps the onion', async (t) => {
+  const dataDir = tmpDir('orphan');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const standIn = path.join(__dirname, 'helpers', 'tor-standin-daemon.ts');
+  const args = ['start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tor', 'managed', '--torrc-append', offlineAppendFile(dataDir)];
+  const daemon = spawn(process.execPath, [...process.execArgv, standIn, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, TS_NODE_TRANSPILE_ONLY: '1' },
+  });
+  let out = '';
+  daemon.stdout!.on('data', (d) => (out += d));
+  await waitFor('the stand-in daemon to print its onion', () => {
+    if (daemon.exitCode !== null) throw new Error(`the stand-in exited (${daemon.exitCode})`);
+    return /http:\/\/[a-z2-7]{56}\.onion/.test(out);
+  }, 30_000);
+  const torPid = Number(fs.readFileSync(path.join(dataDir, 'tor', 'tor.pid'), 'utf8'));
+  daemon.kill('SIGKILL');
+  const killed = Date.now();
+  await waitFor('tor to exit', () => {
+    try {
+      process.kill(torPid, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  }, 20_000);
+  t.comment(`tor exited ${Date.now() - killed} ms after its daemon`);
+  t.pass('no orphaned tor');
 });
 
 t.test('attach (cookie): DEL_ONION on stop, seen from a second control connection', async (t) => {

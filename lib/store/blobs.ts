@@ -8,11 +8,16 @@ import fs from 'fs';
 import fsp from 'fs/promises';
 import path from 'path';
 import crypto from 'crypto';
-import { Readable } from 'stream';
 import type { ClassicLevel } from 'classic-level';
 import { layout, PREFIX } from './layout';
 
 export type BlobBackend = 'file' | 'level';
+
+export interface BlobHandle {
+  /** reads into `buf` from byte `position` of the chunk; returns the bytes read (0 at the end) */
+  read(buf: Buffer, position: number): Promise<number>;
+  close(): Promise<void>;
+}
 
 export interface BlobStore {
   /** Stores a payload given as consecutive pieces. It is durable only after `flush()` resolves. */
@@ -20,14 +25,13 @@ export interface BlobStore {
   /** Makes every earlier put durable (the store calls it before committing a manifest). */
   flush(): Promise<void>;
   has(hash: Buffer): Promise<boolean>;
-  /** A stream of bytes [start, end] (inclusive) of one chunk, read `bufferSize` bytes at a time. */
-  read(hash: Buffer, start: number, end: number, bufferSize?: number): Readable;
+  /** Opens one chunk for positioned reads (downloads). */
+  open(hash: Buffer): Promise<BlobHandle>;
   del(hash: Buffer): Promise<void>;
   /** Every stored payload's hash, for the start-up orphan sweep. */
   list(): AsyncIterable<Buffer>;
 }
 
-const READ_BUFFER = 1024 * 1024;
 
 export class FileBlobs implements BlobStore {
   private readonly dirtyDirs = new Set<string>();
@@ -75,8 +79,12 @@ export class FileBlobs implements BlobStore {
     return fsp.access(this.pathOf(hash)).then(() => true, () => false);
   }
 
-  read(hash: Buffer, start: number, end: number, bufferSize = READ_BUFFER): Readable {
-    return fs.createReadStream(this.pathOf(hash), { start, end, highWaterMark: bufferSize });
+  async open(hash: Buffer): Promise<BlobHandle> {
+    const fh = await fsp.open(this.pathOf(hash), 'r');
+    return {
+      read: async (buf, position) => (await fh.read(buf, 0, buf.length, position)).bytesRead,
+      close: () => fh.close(),
+    };
   }
 
   async del(hash: Buffer): Promise<void> {
@@ -109,13 +117,13 @@ export class LevelBlobs implements BlobStore {
     return (await this.db.get(layout.blob(hash))) !== undefined;
   }
 
-  read(hash: Buffer, start: number, end: number): Readable {
-    const db = this.db;
-    return Readable.from((async function* () {
-      const data = await db.get(layout.blob(hash));
-      if (!data) throw Object.assign(new Error(`chunk ${hash.toString('hex')} is missing`), { code: 'ENOENT' });
-      yield data.subarray(start, end + 1);
-    })());
+  async open(hash: Buffer): Promise<BlobHandle> {
+    const data = await this.db.get(layout.blob(hash));
+    if (!data) throw Object.assign(new Error(`chunk ${hash.toString('hex')} is missing`), { code: 'ENOENT' });
+    return {
+      read: async (buf, position) => data.copy(buf, 0, position, Math.min(data.length, position + buf.length)),
+      close: async () => {},
+    };
   }
 
   async del(hash: Buffer): Promise<void> {

@@ -13,6 +13,7 @@ import { UserError } from '../errors';
 import { layout, PREFIX, SCHEMA_VERSION } from './layout';
 import { BlobBackend, BlobStore, FileBlobs, LevelBlobs } from './blobs';
 import { Mutex } from './mutex';
+import { RangeReader, type Segment } from './reader';
 
 export type { BlobBackend } from './blobs';
 export type BatchOp =
@@ -60,6 +61,7 @@ export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 const WRITES_IN_FLIGHT = 2;
 /** bytes of read buffers shared by all downloads in flight */
 const READ_BUDGET = 8 * 1024 * 1024;
+const MAX_READ = 1024 * 1024;
 
 /** 128 random bits, URL-safe. Not derived from content, so nobody can probe whether some bytes are stored. */
 export const newId = () => crypto.randomBytes(16).toString('base64url');
@@ -291,21 +293,17 @@ export class Store {
 
   /** Bytes [start, end] (inclusive) of a file, streamed chunk by chunk. */
   read(manifest: FileManifest, start = 0, end = manifest.size - 1, onBytes?: (n: number) => void): Readable {
-    const blobs = this.blobs;
     const cs = manifest.chunkSize;
-    const store = this;
-    async function* gen() {
-      for (let i = Math.floor(start / cs); i < manifest.chunks.length && i * cs <= end; i++) {
-        const from = Math.max(start - i * cs, 0);
-        const to = Math.min(end - i * cs, Math.min(cs, manifest.size - i * cs) - 1);
-        for await (const piece of blobs.read(Buffer.from(manifest.chunks[i], 'hex'), from, to, store.readBufferSize())) {
-          onBytes?.(piece.length);
-          yield piece as Buffer;
-        }
-      }
+    const segments: Segment[] = [];
+    for (let i = Math.floor(start / cs); i < manifest.chunks.length && i * cs <= end; i++) {
+      segments.push({
+        hash: Buffer.from(manifest.chunks[i], 'hex'),
+        from: Math.max(start - i * cs, 0),
+        to: Math.min(end - i * cs, Math.min(cs, manifest.size - i * cs) - 1),
+      });
     }
     this.activeReads++;
-    const stream = Readable.from(gen(), { objectMode: false, highWaterMark: 16 * 1024 });
+    const stream = new RangeReader(this.blobs, segments, () => this.readBufferSize(), onBytes);
     stream.once('close', () => { this.activeReads--; });
     return stream;
   }
@@ -315,7 +313,7 @@ export class Store {
    * so memory stays flat (both measured: BENCHMARKS.md).
    */
   readBufferSize(): number {
-    return Math.max(64 * 1024, Math.min(1024 * 1024, Math.floor(READ_BUDGET / Math.max(1, this.activeReads) / 65536) * 65536));
+    return Math.max(64 * 1024, Math.min(MAX_READ, Math.floor(READ_BUDGET / Math.max(1, this.activeReads) / 65536) * 65536));
   }
 
   private pin(hex: string) {

@@ -91,8 +91,11 @@ export class ManagedTor extends EventEmitter {
     fs.rmSync(p.controlPortFile, { force: true }); // a stale file would point at a dead tor
 
     // --defaults-torrc /dev/null: only our torrc counts, not /etc/tor/torrc-defaults.
+    // detached: its own process group, so a Ctrl-C meant for bitdrop does not kill tor before bitdrop
+    // has said DEL_ONION; tor still dies with bitdrop (TAKEOWNERSHIP, __OwningControllerProcess).
     const child = spawn(this.opts.binary, ['-f', p.torrc, '--defaults-torrc', '/dev/null'], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     this.child = child;
     this.lastLines = [];
@@ -137,7 +140,8 @@ export class ManagedTor extends EventEmitter {
   private onLine(line: string): void {
     const text = line.replace(/^\w{3} \d{1,2} [\d:.]+ /, ''); // drop tor's own timestamp
     this.lastLines = [...this.lastLines.slice(-9), text];
-    this.opts.log(`tor: ${text}`);
+    // Until tor has read its torrc it logs notices to stdout too; only warnings are worth the daemon's log.
+    if (!/^\[(notice|info|debug)\]/.test(text)) this.opts.log(`tor: ${text}`);
   }
 
   /** The most telling line tor printed, to make a one-line startup error. */

@@ -25,6 +25,8 @@ export interface TorClient {
   socksPort: number;
   /** waits until the client reports "Bootstrapped 100%" */
   bootstrapped(timeoutMs?: number): Promise<void>;
+  /** SIGNAL NEWNYM: new circuits, and the client forgets cached onion descriptors (Tor Browser's "New Identity") */
+  newnym(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -34,7 +36,7 @@ export interface TorNetwork {
   /** a torrc fragment for a joining tor (e.g. bitdrop's --torrc-append): TestingTorNetwork 1 + DirAuthority lines + knobs */
   torrcAppendFile(): string;
   /** a client tor with a SocksPort (ExtendedErrors, so curl can tell "missing client authorization"); optionally a ClientOnionAuthDir */
-  startClient(opts?: { clientOnionAuthDir?: string }): Promise<TorClient>;
+  startClient(opts?: { clientOnionAuthDir?: string; extraTorrc?: string[] }): Promise<TorClient>;
   stop(): Promise<void>;
 }
 
@@ -228,22 +230,26 @@ export async function startTorNetwork(): Promise<TorNetwork> {
         `ControlPortWriteToFile ${path.join(dir, 'control-port')}`,
         'CookieAuthentication 1',
         ...(opts.clientOnionAuthDir ? [`ClientOnionAuthDir ${opts.clientOnionAuthDir}`] : []),
+        ...(opts.extraTorrc ?? []),
       ]);
+      const withControl = async <T>(fn: (control: ControlPort) => Promise<T>): Promise<T> => {
+        const m = /PORT=(.+):(\d+)/.exec(fs.readFileSync(path.join(dir, 'control-port'), 'utf8'))!;
+        const control = await ControlPort.connect({ host: m[1], port: Number(m[2]) });
+        try {
+          await control.authenticate();
+          return await fn(control);
+        } finally {
+          control.close();
+        }
+      };
       return {
         socksPort,
+        newnym: () => withControl(async (c) => void (await c.command('SIGNAL NEWNYM'))),
         async bootstrapped(timeoutMs = 120_000) {
           const deadline = Date.now() + timeoutMs;
           for (;;) {
             try {
-              const text = fs.readFileSync(path.join(dir, 'control-port'), 'utf8');
-              const m = /PORT=(.+):(\d+)/.exec(text)!;
-              const control = await ControlPort.connect({ host: m[1], port: Number(m[2]) });
-              try {
-                await control.authenticate();
-                if ((await control.bootstrapProgress()) === 100) return;
-              } finally {
-                control.close();
-              }
+              if ((await withControl((c) => c.bootstrapProgress())) === 100) return;
             } catch {
               // not up yet
             }

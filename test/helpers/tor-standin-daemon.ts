@@ -41,6 +41,7 @@ async function main() {
     }
   });
   await new Promise<void>((resolve) => server.listen(Number(port), host, resolve));
+  const bound = (server.address() as import('net').AddressInfo).port; // --listen HOST:0 picks a free port
 
   const tor = new TorService({
     mode: (flag('tor') ?? 'managed') as TorMode,
@@ -48,12 +49,12 @@ async function main() {
     torBinary: 'tor',
     torControl: flag('tor-control'),
     torrcAppend: flag('torrc-append'),
-    target: { host, port: Number(port) },
+    target: { host, port: bound },
     log: (line) => console.log(line),
   });
   await tor.start();
   onionUrl = tor.onionUrl();
-  console.log(`bitdrop listening on http://${host}:${port}${onionUrl ? ` and ${onionUrl}` : ''}`);
+  console.log(`bitdrop listening on http://${host}:${bound}${onionUrl ? ` and ${onionUrl}` : ''}`);
 
   const shutdown = async () => {
     await tor.stop();
