@@ -66,3 +66,16 @@ t.test('devnet commands act like a wallet and a miner', async (t) => {
   t.equal(bad.status, 1);
   t.match(bad.stderr.toString(), /^bitdrop: "ten" is not a whole number of satoshis\n$/);
 });
+
+t.test('bitdrop auth add / list / remove manage private-drop clients', async (t) => {
+  const dataDir = tmpDir();
+  const add = (await exec(process.execPath, [CLI, 'auth', 'add', 'alice', '--data-dir', dataDir])).stdout;
+  t.match(add, /^added alice; give this key to its Tor Browser user/);
+  t.match(add, /\n[A-Z2-7]{52}\n/, 'the base32 x25519 private key Tor Browser asks for');
+  t.match((await exec(process.execPath, [CLI, 'auth', 'list', '--data-dir', dataDir])).stdout, /^alice/m);
+  const dup = spawnSync(process.execPath, [CLI, 'auth', 'add', 'alice', '--data-dir', dataDir]);
+  t.equal(dup.status, 1, 'a name is added once');
+  t.match(dup.stderr.toString(), /^bitdrop: .*alice/);
+  await exec(process.execPath, [CLI, 'auth', 'remove', 'alice', '--data-dir', dataDir]);
+  t.match((await exec(process.execPath, [CLI, 'auth', 'list', '--data-dir', dataDir])).stdout, /no clients: the onion is public/);
+});
