@@ -226,3 +226,23 @@ t.test('a watch budget of 50 with 5,000 files: payments to hot and cold addresse
   t.ok(devnet.electrum.peakSubscriptions <= 50, `the server never held more than 50 subscriptions (peak ${devnet.electrum.peakSubscriptions})`);
   t.ok(p.node.watcher!.status().subscriptions <= 50);
 });
+
+t.test('an interrupted download is charged only for the bytes sent', async (t) => {
+  const p = await startPaidNode({ storagePrice: 0 });
+  t.teardown(() => p.stop());
+  const size = 48 * MiB;
+  const up = await uploadJson(p, randomFile(tmpDir(), size, 'big.bin'));
+  const fileUrl = `${p.url}/${up.id}`;
+  const full = Math.ceil((size * 2_048_000) / 1024 ** 3); // 96,000 sats
+  await devnetPay(p.devnetDir, up.address, 3 * full);
+  await devnetMine(p.devnetDir, 1);
+  await until(async () => (await json(p, fileUrl)).state === 'active', 15_000, 'active');
+  const { spawn } = await import('child_process');
+  const slow = spawn('curl', ['-sS', '--limit-rate', '1M', '-o', '/dev/null', fileUrl], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 1500));
+  slow.kill('SIGKILL');
+  const v = await until(async () => { const x = await json(p, fileUrl); return x.balance < 3 * full && x; }, 10_000, 'settled');
+  const charged = 3 * full - v.balance;
+  t.ok(charged > 0, `charged ${charged} sats for the part that left`);
+  t.ok(charged < full / 2, `less than half of a full download (${full} sats)`);
+});
