@@ -19,12 +19,13 @@ t.test('prices round up, in integers', async (t) => {
   t.equal(activationAmount(MiB, policy), 2977);
   t.equal(storageCost(GiB, 21 * DAY_MS, { storagePrice: 1e14, transferPrice: 0 }), 21e6 * 1e8, 'no float drift at 21M BTC');
   t.throws(() => storageCost(1e15, 1e15, policy), RangeError, 'refuses to leave the safe integers');
-  for (const sats of [1, 977, 12345, 10 ** 9]) {
+  for (const sats of [1, 977, 12345, 10 ** 7]) {
     const ms = storageTime(sats, MiB, policy);
     t.ok(storageCost(MiB, ms, policy) <= sats, 'storageTime never buys more than was paid');
     t.ok(storageCost(MiB, ms + 100, policy) > sats - 1, 'and not much less');
   }
   t.equal(storageTime(100, MiB, { storagePrice: 0, transferPrice: 1 }), Infinity, 'free storage lasts forever');
+  t.equal(storageTime(2000, 3, { storagePrice: 1000, transferPrice: 0 }), 100 * 365 * DAY_MS, 'a 3-byte file paid 2000 sats: capped at a century, no overflow');
   t.equal(formatCoins(2977), '0.00002977');
   t.equal(formatCoins(100_000_000), '1');
   t.equal(formatCoins(123_456_789_012), '1234.56789012');

@@ -37,15 +37,18 @@ export function activationAmount(size: number, p: Prices): number {
   return storageCost(size, DAY_MS, p) + transferCost(size, p);
 }
 
+/** Runways are capped at a century: a tiny file can be paid for longer than dates go. */
+export const MAX_RUNWAY_MS = 100 * 365 * DAY_MS;
+
 /**
- * How long `sats` pay for storing `bytes` (ms, rounded down); Infinity when storage is free.
- * The inverse of storageCost: storageCost(bytes, storageTime(s), p) <= s.
+ * How long `sats` pay for storing `bytes` (ms, rounded down, at most MAX_RUNWAY_MS); Infinity when storage
+ * is free. The inverse of storageCost: storageCost(bytes, storageTime(s), p) <= s.
  */
 export function storageTime(sats: number, bytes: number, p: Prices): number {
   if (sats <= 0) return 0;
   if (p.storagePrice === 0 || bytes === 0) return Infinity;
   const ms = (big(sats) * BigInt(GiB) * BigInt(DAY_MS)) / (big(bytes) * big(p.storagePrice));
-  return toSafe(ms);
+  return ms > BigInt(MAX_RUNWAY_MS) ? MAX_RUNWAY_MS : Number(ms);
 }
 
 /** A payable amount: nothing, or at least the dust limit (smaller outputs cannot be sent). */
