@@ -22,8 +22,9 @@ export class RangeReader extends Readable {
     private readonly bufferSize: () => number,
     private readonly onBytes?: (n: number) => void,
   ) {
-    // One read ahead of the socket: the disk read of the next buffer overlaps the send of this one.
-    super({ highWaterMark: bufferSize() });
+    // Two reads ahead of the socket: disk reads of the next buffers overlap the send of this one
+    // (1.07 → 1.34 GB/s for a lone 512 MiB download; the read budget keeps many downloads small).
+    super({ highWaterMark: 2 * bufferSize() });
   }
 
   override _read(): void {
