@@ -143,8 +143,9 @@ async function story(t: Tap, network: TorNetwork, daemon: Daemon, dataDir: strin
     const put = await curl(client.socksPort, ['-T', upload, `${url}/upload.bin`], 120);
     t.equal(put.code, 0, `upload: ${put.stderr}`);
     const putSeconds = (Date.now() - began) / 1000;
-    // The answer names the download URL; failing that, the path we uploaded to.
-    const downloadUrl = new RegExp(`${url}/\\S+`).exec(put.stdout)?.[0] ?? `${url}/upload.bin`;
+    // The answer's first line is the absolute download URL, on the onion the client used.
+    const downloadUrl = put.stdout.split('\n')[0];
+    t.match(downloadUrl, new RegExp(`^${url}/[A-Za-z0-9_-]{22}/upload\\.bin$`), 'the answer starts with the onion download URL');
     const download = path.join(dataDir, 'download.bin');
     began = Date.now();
     const get = await curl(client.socksPort, ['-f', '-o', download, downloadUrl], 120);
@@ -152,6 +153,20 @@ async function story(t: Tap, network: TorNetwork, daemon: Daemon, dataDir: strin
     const getSeconds = (Date.now() - began) / 1000;
     t.equal(sha256(download), sha256(upload), 'same bytes');
     t.comment(`5 MiB: PUT ${putSeconds.toFixed(1)} s (${(5.24 / putSeconds).toFixed(1)} MB/s), GET ${getSeconds.toFixed(1)} s (${(5.24 / getSeconds).toFixed(1)} MB/s)`);
+  });
+
+  await t.test('bitdrop upload --socks: the CLI uploads through the client tor', async (t) => {
+    const file = path.join(dataDir, 'cli.bin');
+    fs.writeFileSync(file, crypto.randomBytes(1024 * 1024));
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [DAEMON, 'upload', file, '--url', `${url}/`, '--socks', `127.0.0.1:${client.socksPort}`], { timeout: 120_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}: ${stderr}`)) : resolve(stdout))));
+    const fileUrl = out.split('\n')[0];
+    t.match(fileUrl, new RegExp(`^${url}/[A-Za-z0-9_-]{22}/cli\\.bin$`), 'prints the onion URL');
+    const back = path.join(dataDir, 'cli.out');
+    const get = await curl(client.socksPort, ['-f', '-o', back, fileUrl], 120);
+    t.equal(get.code, 0, `download: ${get.stderr}`);
+    t.equal(sha256(back), sha256(file), 'same bytes');
   });
 
   await t.test("kill -9 the daemon's tor: the same onion answers again within 30 s", async (t) => {
