@@ -54,9 +54,9 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
   if (!/^multipart\/form-data/i.test(ctx.get('Content-Type'))) {
     throw new UserError(400, 'POST / takes multipart/form-data with a field named "file" (curl -F file=@photo.jpg); or use PUT (curl -T)');
   }
-  const up = uploadContext(ctx);
-  up.declaredBytes = undefined; // the multipart envelope is larger than the file
-  await admit(ctx, d, { ...up, declaredBytes: undefined });
+  // The multipart envelope is larger than the file: its Content-Length says nothing exact about the file.
+  const up: UploadContext = { ...uploadContext(ctx), declaredBytes: undefined };
+  await admit(ctx, d, up);
   const result = await new Promise<{ manifest: FileManifest; deleteToken: string }>((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
