@@ -27,6 +27,7 @@ t.test('upload → 402 → pay too little → pay the rest → mine → download
 
   let r = await curlStatus(fileUrl);
   t.equal(r.status, 402, 'not downloadable before payment');
+  t.match(await curl('-I', fileUrl), /^HTTP\/1\.1 402 /, 'HEAD answers as GET would');
   t.match(r.body, new RegExp(`^402 Payment Required: this file is awaiting payment: send 2977 sats to ${up.address}`));
   t.match(r.body, new RegExp(`\nbitcoin:${up.address}\\?amount=0\\.00002977\n$`), 'the BIP21 URI on its own line');
   t.match(await json(p, fileUrl), { state: 'awaiting payment', address: up.address, amountDue: 2977, paymentUri: up.paymentUri, paidThrough: null });

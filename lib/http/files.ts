@@ -54,7 +54,10 @@ export async function download(ctx: Context, d: Deps, id: string) {
     }
   }
   const length = m.size === 0 ? 0 : end - start + 1;
+  const ticket = await d.gate.openDownload(m, length);
   if (ctx.method === 'HEAD') {
+    // HEAD answers what GET would (402 included) and costs nothing.
+    await ticket.settle(0);
     ctx.status = ctx.status === 206 ? 206 : 200;
     ctx.length = length;
     ctx.respond = false;
@@ -62,7 +65,6 @@ export async function download(ctx: Context, d: Deps, id: string) {
     ctx.res.end();
     return;
   }
-  const ticket = await d.gate.openDownload(m, length);
   let sent = 0;
   const stream = length === 0 ? null : d.store.read(m, start, end, (n) => { sent += n; });
   // Charge what left: everything when the response finished, else what the socket took (not what sat
