@@ -203,6 +203,7 @@ export class BitdropNode {
     }
     if (!c.name) missing.push('--name (.bit name)');
     if (missing.length) this.log(`not configured yet: ${missing.join('; ')}`);
+    this.log('ready     (Ctrl-C or SIGTERM stops)');
   }
 
   async status(): Promise<Record<string, unknown>> {

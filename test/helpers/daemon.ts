@@ -43,7 +43,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   let out = '';
   proc.stdout!.on('data', (d) => { out += d; });
   proc.stderr!.on('data', (d) => { out += d; });
-  const ready = opts.readyPattern ?? /serving\s+(http:\/\/\S+?)\/?\s/;
+  const ready = opts.readyPattern ?? /^ready\s/m;
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`daemon did not start in time:\n${out}`)), opts.timeoutMs ?? 30_000);
     const check = () => {
