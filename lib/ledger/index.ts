@@ -299,10 +299,13 @@ export class Ledger {
   // ---- chain events -------------------------------------------------------------------------------
 
   /** The full current payment list of one address (idempotent: replaces what was known). */
-  async onPayments(scriptHash: string, payments: Payment[]) {
-    const idBuf = await this.o.db.get(layout.scriptHash(Buffer.from(scriptHash, 'hex')));
-    if (!idBuf) return;
-    await this.refresh(idBuf.toString('ascii'), (a) => ({ ...a, payments }));
+  onPayments(scriptHash: string, payments: Payment[]): Promise<void> {
+    // The lookup runs inside the lock too: two lists for one address must apply in the order they came,
+    // and LevelDB reads may complete out of order.
+    return this.lock.run(async () => {
+      const idBuf = await this.o.db.get(layout.scriptHash(Buffer.from(scriptHash, 'hex')));
+      if (idBuf) await this.apply(idBuf.toString('ascii'), (a) => ({ ...a, payments }));
+    });
   }
 
   async onTip(height: number) {
@@ -314,19 +317,22 @@ export class Ledger {
 
   /** Applies a change to an account, activates it if now paid, and re-files it. */
   private refresh(id: string, change: (a: Account) => Account): Promise<void> {
-    return this.lock.run(async () => {
-      const before = await this.account(id);
-      if (!before) { this.maturing.delete(id); return; }
-      const after = activate(change(before), this.tipHeight, this.clock(), this.policy);
-      const { pending } = credits(after.payments, this.tipHeight, this.policy.confirmations);
-      if (pending > 0) this.maturing.add(id);
-      else this.maturing.delete(id);
-      if (after.activatedAt !== undefined && before.activatedAt === undefined) {
-        this.log(`file ${id} is paid and active (${after.payments.length} payment${after.payments.length > 1 ? 's' : ''})`);
-      }
-      this.trackUnpaid(before, after);
-      await this.o.db.batch(this.saveOps(before, after), { sync: true });
-    });
+    return this.lock.run(() => this.apply(id, change));
+  }
+
+  /** refresh() for callers that already hold the lock */
+  private async apply(id: string, change: (a: Account) => Account): Promise<void> {
+    const before = await this.account(id);
+    if (!before) { this.maturing.delete(id); return; }
+    const after = activate(change(before), this.tipHeight, this.clock(), this.policy);
+    const { pending } = credits(after.payments, this.tipHeight, this.policy.confirmations);
+    if (pending > 0) this.maturing.add(id);
+    else this.maturing.delete(id);
+    if (after.activatedAt !== undefined && before.activatedAt === undefined) {
+      this.log(`file ${id} is paid and active (${after.payments.length} payment${after.payments.length > 1 ? 's' : ''})`);
+    }
+    this.trackUnpaid(before, after);
+    await this.o.db.batch(this.saveOps(before, after), { sync: true });
   }
 
   // ---- expiry -------------------------------------------------------------------------------------
@@ -342,21 +348,23 @@ export class Ledger {
     for await (const key of this.o.db.keys(layout.expiryDue(now))) due.push(layout.parseExpiry(key).id);
     const deleted: string[] = [];
     for (const id of due) {
-      const a = await this.account(id);
-      if (!a) continue;
-      const e = this.evaluate(a);
-      if (e.expired && !this.inFlight.has(id)) {
+      // Each decision holds the lock: a payment arriving now is applied before or after, never between.
+      await this.lock.run(async () => {
+        const a = await this.account(id);
+        if (!a) return;
+        if (!this.evaluate(a).expired || this.inFlight.has(id)) {
+          await this.apply(id, (x) => x);
+          return;
+        }
         const m = await this.o.store.get(id);
-        const ops = m ? await this.deleteOps(m) : await this.deleteOps({ id } as FileManifest);
+        const ops = await this.deleteOps(m ?? ({ id } as FileManifest));
         if (m) await this.o.store.delete(id, ops);
         else await this.o.db.batch(ops, { sync: true });
         this.forgotten.delete(id);
         this.forget(a);
         deleted.push(id);
         this.log(`deleted ${m ? 'file' : 'reservation'} ${id}: ${a.activatedAt === undefined ? 'never paid' : 'unpaid past the grace period'}`);
-      } else {
-        await this.refresh(id, (x) => x);
-      }
+      });
     }
     return deleted;
   }
