@@ -162,7 +162,7 @@ export class BitdropNode {
       clock,
       log: this.log,
     });
-    this.gate = ledgerGate(this.ledger, c.maxUploadBytes);
+    this.gate = ledgerGate(this.ledger, c.maxUploadBytes, c.publicUrl);
     const ledger = this.ledger;
     this.sweepTimer = setInterval(() => {
       ledger.sweep().catch((err) => this.log(`error: expiry sweep: ${err}`));

@@ -247,3 +247,13 @@ t.test('an interrupted download is charged only for the bytes sent', async (t) =
   t.ok(charged > 0, `charged ${charged} sats for the part that left`);
   t.ok(charged < full / 2, `less than half of a full download (${full} sats)`);
 });
+
+t.test('reservation URLs use --public-url, like upload answers do', async (t) => {
+  const p = await startPaidNode({ publicUrl: 'http://example.invalid' });
+  t.teardown(() => p.stop());
+  const q = JSON.parse(await curl('-f', '-X', 'POST', '-H', 'Accept: application/json', `${p.url}/reserve?size=10`));
+  t.match(q.upload, /^http:\/\/example\.invalid\/\?reservation=[A-Za-z0-9_-]{22}$/);
+  t.match(q.status, /^http:\/\/example\.invalid\/reserve\/[A-Za-z0-9_-]{22}$/);
+  const up = await uploadJson(p, randomFile(tmpDir(), 10, 'u.bin'));
+  t.match(up.url, /^http:\/\/example\.invalid\//);
+});

@@ -5,7 +5,7 @@ import { baseUrl } from './views';
 
 /** The front door: usage for curl, a form for browsers, service facts for scripts. */
 export async function home(ctx: Context, d: Deps) {
-  const base = baseUrl(ctx, d);
+  const base = baseUrl(ctx, d.config.publicUrl);
   const facts = {
     service: 'bitdrop',
     upload: `${base}/`,

@@ -3,12 +3,13 @@ import type { FileManifest } from '../store';
 import type { Deps } from './app';
 
 /** The absolute base URL: the configured one, else what the client used (an .onion Host over Tor). */
-export function baseUrl(ctx: Context, d: Deps): string {
-  if (d.config.publicUrl) return d.config.publicUrl.replace(/\/+$/, '');
+export function baseUrl(ctx: Context, publicUrl: string | undefined): string {
+  if (publicUrl) return publicUrl.replace(/\/+$/, '');
   return `${ctx.protocol}://${ctx.host}`;
 }
 
-export const fileUrl = (ctx: Context, d: Deps, m: FileManifest) => `${baseUrl(ctx, d)}/${m.id}/${encodeURIComponent(m.name)}`;
+export const fileUrl = (ctx: Context, d: Deps, m: FileManifest) =>
+  `${baseUrl(ctx, d.config.publicUrl)}/${m.id}/${encodeURIComponent(m.name)}`;
 
 /** A file's JSON: the store's facts plus the payment fields the gate adds. */
 export async function fileView(ctx: Context, d: Deps, m: FileManifest): Promise<Record<string, unknown>> {

@@ -2,14 +2,15 @@
 
 import type { Context } from 'koa';
 import { UserError } from '../errors';
-import type { FileManifest } from '../store';
+import { tooLarge, type FileManifest } from '../store';
 import type { PaymentGate } from '../http/gate';
 import { flavor } from '../http/negotiate';
+import { baseUrl } from '../http/views';
 import type { Ledger } from './index';
 
 const RESERVATION_ROUTE = /^\/reserve\/([A-Za-z0-9_-]{22})$/;
 
-export function ledgerGate(ledger: Ledger, maxUploadBytes: number): PaymentGate {
+export function ledgerGate(ledger: Ledger, maxUploadBytes: number, publicUrl?: string): PaymentGate {
   return {
     admitUpload: (up) => ledger.admitUpload(up.declaredBytes, up.reservation),
     uploadOps: (m, up) => ledger.uploadOps(m, up.reservation),
@@ -18,7 +19,7 @@ export function ledgerGate(ledger: Ledger, maxUploadBytes: number): PaymentGate 
     },
     async describe(m: FileManifest) {
       const a = await ledger.account(m.id);
-      return a ? { ...ledger.view(a) } : {};
+      return a ? ledger.view(a) : {};
     },
     openDownload: (m, bytes) => ledger.openDownload(m.id, bytes),
     deleteOps: (m) => ledger.deleteOps(m),
@@ -28,10 +29,10 @@ export function ledgerGate(ledger: Ledger, maxUploadBytes: number): PaymentGate 
         const raw = (ctx.query.size as string | undefined) ?? ctx.get('X-Size');
         const size = Number(raw);
         if (!raw || !Number.isSafeInteger(size) || size < 0) throw new UserError(400, 'say how many bytes to reserve: POST /reserve?size=N');
-        if (size > maxUploadBytes) throw new UserError(413, `file too large: the limit is ${maxUploadBytes} bytes`);
+        if (size > maxUploadBytes) throw tooLarge(maxUploadBytes);
         const a = await ledger.reserve(size);
         const v = ledger.view(a);
-        const base = `${ctx.protocol}://${ctx.host}`;
+        const base = baseUrl(ctx, publicUrl);
         const body = {
           reservation: a.id,
           size,

@@ -6,7 +6,7 @@ import { UserError } from '../errors';
 import { layout, PREFIX } from '../store/layout';
 import { Mutex } from '../store/mutex';
 import { newId, ID_PATTERN, type BatchOp, type Db, type FileManifest, type Store } from '../store';
-import { Account, Evaluation, Payment, Policy, activate, canSend, credits, evaluate } from './account';
+import { Account, Evaluation, Payment, Policy, activate, canSend, credits, evaluate, isConfirmed } from './account';
 import { formatCoins, payable } from './pricing';
 
 export type { Account, Evaluation, Payment, Policy, FileState } from './account';
@@ -79,7 +79,7 @@ export class Ledger {
     for await (const v of o.db.values(layout.range(PREFIX.account))) {
       const a = JSON.parse(v.toString()) as Account;
       if (a.activatedAt === undefined) l.unpaidBytes += a.reservedSize ?? a.size;
-      if (a.payments.some((p) => !(p.height > 0 && l.tipHeight - p.height + 1 >= l.policy.confirmations))) l.maturing.add(a.id);
+      if (a.payments.some((p) => !isConfirmed(p, l.tipHeight, l.policy.confirmations))) l.maturing.add(a.id);
     }
     return l;
   }
@@ -210,10 +210,15 @@ export class Ledger {
     });
   }
 
+  /** For a deletion through HTTP: the account's removal, committed with the manifest's. */
   async deleteOps(m: FileManifest): Promise<BatchOp[]> {
     const a = await this.account(m.id);
     if (!a) return [];
     this.forgotten.set(a.id, a);
+    return this.removalOps(a);
+  }
+
+  private removalOps(a: Account): BatchOp[] {
     return [
       { type: 'del', key: layout.account(a.id) },
       { type: 'del', key: layout.scriptHash(Buffer.from(a.scriptHash, 'hex')) },
@@ -357,10 +362,9 @@ export class Ledger {
           return;
         }
         const m = await this.o.store.get(id);
-        const ops = await this.deleteOps(m ?? ({ id } as FileManifest));
+        const ops = this.removalOps(a);
         if (m) await this.o.store.delete(id, ops);
         else await this.o.db.batch(ops, { sync: true });
-        this.forgotten.delete(id);
         this.forget(a);
         deleted.push(id);
         this.log(`deleted ${m ? 'file' : 'reservation'} ${id}: ${a.activatedAt === undefined ? 'never paid' : 'unpaid past the grace period'}`);
