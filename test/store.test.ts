@@ -4,7 +4,8 @@ import t from 'tap';
 import fs from 'fs';
 import path from 'path';
 import { spawn } from 'child_process';
-import { Readable } from 'stream';
+import crypto from 'crypto';
+import { PassThrough, Readable } from 'stream';
 import { startDaemon, curl, curlStatus, sha256File, randomFile, tmpDir, chunkFiles, CLI } from './helpers/daemon';
 import { Store } from '../lib/store';
 
@@ -105,3 +106,43 @@ for (const backend of ['file', 'level'] as const) {
     await store.close();
   });
 }
+
+t.test('hashing threads: concurrent uploads get the right chunk and file hashes and read back whole', async (t) => {
+  const dir = tmpDir();
+  // 64 KiB chunks: each upload is several slots, so the uploads interleave in the hashing threads.
+  const store = await Store.open({ dir, chunkSize: 64 * 1024 });
+  t.teardown(() => store.close());
+  const sizes = [0, 1, 1000, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1, 300_000, 1_000_003, 2 * 1024 * 1024];
+  const files = sizes.map((n) => crypto.randomBytes(n));
+  // Pieces of odd sizes, as sockets deliver them.
+  const pieces = (b: Buffer) => Array.from({ length: Math.ceil(b.length / 7001) }, (_, i) => b.subarray(i * 7001, (i + 1) * 7001));
+  const results = await Promise.all(files.map((b, i) => store.ingest(Readable.from(pieces(b)), { name: `f${i}`, type: 'x/y', maxBytes: 1e9 })));
+  for (const [i, r] of results.entries()) {
+    const b = files[i];
+    t.equal(r.manifest.sha256, crypto.createHash('sha256').update(b).digest('hex'), `${b.length} bytes: file hash`);
+    const expected = Array.from({ length: Math.ceil(b.length / (64 * 1024)) }, (_, k) =>
+      crypto.createHash('sha256').update(b.subarray(k * 64 * 1024, (k + 1) * 64 * 1024)).digest('hex'));
+    t.same(r.manifest.chunks, expected, `${b.length} bytes: chunk hashes`);
+    t.ok(Buffer.concat(await store.read(r.manifest).toArray()).equals(b), `${b.length} bytes: read back whole`);
+  }
+});
+
+t.test('uploads stalled mid-chunk hold no slot another upload needs', async (t) => {
+  const dir = tmpDir();
+  const chunk = 64 * 1024;
+  const store = await Store.open({ dir, chunkSize: chunk });
+  t.teardown(() => store.close());
+  // Twenty uploads (more than the slots in flight) each send a chunk and a half, then stall.
+  const stalled = Array.from({ length: 20 }, () => {
+    const s = new PassThrough();
+    s.write(crypto.randomBytes(chunk + chunk / 2));
+    const done = store.ingest(s, { name: 'slow', type: 'x/y', maxBytes: 1e9 }).then(() => 'stored', (err: Error) => err.message);
+    return { s, done };
+  });
+  const bytes = crypto.randomBytes(10 * chunk + 3);
+  const r = await store.ingest(Readable.from([bytes]), { name: 'fast', type: 'x/y', maxBytes: 1e9 });
+  t.equal(r.manifest.sha256, crypto.createHash('sha256').update(bytes).digest('hex'), 'a 10-chunk upload completes meanwhile');
+  for (const { s } of stalled) s.destroy(new Error('client went away'));
+  t.same(new Set(await Promise.all(stalled.map((x) => x.done))), new Set(['client went away']), 'the stalled uploads fail when their clients go');
+  t.equal(store.stats().files, 1, 'only the complete upload is stored');
+});

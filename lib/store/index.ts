@@ -6,6 +6,7 @@
 
 import crypto from 'crypto';
 import fs from 'fs';
+import os from 'os';
 import path from 'path';
 import { Readable } from 'stream';
 import { ClassicLevel } from 'classic-level';
@@ -13,7 +14,8 @@ import { UserError } from '../errors';
 import { layout, PREFIX, SCHEMA_VERSION } from './layout';
 import { BlobBackend, BlobStore, FileBlobs, LevelBlobs } from './blobs';
 import { Mutex } from './mutex';
-import { RangeReader, type Segment } from './reader';
+import { BufferPool, RangeReader, sendSegments, type SendTarget, type Segment } from './reader';
+import { HashPool, type Slot } from './hashers';
 
 export type { BlobBackend } from './blobs';
 export type BatchOp =
@@ -58,9 +60,12 @@ export interface StoreOptions {
 }
 
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
-const WRITES_IN_FLIGHT = 2;
+/** chunks being hashed and written at once, for all uploads together (4 MiB of memory each) */
+const SLOTS_IN_FLIGHT = 6;
+/** one-chunk files up to this size are hashed on the event loop: a thread round trip costs more */
+const INLINE_HASH_BYTES = 256 * 1024;
 /** bytes of read buffers shared by all downloads in flight */
-const READ_BUDGET = 8 * 1024 * 1024;
+const READ_BUDGET = 4 * 1024 * 1024;
 const MAX_READ = 1024 * 1024;
 
 /** 128 random bits, URL-safe. Not derived from content, so nobody can probe whether some bytes are stored. */
@@ -68,6 +73,7 @@ export const newId = () => crypto.randomBytes(16).toString('base64url');
 export const ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 export const hashToken = (token: string) => crypto.createHash('sha256').update(token).digest('hex');
 
+const EMPTY_SHA256 = crypto.createHash('sha256').digest('hex');
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 const refValue = (count: number, size: number) => {
   const b = Buffer.alloc(8);
@@ -83,9 +89,15 @@ export class Store {
   private readonly pins = new Map<string, number>();
   private activeReads = 0;
   private counts = { files: 0, bytes: 0, chunks: 0, chunkBytes: 0 };
+  private readonly hashers: HashPool;
+  /** read buffers reused by downloads: as much as the read budget, no more */
+  private readonly readPool = new BufferPool(READ_BUDGET);
 
   private constructor(readonly db: Db, readonly blobs: BlobStore, chunkSize: number, readonly backend: BlobBackend) {
     this.chunkSize = chunkSize;
+    // One hashing thread per core beyond the event loop's: on two cores one thread was as fast as two and
+    // costs one V8 heap less (BENCHMARKS.md).
+    this.hashers = new HashPool({ threads: Math.min(4, Math.max(1, os.availableParallelism() - 1)), inFlight: SLOTS_IN_FLIGHT, slotSize: chunkSize });
   }
 
   static async open(opts: StoreOptions): Promise<Store> {
@@ -158,64 +170,83 @@ export class Store {
    * and the delete token. Throws UserError 413 past `maxBytes` (nothing is kept).
    */
   async ingest(source: AsyncIterable<Buffer>, opts: IngestOptions): Promise<{ manifest: FileManifest; deleteToken: string }> {
-    const whole = crypto.createHash('sha256');
+    // Received bytes are copied straight into a slot of shared memory (hashers.ts). When a slot is full a
+    // worker thread hashes it (the chunk's key) while another folds it into the whole-file hash, and the
+    // slot is written and synced from the same memory; meanwhile the event loop fills the next slot.
+    // Slots in flight are bounded for all uploads together, so memory stays flat and disk, CPU and
+    // network overlap.
+    const whole = this.hashers.stream();
     const chunks: string[] = [];
     const pinned: string[] = [];
-    let size = 0;
-    // A chunk is the list of received pieces (views, never copies) and its running hash; the file is
-    // written with one writev. Copying into a chunk buffer cost a fifth of upload time (BENCHMARKS.md).
-    let pieces: Buffer[] = [];
-    let chunkHash = crypto.createHash('sha256');
-    let fill = 0;
-    // Up to WRITES_IN_FLIGHT chunk writes (each ends in its own fdatasync) run in libuv's thread pool
-    // while the next chunk is received: disk and network overlap, memory stays bounded.
-    const writes = new Set<Promise<void>>();
+    const jobs: Promise<void>[] = [];
     let failed: unknown;
-    const settleAll = () => Promise.all(writes);
-    const flushChunk = async () => {
-      const data = pieces;
-      const hash = chunkHash.digest();
-      pieces = [];
-      chunkHash = crypto.createHash('sha256');
+    let onlyChunk: string | undefined;
+    let size = 0;
+    let slot: Slot | undefined;
+    let fill = 0;
+    const flushChunk = async (last: boolean) => {
+      const full = slot!;
+      const length = fill;
+      const index = chunks.length;
+      const only = last && index === 0;
+      slot = undefined;
       fill = 0;
-      const hex = hash.toString('hex');
-      chunks.push(hex);
-      this.pin(hex);
-      pinned.push(hex);
-      while (writes.size >= WRITES_IN_FLIGHT) await Promise.race(writes);
-      if (failed) throw failed;
-      const w: Promise<void> = this.storeChunk(hash, data).then(
-        () => { writes.delete(w); },
-        (err) => { writes.delete(w); failed ??= err; },
-      );
-      writes.add(w);
+      chunks.push('');
+      if (only && length <= INLINE_HASH_BYTES) {
+        // A small file: hashing it here is cheaper than a round trip to a thread; its one chunk's
+        // hash is also the whole file's.
+        const data = Buffer.from(full.buf.subarray(0, length));
+        this.hashers.recycle(full);
+        const digest = crypto.createHash('sha256').update(data).digest();
+        onlyChunk = chunks[index] = this.pinHex(digest, pinned);
+        jobs.push(this.storeChunk(digest, [data]).catch((err) => { failed ??= err; }));
+        return;
+      }
+      await this.hashers.admit();
+      // The first chunk of a one-chunk file is the whole file: its hash is the file's.
+      const folded = only ? undefined : whole.update(full, length).then(() => undefined, (err) => err as Error);
+      jobs.push((async () => {
+        try {
+          const digest = await this.hashers.digest(full, length);
+          const hex = chunks[index] = this.pinHex(digest, pinned);
+          if (only) onlyChunk = hex;
+          await this.storeChunk(digest, [full.buf.subarray(0, length)]);
+        } catch (err) {
+          failed ??= err;
+        } finally {
+          // The slot is free once both hashes have read it and its bytes are on disk.
+          const err = await folded;
+          if (err) failed ??= err;
+          this.hashers.done();
+          this.hashers.recycle(full);
+        }
+      })());
     };
     try {
       for await (const piece of source) {
+        if (failed) throw failed;
         size += piece.length;
         if (size > opts.maxBytes) throw tooLarge(opts.maxBytes);
-        whole.update(piece);
         let off = 0;
         while (off < piece.length) {
-          const n = Math.min(piece.length - off, this.chunkSize - fill);
-          const part = n === piece.length ? piece : piece.subarray(off, off + n);
-          pieces.push(part);
-          chunkHash.update(part);
+          slot ??= this.hashers.slot();
+          const n = piece.copy(slot.buf, fill, off, Math.min(piece.length, off + this.chunkSize - fill));
           fill += n;
           off += n;
-          if (fill === this.chunkSize) await flushChunk();
+          if (fill === this.chunkSize) await flushChunk(false);
         }
       }
-      if (fill > 0) await flushChunk();
-      await settleAll();
+      if (fill > 0) await flushChunk(true);
+      await Promise.all(jobs);
       if (failed) throw failed;
+      const sha256 = onlyChunk ?? (size === 0 ? EMPTY_SHA256 : await whole.digest());
       const deleteToken = crypto.randomBytes(16).toString('base64url');
       const manifest: FileManifest = {
         id: opts.id ?? newId(),
         name: opts.name,
         type: opts.type,
         size,
-        sha256: whole.digest('hex'),
+        sha256,
         chunkSize: this.chunkSize,
         chunks,
         created: Date.now(),
@@ -225,11 +256,20 @@ export class Store {
       await this.commit(manifest, opts.extraOps ? await opts.extraOps(manifest) : []);
       return { manifest, deleteToken };
     } catch (err) {
-      await settleAll();
+      await Promise.all(jobs);
+      whole.drop();
       throw translateIoError(err);
     } finally {
+      if (slot) this.hashers.recycle(slot);
       await this.unpin(pinned);
     }
+  }
+
+  private pinHex(digest: Buffer, pinned: string[]): string {
+    const hex = digest.toString('hex');
+    this.pin(hex);
+    pinned.push(hex);
+    return hex;
   }
 
   private async storeChunk(hash: Buffer, data: Buffer[]) {
@@ -293,6 +333,23 @@ export class Store {
 
   /** Bytes [start, end] (inclusive) of a file, streamed chunk by chunk. */
   read(manifest: FileManifest, start = 0, end = manifest.size - 1, onBytes?: (n: number) => void): Readable {
+    this.activeReads++;
+    const stream = new RangeReader(this.blobs, this.segments(manifest, start, end), () => this.readBufferSize(), onBytes);
+    stream.once('close', () => { this.activeReads--; });
+    return stream;
+  }
+
+  /** Writes bytes [start, end] of a file to an HTTP response (reusing read buffers); resolves when done. */
+  async send(manifest: FileManifest, start: number, end: number, out: SendTarget, onBytes?: (n: number) => void): Promise<void> {
+    this.activeReads++;
+    try {
+      await sendSegments(this.blobs, this.segments(manifest, start, end), () => this.readBufferSize(), out, this.readPool, onBytes);
+    } finally {
+      this.activeReads--;
+    }
+  }
+
+  private segments(manifest: FileManifest, start: number, end: number): Segment[] {
     const cs = manifest.chunkSize;
     const segments: Segment[] = [];
     for (let i = Math.floor(start / cs); i < manifest.chunks.length && i * cs <= end; i++) {
@@ -302,10 +359,7 @@ export class Store {
         to: Math.min(end - i * cs, Math.min(cs, manifest.size - i * cs) - 1),
       });
     }
-    this.activeReads++;
-    const stream = new RangeReader(this.blobs, segments, () => this.readBufferSize(), onBytes);
-    stream.once('close', () => { this.activeReads--; });
-    return stream;
+    return segments;
   }
 
   /**
@@ -338,6 +392,7 @@ export class Store {
   }
 
   async close() {
+    await this.hashers.close();
     await this.db.close();
   }
 }
