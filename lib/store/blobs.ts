@@ -84,6 +84,7 @@ export class FileBlobs implements BlobStore {
     try {
       fh = await fsp.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_DIRECT, 0o600);
     } catch (err) {
+      // The file system takes no O_DIRECT (tmpfs): buffered from now on.
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
       this.direct = false;
       return false;
@@ -93,8 +94,8 @@ export class FileBlobs implements BlobStore {
       await fh.datasync();
       return true;
     } catch (err) {
+      // This buffer was not aligned (a slot that is not page-aligned): write it buffered, keep O_DIRECT.
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-      this.direct = false;
       return false;
     } finally {
       await fh.close();
