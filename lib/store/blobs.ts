@@ -36,9 +36,18 @@ export interface BlobStore {
 /** O_DIRECT needs lengths in whole logical blocks; 4096 covers every common disk */
 const DIRECT_ALIGN = 4096;
 
-async function writeAll(fh: fsp.FileHandle, data: Buffer[]) {
-  // writev takes at most IOV_MAX (1024) buffers per call
-  for (let i = 0; i < data.length; i += 1024) await fh.writev(data.slice(i, i + 1024));
+const DIRECT_FLAGS = fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_DIRECT;
+
+/** Writes `data` to a new file at `file` and syncs it. */
+async function writeSynced(file: string, data: Buffer[], flags: string | number) {
+  const fh = await fsp.open(file, flags, 0o600);
+  try {
+    // writev takes at most IOV_MAX (1024) buffers per call
+    for (let i = 0; i < data.length; i += 1024) await fh.writev(data.slice(i, i + 1024));
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
 }
 
 export class FileBlobs implements BlobStore {
@@ -67,8 +76,8 @@ export class FileBlobs implements BlobStore {
     // Write to a temp name, sync, then rename: a crash never leaves a torn chunk under its hash.
     const tmp = path.join(this.root, 'tmp', crypto.randomBytes(8).toString('hex'));
     const length = data.reduce((n, b) => n + b.length, 0);
-    if (!(this.direct && length % DIRECT_ALIGN === 0 && (await this.writeDirect(tmp, data)))) {
-      await this.writeBuffered(tmp, data);
+    if (!(this.direct && length % DIRECT_ALIGN === 0 && (await this.tryDirect(tmp, data)))) {
+      await writeSynced(tmp, data, 'w');
     }
     await fsp.rename(tmp, final);
     this.dirtyDirs.add(dir);
@@ -77,38 +86,19 @@ export class FileBlobs implements BlobStore {
   /**
    * Whole chunks bypass the page cache (O_DIRECT), as databases write their data files: the bytes go from
    * the upload's memory to the disk without a copy into the cache, which cost more CPU than hashing them
-   * on this VM (BENCHMARKS.md). A file system that refuses it (tmpfs, odd alignment) gets buffered writes.
+   * on this VM (BENCHMARKS.md). Returns false where it is refused, for a buffered write instead: a file
+   * system that takes no O_DIRECT (tmpfs: the open fails) from now on, a misaligned buffer (the write
+   * fails) this once.
    */
-  private async writeDirect(tmp: string, data: Buffer[]): Promise<boolean> {
-    let fh: fsp.FileHandle;
+  private async tryDirect(tmp: string, data: Buffer[]): Promise<boolean> {
     try {
-      fh = await fsp.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_DIRECT, 0o600);
-    } catch (err) {
-      // The file system takes no O_DIRECT (tmpfs): buffered from now on.
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-      this.direct = false;
-      return false;
-    }
-    try {
-      await writeAll(fh, data);
-      await fh.datasync();
+      await writeSynced(tmp, data, DIRECT_FLAGS);
       return true;
     } catch (err) {
-      // This buffer was not aligned (a slot that is not page-aligned): write it buffered, keep O_DIRECT.
-      if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== 'EINVAL') throw err;
+      if (e.syscall === 'open') this.direct = false;
       return false;
-    } finally {
-      await fh.close();
-    }
-  }
-
-  private async writeBuffered(tmp: string, data: Buffer[]) {
-    const fh = await fsp.open(tmp, 'w', 0o600);
-    try {
-      await writeAll(fh, data);
-      await fh.datasync();
-    } finally {
-      await fh.close();
     }
   }
 

@@ -8,13 +8,13 @@ import crypto from 'crypto';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import { Readable } from 'stream';
+import { PassThrough, type Readable } from 'stream';
 import { ClassicLevel } from 'classic-level';
 import { UserError } from '../errors';
 import { layout, PREFIX, SCHEMA_VERSION } from './layout';
 import { BlobBackend, BlobStore, FileBlobs, LevelBlobs } from './blobs';
 import { Mutex } from './mutex';
-import { BufferPool, RangeReader, sendSegments, type SendTarget, type Segment } from './reader';
+import { BufferPool, sendSegments, type SendTarget, type Segment } from './reader';
 import { HashPool, type Slot } from './hashers';
 
 export type { BlobBackend } from './blobs';
@@ -331,19 +331,26 @@ export class Store {
     });
   }
 
-  /** Bytes [start, end] (inclusive) of a file, streamed chunk by chunk. */
+  /**
+   * Bytes [start, end] (inclusive) of a file as a stream, for callers that keep what they read (tests,
+   * tools): its buffers are never reused, since a stream's consumer holds them past the write.
+   */
   read(manifest: FileManifest, start = 0, end = manifest.size - 1, onBytes?: (n: number) => void): Readable {
-    this.activeReads++;
-    const stream = new RangeReader(this.blobs, this.segments(manifest, start, end), () => this.readBufferSize(), onBytes);
-    stream.once('close', () => { this.activeReads--; });
-    return stream;
+    const out = new PassThrough();
+    this.sendWith(new BufferPool(0), manifest, start, end, out, onBytes).catch((err) => out.destroy(err));
+    return out;
   }
 
   /** Writes bytes [start, end] of a file to an HTTP response (reusing read buffers); resolves when done. */
-  async send(manifest: FileManifest, start: number, end: number, out: SendTarget, onBytes?: (n: number) => void): Promise<void> {
+  send(manifest: FileManifest, start: number, end: number, out: SendTarget, onBytes?: (n: number) => void): Promise<void> {
+    return this.sendWith(this.readPool, manifest, start, end, out, onBytes);
+  }
+
+  private async sendWith(pool: BufferPool, manifest: FileManifest, start: number, end: number, out: SendTarget,
+    onBytes?: (n: number) => void): Promise<void> {
     this.activeReads++;
     try {
-      await sendSegments(this.blobs, this.segments(manifest, start, end), () => this.readBufferSize(), out, this.readPool, onBytes);
+      await sendSegments(this.blobs, this.segments(manifest, start, end), () => this.readBufferSize(), out, pool, onBytes);
     } finally {
       this.activeReads--;
     }
