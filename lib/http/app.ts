@@ -3,27 +3,16 @@
 
 import http from 'http';
 import Koa from 'koa';
-import type { Config } from '../config';
-import type { Store } from '../store';
 import { UserError } from '../errors';
 import { securityHeaders } from './security';
 import { errorHandler } from './errors';
-import { PaymentGate, freeGate } from './gate';
+import { freeGate } from './gate';
+import type { AppDeps, Deps } from './deps';
 import { home } from './home';
 import { uploadPut, uploadMultipart } from './upload';
 import { download, deleteFile } from './files';
 
-export interface AppDeps {
-  config: Config;
-  store: Store;
-  gate?: PaymentGate;
-  /** the daemon's full status (bitdrop status); answered only with the admin token */
-  status: () => Promise<Record<string, unknown>>;
-  adminToken: string;
-  log: (line: string) => void;
-}
-
-export type Deps = Required<Pick<AppDeps, 'gate'>> & AppDeps;
+export type { AppDeps, Deps } from './deps';
 
 const FILE_ROUTE = /^\/([A-Za-z0-9_-]{22})(?:\/([^/]*))?$/;
 

@@ -5,7 +5,7 @@ import parseRange from 'range-parser';
 import type { Context } from 'koa';
 import { UserError } from '../errors';
 import { hashToken, type FileManifest } from '../store';
-import type { Deps } from './app';
+import type { Deps } from './deps';
 import { contentDisposition } from './filenames';
 import { flavor } from './negotiate';
 import { DOWNLOAD_CSP } from './security';

@@ -1,5 +1,5 @@
 import type { Context } from 'koa';
-import type { Deps } from './app';
+import type { Deps } from './deps';
 import { escapeHtml, flavor, page } from './negotiate';
 import { baseUrl } from './views';
 

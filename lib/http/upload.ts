@@ -5,7 +5,7 @@ import mime from 'mime-types';
 import type { Context } from 'koa';
 import { UserError } from '../errors';
 import { tooLarge, type FileManifest } from '../store';
-import type { Deps } from './app';
+import type { Deps } from './deps';
 import type { UploadContext } from './gate';
 import { safeName } from './filenames';
 import { flavor, escapeHtml, page } from './negotiate';

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { FileManifest } from '../store';
-import type { Deps } from './app';
+import type { Deps } from './deps';
 
 /** The absolute base URL: the configured one, else what the client used (an .onion Host over Tor). */
 export function baseUrl(ctx: Context, publicUrl: string | undefined): string {
