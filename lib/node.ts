@@ -12,7 +12,7 @@ import { Store, type BlobBackend } from './store';
 import { createApp, createServer } from './http/app';
 import type { PaymentGate } from './http/gate';
 import { Ledger } from './ledger';
-import { ledgerGate } from './ledger/gate';
+import { ledgerGate } from './http/ledger-gate';
 import { Watcher, parseXpub, deriveFileAddress, type ParsedXpub } from './payments';
 import { Devnet } from './devnet';
 import { TorService } from './tor';

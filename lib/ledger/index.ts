@@ -45,6 +45,14 @@ export interface PaymentView {
   paymentUri: string;
 }
 
+/** A reservation ("reserve first"): what to pay, until when, and whether an upload has used it. */
+export interface ReservationView extends PaymentView {
+  reservation: string;
+  size: number;
+  used: boolean;
+  expires: string;
+}
+
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 
 export class Ledger {
@@ -118,6 +126,24 @@ export class Ledger {
       paidThrough: e.paidThrough === undefined ? null : new Date(e.paidThrough).toISOString(),
       paymentUri: this.paymentUri(a.address, e.amountDue),
     };
+  }
+
+  reservationView(a: Account): ReservationView {
+    return {
+      reservation: a.id,
+      size: a.reservedSize ?? a.size,
+      used: a.reservedSize === undefined,
+      expires: new Date(a.created + this.policy.unpaidTtl).toISOString(),
+      ...this.view(a),
+    };
+  }
+
+  /** A reservation looked up by its id (and its address made hot: its payer is probably about to pay). */
+  async reservation(id: string): Promise<ReservationView | undefined> {
+    const a = await this.account(id);
+    if (!a) return undefined;
+    this.hot(a.scriptHash);
+    return this.reservationView(a);
   }
 
   paymentUri(address: string, sats: number) {

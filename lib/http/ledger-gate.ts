@@ -1,12 +1,13 @@
-// The ledger as the HTTP layer's PaymentGate, plus its own routes (reserve first).
+// The ledger's HTTP face: the PaymentGate for a priced bitdrop, plus the "reserve first" routes.
+// The ledger itself offers plain typed methods (lib/ledger/index.ts) and knows nothing of koa.
 
 import type { Context } from 'koa';
 import { UserError } from '../errors';
 import { tooLarge, type FileManifest } from '../store';
-import type { PaymentGate } from '../http/gate';
-import { flavor } from '../http/negotiate';
-import { baseUrl } from '../http/views';
-import type { Ledger } from './index';
+import type { Ledger } from '../ledger';
+import type { PaymentGate } from './gate';
+import { flavor } from './negotiate';
+import { baseUrl } from './views';
 
 const RESERVATION_ROUTE = /^\/reserve\/([A-Za-z0-9_-]{22})$/;
 
@@ -30,35 +31,34 @@ export function ledgerGate(ledger: Ledger, maxUploadBytes: number, publicUrl?: s
         const size = Number(raw);
         if (!raw || !Number.isSafeInteger(size) || size < 0) throw new UserError(400, 'say how many bytes to reserve: POST /reserve?size=N');
         if (size > maxUploadBytes) throw tooLarge(maxUploadBytes);
-        const a = await ledger.reserve(size);
-        const v = ledger.view(a);
+        const r = ledger.reservationView(await ledger.reserve(size));
         const base = baseUrl(ctx, publicUrl);
         const body = {
-          reservation: a.id,
+          reservation: r.reservation,
           size,
-          address: a.address,
-          amountDue: v.amountDue,
-          paymentUri: v.paymentUri,
-          expires: new Date(a.created + ledger.policy.unpaidTtl).toISOString(),
-          upload: `${base}/?reservation=${a.id}`,
-          status: `${base}/reserve/${a.id}`,
+          address: r.address,
+          amountDue: r.amountDue,
+          paymentUri: r.paymentUri,
+          expires: r.expires,
+          upload: `${base}/?reservation=${r.reservation}`,
+          status: `${base}/reserve/${r.reservation}`,
         };
         ctx.status = 201;
         ctx.set('Location', body.status);
         if (flavor(ctx) === 'json') ctx.body = body;
         else {
           ctx.type = 'text/plain; charset=utf-8';
-          ctx.body = `pay ${v.amountDue} sats to ${a.address} (${v.paymentUri})\n` +
+          ctx.body = `pay ${r.amountDue} sats to ${r.address} (${r.paymentUri})\n` +
             `then upload: curl -T FILE '${body.upload}'\nexpires ${body.expires}\n`;
         }
         return true;
       }
       const m = RESERVATION_ROUTE.exec(ctx.path);
       if (m && ctx.method === 'GET') {
-        const a = await ledger.account(m[1]);
-        if (!a) throw new UserError(404, 'no such reservation');
-        ledger.hot(a.scriptHash);
-        ctx.body = { reservation: a.id, size: a.reservedSize ?? a.size, used: a.reservedSize === undefined, ...ledger.view(a) };
+        const r = await ledger.reservation(m[1]);
+        if (!r) throw new UserError(404, 'no such reservation');
+        const { reservation, size, used, expires: _expires, ...view } = r;
+        ctx.body = { reservation, size, used, ...view };
         return true;
       }
       return false;
