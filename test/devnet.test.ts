@@ -4,7 +4,7 @@ import t from 'tap';
 import * as bitcoin from 'bitcoinjs-lib';
 import ElectrumClient from 'electrum-client';
 import { GENESIS_HASH, NETWORK, revHex, rootFromBranch } from '../lib/devnet/consensus';
-import { ElectrumError } from '../lib/devnet/electrum-client';
+import { ElectrumRpcError } from '../lib/payments/electrum';
 import { operatorKey } from '../lib/devnet/keys';
 import { devnetBump, devnetCancel, devnetPay } from '../lib/devnet/wallet';
 import { connect, expectedStatus, isHeaderNote, isScriptNote, openDevnet, recordNotifications, scripthashOf } from './helpers/devnet';
@@ -194,12 +194,12 @@ t.test('broadcast rejects a double spend with a readable error and keeps the con
   psbt.signAllInputs(key).finalizeAllInputs();
   const doubleSpend = psbt.extractTransaction().toHex();
 
-  const err = await conn.request('blockchain.transaction.broadcast', [doubleSpend]).catch((e: ElectrumError) => e);
-  t.type(err, ElectrumError);
-  t.match((err as ElectrumError).message, /rejected by network rules: txn-mempool-conflict/);
+  const err = await conn.request('blockchain.transaction.broadcast', [doubleSpend]).catch((e: ElectrumRpcError) => e);
+  t.type(err, ElectrumRpcError);
+  t.match((err as ElectrumRpcError).message, /rejected by network rules: txn-mempool-conflict/);
   devnet.mine(1);
-  const spent = await conn.request('blockchain.transaction.broadcast', [doubleSpend]).catch((e: ElectrumError) => e);
-  t.match((spent as ElectrumError).message, /bad-txns-inputs-missingorspent/, 'once confirmed: missing or spent');
+  const spent = await conn.request('blockchain.transaction.broadcast', [doubleSpend]).catch((e: ElectrumRpcError) => e);
+  t.match((spent as ElectrumRpcError).message, /bad-txns-inputs-missingorspent/, 'once confirmed: missing or spent');
   await t.rejects(conn.request('blockchain.transaction.broadcast', ['00']), /TX decode failed/);
   await t.rejects(conn.request('blockchain.transaction.broadcast', [original.toHex()]), /Transaction outputs already in utxo set/, 'a confirmed tx again');
   t.equal(await conn.request('server.ping'), null, 'connection still up');
@@ -208,7 +208,7 @@ t.test('broadcast rejects a double spend with a readable error and keeps the con
 t.test('bad requests get JSON-RPC errors and the connection stays up', async (t) => {
   const devnet = await openDevnet(t);
   const conn = await connect(t, devnet.electrumUrl);
-  const code = (p: Promise<unknown>) => p.then(() => 0, (e: ElectrumError) => e.code);
+  const code = (p: Promise<unknown>) => p.then(() => 0, (e: ElectrumRpcError) => e.code);
   t.equal(await code(conn.request('blockchain.scripthash.get_history', ['xyz'])), -32602);
   t.equal(await code(conn.request('blockchain.scripthash.get_history', [])), -32602);
   t.equal(await code(conn.request('blockchain.block.header', [-1])), -32602);

@@ -7,7 +7,7 @@ import fs from 'fs';
 import http from 'http';
 import * as bitcoin from 'bitcoinjs-lib';
 import { COINBASE_MATURITY, NETWORK, scriptHash } from './consensus';
-import { ElectrumConnection } from './electrum-client';
+import { ElectrumConnection } from '../payments/electrum';
 import { faucetKey, readKeys } from './keys';
 import { files } from './layout';
 import type { DevnetInfo } from './index';

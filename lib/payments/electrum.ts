@@ -1,10 +1,12 @@
-// A small Electrum protocol client: newline-delimited JSON-RPC 2.0 over TCP or TLS, optionally via SOCKS5 (Tor).
+// The house's one Electrum protocol client: newline-delimited JSON-RPC 2.0 over TCP or TLS, optionally via
+// SOCKS5 (Tor). `ElectrumConnection` is one session (the devnet wallet and tests use it directly);
+// `ElectrumClient` keeps one open for the daemon (handshake, ping, reconnect, failover).
 //
 // Why our own instead of electrum-client 0.0.6: that package never settles requests in flight when the socket
 // dies (they hang forever), has no request timeout, no reconnect, no failover, no SOCKS and no certificate
 // pinning, and swallows socket errors. The protocol itself is tiny (ElectrumX "protocol-basics"): one JSON
 // object per line, `server.version` first, notifications are messages with `method` and no `id`. Owning it
-// lets every failure end in exactly one place (`Session.close`), which rejects what is pending and reconnects.
+// lets every failure end in exactly one place (`ElectrumConnection.close`), which rejects what is pending and reconnects.
 //
 // Server URLs:  tcp://host:port   ssl://host:port   ssl://host:port#sha256=<64 hex, colons allowed>
 // The #sha256 pin is for the many Electrum servers with self-signed certificates: the certificate must hash to
@@ -81,8 +83,25 @@ interface Pending {
 
 const MAX_BUFFER = 32 * 1024 * 1024; // a hostile server must not grow our memory without bound
 
-/** One connected socket. Closes exactly once; closing rejects everything pending. */
-class Session {
+/** How to reach a server: through Tor's SOCKS port or directly (loopback only, unless clearnet). */
+export interface DialOptions {
+  socks?: { host: string; port: number };
+  /** allow direct connections to non-loopback hosts (outside Tor); default false */
+  clearnet?: boolean;
+  /** per request; a server that stalls this long is dropped (default 30 s) */
+  timeoutMs?: number;
+  /** TCP + TLS + SOCKS (default 30 s) */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * One connected socket to one server: the whole protocol client for a single session. ElectrumClient keeps one
+ * of these open (reconnect, failover, ping); the devnet wallet and tests use one directly.
+ * Closes exactly once; closing rejects everything pending. Events: 'notification' (method, params),
+ * 'unmatched' (a message that answers no request in flight, e.g. the server's reply to a malformed line),
+ * 'close' (reason).
+ */
+export class ElectrumConnection extends EventEmitter {
   private nextId = 0;
   private pending = new Map<number, Pending>();
   private buffer = '';
@@ -94,9 +113,9 @@ class Session {
   constructor(
     readonly server: ElectrumServer,
     private socket: net.Socket,
-    private timeoutMs: number,
-    private onNotification: (method: string, params: unknown[]) => void,
+    private timeoutMs = 30_000,
   ) {
+    super();
     this.done = new Promise((r) => (this.finish = r));
     socket.setEncoding('utf8');
     socket.setNoDelay(true);
@@ -106,20 +125,44 @@ class Session {
     socket.on('close', () => this.close('connection closed'));
   }
 
-  request(method: string, params: unknown[], timeoutMs = this.timeoutMs): Promise<unknown> {
+  /** Dials `url` (tcp://, ssl://, ssl://…#sha256=) and returns the open connection; no handshake is sent. */
+  static async connect(url: string | ElectrumServer, opts: DialOptions = {}): Promise<ElectrumConnection> {
+    const server = typeof url === 'string' ? parseServer(url) : url;
+    const o = { clearnet: false, connectTimeoutMs: 30_000, ...opts };
+    checkRoute(server, o);
+    const deadline = o.connectTimeoutMs;
+    const raw = await withTimeout(dial(server, o), deadline, `connect timed out after ${deadline} ms`).catch((err) => {
+      throw new Error(`cannot reach the Electrum server at ${server.url}: ${(err as Error).message}`);
+    });
+    let socket: net.Socket = raw;
+    if (server.protocol === 'ssl') {
+      socket = await withTimeout(tlsUpgrade(raw, server), deadline, `TLS handshake timed out after ${deadline} ms`).catch((err) => {
+        raw.destroy();
+        throw err;
+      });
+    }
+    return new ElectrumConnection(server, socket, o.timeoutMs);
+  }
+
+  request<T = unknown>(method: string, params: unknown[] = [], timeoutMs = this.timeoutMs): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`not connected to ${this.server.url}`));
     const id = ++this.nextId;
-    return new Promise((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         // A stalled server is as good as gone: drop it so the client reconnects or fails over.
         this.close(`${method} got no answer within ${timeoutMs} ms`);
       }, timeoutMs);
-      this.pending.set(id, { method, resolve, reject, timer });
+      this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject, timer });
       this.socket.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
     });
   }
 
-  close(reason: string): void {
+  /** Sends a raw line as is (tests use it for malformed input). */
+  writeRaw(line: string): void {
+    if (!this.closed) this.socket.write(line);
+  }
+
+  close(reason = 'closed by us'): void {
     if (this.closed) return;
     this.closed = true;
     this.socket.destroy();
@@ -129,6 +172,7 @@ class Session {
     }
     this.pending.clear();
     this.finish(reason);
+    this.emit('close', reason);
   }
 
   private onData(chunk: string): void {
@@ -154,10 +198,14 @@ class Session {
   private onMessage(m: Record<string, unknown>): void {
     if (m === null || typeof m !== 'object') return this.close('server sent a non-object message');
     if (typeof m.method === 'string' && m.id === undefined) {
-      return this.onNotification(m.method, Array.isArray(m.params) ? m.params : []);
+      this.emit('notification', m.method, Array.isArray(m.params) ? m.params : []);
+      return;
     }
     const p = this.pending.get(m.id as number);
-    if (!p) return; // late answer to a request we already gave up on
+    if (!p) {
+      this.emit('unmatched', m); // e.g. a late answer to a request we already gave up on
+      return;
+    }
     this.pending.delete(m.id as number);
     clearTimeout(p.timer);
     if (m.error) {
@@ -169,6 +217,52 @@ class Session {
   }
 }
 
+async function dial(server: ElectrumServer, o: DialOptions & { connectTimeoutMs: number }): Promise<net.Socket> {
+  // A server on this machine is dialled directly: tor refuses loopback destinations, and nothing leaves.
+  if (o.socks && !isLoopback(server.host)) {
+    const { socket } = await SocksClient.createConnection({
+      proxy: { host: o.socks.host, port: o.socks.port, type: 5 },
+      command: 'connect',
+      // the hostname goes to the proxy unresolved: no DNS leak, and .onion works
+      destination: { host: server.host, port: server.port },
+      timeout: o.connectTimeoutMs,
+    });
+    return socket;
+  }
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: server.host, port: server.port });
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+function tlsUpgrade(raw: net.Socket, server: ElectrumServer): Promise<tls.TLSSocket> {
+  raw.on('error', () => {}); // the TLS socket on top reports the failure; this keeps it from being "unhandled"
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({
+      socket: raw,
+      servername: net.isIP(server.host) ? undefined : server.host,
+      // with a pin the pin is the trust anchor (self-signed certificates are the norm among Electrum servers)
+      rejectUnauthorized: !server.pin,
+    });
+    s.once('secureConnect', () => {
+      s.off('error', reject);
+      if (server.pin) {
+        const got = s.getPeerCertificate().fingerprint256?.replace(/:/g, '').toLowerCase();
+        if (got !== server.pin) {
+          s.destroy();
+          return reject(new Error(`certificate fingerprint ${got} does not match the pinned ${server.pin}`));
+        }
+      }
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
 /**
  * Keeps one session to one of `servers` open: connect, handshake, ping, and on any failure reconnect
  * (same server once, then the next one) with exponential backoff and jitter.
@@ -177,7 +271,7 @@ class Session {
  */
 export class ElectrumClient extends EventEmitter {
   readonly servers: ElectrumServer[];
-  private session?: Session;
+  private session?: ElectrumConnection;
   private running = false;
   private wake?: () => void;
   private loop?: Promise<void>;
@@ -304,7 +398,7 @@ export class ElectrumClient extends EventEmitter {
     });
   }
 
-  private startPing(session: Session): void {
+  private startPing(session: ElectrumConnection): void {
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => {
       // A failed ping closes the session itself (timeout); nothing more to do here.
@@ -314,18 +408,10 @@ export class ElectrumClient extends EventEmitter {
   }
 
   /** Socket (direct or SOCKS) → TLS (optional, pinned or CA-checked) → server.version handshake. */
-  private async open(server: ElectrumServer): Promise<Session> {
-    checkRoute(server, this.o);
+  private async open(server: ElectrumServer): Promise<ElectrumConnection> {
     const deadline = this.o.connectTimeoutMs;
-    const raw = await withTimeout(this.dial(server), deadline, `connect timed out after ${deadline} ms`);
-    let socket: net.Socket = raw;
-    if (server.protocol === 'ssl') {
-      socket = await withTimeout(this.tlsUpgrade(raw, server), deadline, `TLS handshake timed out after ${deadline} ms`).catch((err) => {
-        raw.destroy();
-        throw err;
-      });
-    }
-    const session = new Session(server, socket, this.o.timeoutMs, (method, params) => {
+    const session = await ElectrumConnection.connect(server, this.o);
+    session.on('notification', (method: string, params: unknown[]) => {
       this.emit('notification', method, params);
       this.emit(method, params);
     });
@@ -340,52 +426,6 @@ export class ElectrumClient extends EventEmitter {
     this.o.log(`electrum: connected to ${server.url} (${version[0]}, protocol ${version[1]})`);
     session.software = String(version[0]);
     return session;
-  }
-
-  private async dial(server: ElectrumServer): Promise<net.Socket> {
-    // A server on this machine is dialled directly: tor refuses loopback destinations, and nothing leaves.
-    if (this.o.socks && !isLoopback(server.host)) {
-      const { socket } = await SocksClient.createConnection({
-        proxy: { host: this.o.socks.host, port: this.o.socks.port, type: 5 },
-        command: 'connect',
-        // the hostname goes to the proxy unresolved: no DNS leak, and .onion works
-        destination: { host: server.host, port: server.port },
-        timeout: this.o.connectTimeoutMs,
-      });
-      return socket;
-    }
-    return new Promise((resolve, reject) => {
-      const s = net.connect({ host: server.host, port: server.port });
-      s.once('connect', () => {
-        s.off('error', reject);
-        resolve(s);
-      });
-      s.once('error', reject);
-    });
-  }
-
-  private tlsUpgrade(raw: net.Socket, server: ElectrumServer): Promise<tls.TLSSocket> {
-    raw.on('error', () => {}); // the TLS socket on top reports the failure; this keeps it from being "unhandled"
-    return new Promise((resolve, reject) => {
-      const s = tls.connect({
-        socket: raw,
-        servername: net.isIP(server.host) ? undefined : server.host,
-        // with a pin the pin is the trust anchor (self-signed certificates are the norm among Electrum servers)
-        rejectUnauthorized: !server.pin,
-      });
-      s.once('secureConnect', () => {
-        s.off('error', reject);
-        if (server.pin) {
-          const got = s.getPeerCertificate().fingerprint256?.replace(/:/g, '').toLowerCase();
-          if (got !== server.pin) {
-            s.destroy();
-            return reject(new Error(`certificate fingerprint ${got} does not match the pinned ${server.pin}`));
-          }
-        }
-        resolve(s);
-      });
-      s.once('error', reject);
-    });
   }
 }
 

@@ -6,7 +6,7 @@ import * as bitcoin from 'bitcoinjs-lib';
 import crypto from 'crypto';
 import { Devnet, DevnetOptions } from '../../lib/devnet';
 import { NETWORK, scriptHash } from '../../lib/devnet/consensus';
-import { ElectrumConnection } from '../../lib/devnet/electrum-client';
+import { ElectrumConnection } from '../../lib/payments/electrum';
 
 /** What the fixtures use of a tap test: a temporary directory and teardown. */
 export type TestLike = Pick<Test, 'testdir' | 'teardown'>;
