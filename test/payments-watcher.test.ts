@@ -182,3 +182,26 @@ t.test('unwatch and bad scripthashes', async (t) => {
   await until(() => server.liveSubs === 0);
   t.equal(w.status().hot, 0);
 });
+
+t.test('an outage with 16 cold checks in flight: they share one wait for the server, and the sweep goes on', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  t.teardown(() => void process.off('warning', onWarning));
+  const server = await TestElectrum.start();
+  t.teardown(() => server.close());
+  const ordered = Array.from({ length: 400 }, (_, i) => file(i).scriptHash).sort();
+  const coldSource = async (after: string | undefined, limit: number) => ordered.filter((sh) => after === undefined || sh > after).slice(0, limit);
+  const { w } = watcher(server, { sweepPeriodMs: 60_000, maxSweepRate: 100_000, sweepConcurrency: 16, coldSource });
+  await w.start();
+  server.stall = true; // the checks now in flight hang …
+  await until(() => (server.counts['blockchain.scripthash.get_history'] ?? 0) >= 16, 5000, '16 checks in flight');
+  const before = w.status().sweep.checkedThisPass;
+  await server.kill(); // … and fail together when the server goes away
+  await until(() => !w.status().connected, 5000, 'disconnected');
+  await new Promise((r) => setTimeout(r, 300));
+  server.stall = false;
+  await server.restart();
+  await until(() => w.status().sweep.checkedThisPass >= before + 50 || w.status().sweep.pass >= 1, 10_000, 'the sweep goes on after the outage');
+  t.same(warnings.filter((l) => /MaxListeners/.test(l)), [], 'no MaxListenersExceededWarning');
+});

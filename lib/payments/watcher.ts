@@ -101,6 +101,8 @@ export class Watcher extends EventEmitter {
   private resynced?: Promise<void>;
   private sweepLoopDone?: Promise<void>;
   private wakers = new Set<() => void>();
+  /** what everyone waiting for the server shares (untilConnected) */
+  private reconnected?: Promise<void>;
   private sweep = { pass: 0, position: undefined as string | undefined, checked: 0, lastCount: undefined as number | undefined, lastMs: undefined as number | undefined, intervalMs: 0 };
 
   constructor(opts: WatcherOptions) {
@@ -426,17 +428,22 @@ export class Watcher extends EventEmitter {
     }
   }
 
+  /**
+   * One 'connected' listener however many checks wait: during an outage every cold check in flight
+   * (up to sweepConcurrency) and the sweep loop wait here, and a listener each went past Node's limit of 10.
+   */
   private untilConnected(): Promise<void> {
     if (this.client.connected || !this.running) return Promise.resolve();
-    return new Promise((resolve) => {
+    return (this.reconnected ??= new Promise((resolve) => {
       const done = () => {
         this.client.off('connected', done);
         this.wakers.delete(done);
+        this.reconnected = undefined;
         resolve();
       };
       this.client.on('connected', done);
       this.wakers.add(done);
-    });
+    }));
   }
 
   private sleep(ms: number): Promise<void> {
