@@ -54,10 +54,9 @@ export async function download(ctx: Context, d: Deps, id: string) {
     }
   }
   const length = m.size === 0 ? 0 : end - start + 1;
-  const ticket = await d.gate.openDownload(m, length);
+  const ticket = await d.gate.openDownload(m, length, ctx.method === 'HEAD');
   if (ctx.method === 'HEAD') {
     // HEAD answers what GET would (402 included) and costs nothing.
-    await ticket.settle(0);
     ctx.status = ctx.status === 206 ? 206 : 200;
     ctx.length = length;
     ctx.respond = false;

@@ -26,8 +26,11 @@ export interface PaymentGate {
   uploaded(manifest: FileManifest): void;
   /** Payment fields of a file's JSON: state, address, amountDue, balance, paidThrough … */
   describe(manifest: FileManifest, ctx?: Context): Promise<Record<string, unknown>>;
-  /** Reserves `bytes` of the balance for a download, or throws UserError 402 with how to pay. */
-  openDownload(manifest: FileManifest, bytes: number): Promise<DownloadTicket>;
+  /**
+   * Debits `bytes` from the balance (durably, before any byte is sent) for a download, or throws UserError
+   * 402 with how to pay; the ticket refunds what was not sent. `probe` (HEAD) checks without debiting.
+   */
+  openDownload(manifest: FileManifest, bytes: number, probe?: boolean): Promise<DownloadTicket>;
   /** Extra writes committed atomically with a deletion. */
   deleteOps(manifest: FileManifest): Promise<BatchOp[]>;
   /** After the deletion is committed (stop watching its address). */

@@ -22,7 +22,7 @@ export function ledgerGate(ledger: Ledger, maxUploadBytes: number, publicUrl?: s
       const a = await ledger.account(m.id);
       return a ? ledger.view(a) : {};
     },
-    openDownload: (m, bytes) => ledger.openDownload(m.id, bytes),
+    openDownload: (m, bytes, probe) => ledger.openDownload(m.id, bytes, probe),
     deleteOps: (m) => ledger.deleteOps(m),
     deleted: (m) => ledger.forgetId(m.id),
     async route(ctx: Context) {

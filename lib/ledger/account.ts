@@ -25,7 +25,7 @@ export interface Account {
   payments: Payment[];
   /** when confirmed credits first covered activation; storage accrues from here */
   activatedAt?: number;
-  /** bytes sent and charged so far */
+  /** bytes charged so far: those sent, plus those debited for downloads still in flight (layout d[...]) */
   sentBytes: number;
   /** expiry-index time this account is filed under (so it can be moved) */
   reviewAt?: number;

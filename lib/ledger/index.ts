@@ -2,6 +2,7 @@
 // to the store's keys, with an expiry index ordered by when each account must be looked at again.
 // Money math lives in ./account and ./pricing (pure); this file does persistence, locking and timing.
 
+import crypto from 'crypto';
 import { UserError } from '../errors';
 import { layout, PREFIX } from '../store/layout';
 import { Mutex } from '../store/mutex';
@@ -64,7 +65,7 @@ export class Ledger {
   private tipHeight = 0;
   /** total size of uploads and reservations not activated yet */
   private unpaidBytes = 0;
-  /** bytes promised to downloads in flight, per file */
+  /** downloads in flight per file (their bytes are already debited): the sweep leaves these files alone */
   private readonly inFlight = new Map<string, number>();
   /** accounts whose payments are not all confirmed enough yet: a new block may activate them */
   private readonly maturing = new Set<string>();
@@ -84,12 +85,29 @@ export class Ledger {
     l.nextIndex = n ? n.readUInt32BE(0) : 0;
     const tip = await o.db.get(layout.singleton('tip'));
     l.tipHeight = tip ? JSON.parse(tip.toString()).height : 0;
+    await l.settleCrashedDownloads();
     for await (const v of o.db.values(layout.range(PREFIX.account))) {
       const a = JSON.parse(v.toString()) as Account;
       if (a.activatedAt === undefined) l.unpaidBytes += a.reservedSize ?? a.size;
       if (a.payments.some((p) => !isConfirmed(p, l.tipHeight, l.policy.confirmations))) l.maturing.add(a.id);
     }
     return l;
+  }
+
+  /**
+   * Downloads still open in the database were cut by a crash (or kill -9): their bytes were debited before
+   * the first byte left, and how many left is unknown, so they stay charged in full. Only the markers go.
+   */
+  private async settleCrashedDownloads() {
+    const ops: BatchOp[] = [];
+    let bytes = 0;
+    for await (const [key, value] of this.o.db.iterator(layout.range(PREFIX.download))) {
+      ops.push({ type: 'del', key });
+      bytes += Number(value.readBigUInt64BE(0));
+    }
+    if (ops.length === 0) return;
+    await this.o.db.batch(ops, { sync: true });
+    this.log(`${ops.length} download${ops.length > 1 ? 's were' : ' was'} cut by a crash: charged in full (${bytes} bytes)`);
   }
 
   attach(watch: WatchControl) {
@@ -273,37 +291,50 @@ export class Ledger {
 
   // ---- downloads ----------------------------------------------------------------------------------
 
-  /** Reserves `bytes` of a file's balance; concurrent downloads can never overdraw it together. */
-  openDownload(id: string, bytes: number): Promise<{ settle(sent: number): Promise<void> }> {
+  /**
+   * Debits `bytes` from a file's balance before a download sends anything, durably (one synced batch with
+   * an open-download marker), so a crash can never make a download free; `settle` refunds what was not
+   * sent. Concurrent downloads can never overdraw: each debit is checked and written under the lock.
+   * `probe` (HEAD) only checks.
+   */
+  openDownload(id: string, bytes: number, probe = false): Promise<{ settle(sent: number): Promise<void> }> {
     return this.lock.run(async () => {
       const a = await this.account(id);
       if (!a) throw new UserError(404, 'no such file');
-      const reserved = this.inFlight.get(id) ?? 0;
-      if (!canSend(a, bytes, reserved, this.tipHeight, this.clock(), this.policy)) {
+      if (!canSend(a, bytes, 0, this.tipHeight, this.clock(), this.policy)) {
         this.watch.watchHot(a.scriptHash);
         throw this.paymentRequired(a, bytes);
       }
-      this.inFlight.set(id, reserved + bytes);
+      if (probe || bytes === 0) return { settle: async () => {} };
+      const key = layout.download(id, crypto.randomBytes(8));
+      const amount = Buffer.alloc(8);
+      amount.writeBigUInt64BE(BigInt(bytes));
+      const after = { ...a, sentBytes: a.sentBytes + bytes };
+      await this.o.db.batch([...this.saveOps(a, after), { type: 'put', key, value: amount }], { sync: true });
+      this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
       let settled = false;
       return {
         settle: (sent: number) => {
           if (settled) return Promise.resolve();
           settled = true;
-          return this.settle(id, bytes, sent);
+          return this.settle(id, key, bytes, sent);
         },
       };
     });
   }
 
-  private settle(id: string, reservedBytes: number, sent: number): Promise<void> {
+  /** Ends a download: drops its marker and refunds the bytes that did not leave. */
+  private settle(id: string, key: Buffer, debited: number, sent: number): Promise<void> {
     return this.lock.run(async () => {
-      const left = (this.inFlight.get(id) ?? reservedBytes) - reservedBytes;
+      const left = (this.inFlight.get(id) ?? 1) - 1;
       if (left > 0) this.inFlight.set(id, left);
       else this.inFlight.delete(id);
+      const ops: BatchOp[] = [{ type: 'del', key }];
+      const refund = debited - Math.max(0, Math.min(sent, debited));
       const before = await this.account(id);
-      if (!before || sent <= 0) return;
-      const after = { ...before, sentBytes: before.sentBytes + Math.min(sent, reservedBytes) };
-      await this.o.db.batch(this.saveOps(before, after));
+      if (before && refund > 0) ops.push(...this.saveOps(before, { ...before, sentBytes: Math.max(0, before.sentBytes - refund) }));
+      // Not synced: if this write is lost in a crash, the download stays charged in full (never free).
+      await this.o.db.batch(ops);
     });
   }
 

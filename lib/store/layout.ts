@@ -12,6 +12,13 @@
  *   s[scripthash:32]      -> id                               which file an Electrum scripthash belongs to
  *   x[when:8 BE][id]      -> ''                               expiry index: when the ledger must next look at
  *                                                             the file (unpaid TTL or end of grace), ordered by time
+ *   d[id][ticket:8]       -> uint64 BE bytes                  an open download: bytes already debited from the
+ *                                                             file's account (Account.sentBytes) before the first
+ *                                                             byte left, in the same synced batch; deleted with the
+ *                                                             refund of what was not sent when the download ends.
+ *                                                             One left at start-up was cut by a crash: it is
+ *                                                             settled as charged in full (the key is dropped, the
+ *                                                             debit stands), never free
  *   n                     -> uint32 BE                        next address derivation index
  *   k[name]               -> JSON                             small named singletons: k[tip] = {height} last chain
  *                                                             tip seen; k[flush] = '' (the level backend's sync
@@ -29,6 +36,7 @@ export const PREFIX = {
   account: 'a',
   scriptHash: 's',
   expiry: 'x',
+  download: 'd',
   nextIndex: 'n',
   singleton: 'k',
 } as const;
@@ -50,6 +58,7 @@ export const layout = {
     t.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(when))));
     return p(PREFIX.expiry, Buffer.concat([t, ascii(id)]));
   },
+  download: (id: string, ticket: Buffer) => p(PREFIX.download, Buffer.concat([ascii(id), ticket])),
   nextIndex: () => p(PREFIX.nextIndex),
   singleton: (name: string) => p(PREFIX.singleton, ascii(name)),
 
@@ -58,6 +67,7 @@ export const layout = {
   /** the expiry keys due at or before `now` */
   expiryDue: (now: number) => ({ gte: p(PREFIX.expiry), lt: layout.expiry(now + 1, '') }),
   parseExpiry: (key: Buffer) => ({ when: Number(key.readBigUInt64BE(1)), id: key.subarray(9).toString('ascii') }),
+  parseDownload: (key: Buffer) => ({ id: key.subarray(1, 23).toString('ascii'), ticket: key.subarray(23) }),
   /** the part of a key after its prefix byte */
   body: (key: Buffer) => key.subarray(1),
 };

@@ -1,0 +1,59 @@
+// Nothing free when the daemon dies: a download's bytes are debited durably before the first byte leaves.
+// A real daemon (build/bin/bitdrop.js) is killed with SIGKILL during and right after downloads, restarted on
+// the same data dir, and the file's balance is read back.
+
+import t from 'tap';
+import fs from 'fs';
+import path from 'path';
+import { spawn } from 'child_process';
+import { CLI, curl, curlStatus, exec, randomFile, startDaemon, tmpDir, type Daemon } from './helpers/daemon';
+import { until, MiB } from './helpers/paid-node';
+
+const PRICES = ['--storage-price', '0', '--transfer-price', '2048000']; // 2000 sats per MiB sent
+const SIZE = 16 * MiB;
+const FULL = 32_000; // one whole download
+
+const json = async (url: string) => JSON.parse(await curl('-H', 'Accept: application/json', url));
+
+t.test('kill -9 during and right after downloads: every download stays charged', async (t) => {
+  const dataDir = tmpDir();
+  const work = tmpDir();
+  t.teardown(() => {
+    fs.rmSync(work, { recursive: true, force: true });
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+  let d: Daemon = await startDaemon({ dataDir, args: PRICES });
+  t.teardown(() => d.stop());
+  const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(work, SIZE, 'big.bin'), `${d.url}/`));
+  await exec(process.execPath, [CLI, 'devnet', 'pay', up.address, String(10 * FULL), '--data-dir', dataDir]);
+  await exec(process.execPath, [CLI, 'devnet', 'mine', '1', '--data-dir', dataDir]);
+  const fileUrl = () => `${d.url}/${up.id}`;
+  await until(async () => (await json(fileUrl())).state === 'active', 20_000, 'active');
+  t.match(await curl('-I', fileUrl()), /^HTTP\/1\.1 200 /, 'HEAD answers as GET would');
+  t.equal((await json(fileUrl())).balance, 10 * FULL, 'paid for ten downloads; HEAD cost nothing');
+
+  // Three slow downloads, the daemon killed while they run.
+  const outs = [0, 1, 2].map((i) => path.join(work, `slow-${i}`));
+  const slow = outs.map((o) => spawn('curl', ['-sS', '--limit-rate', '1M', '-o', o, fileUrl()], { stdio: 'ignore' }));
+  const slowDone = slow.map((c) => new Promise((r) => c.once('exit', r)));
+  await until(() => outs.every((o) => fs.existsSync(o) && fs.statSync(o).size > 0), 10_000, 'bytes arriving');
+  await new Promise((r) => setTimeout(r, 1000));
+  await d.kill9();
+  await Promise.all(slowDone);
+  const received = outs.map((o) => fs.statSync(o).size);
+  t.ok(received.every((n) => n > 0 && n < SIZE), `the downloads were cut part-way (${received.join(', ')} bytes)`);
+
+  d = await startDaemon({ dataDir, args: PRICES });
+  t.match(d.output(), /3 downloads were cut by a crash: charged in full \(50331648 bytes\)/, 'the restart says what it settled');
+  t.equal((await json(fileUrl())).balance, 7 * FULL, 'the three cut downloads are charged in full after kill -9');
+
+  // Seven whole downloads at once, the daemon killed the moment the last one is received.
+  const codes = await Promise.all(Array.from({ length: 7 }, async () => (await curlStatus('-o', '/dev/null', fileUrl())).status));
+  t.same(codes, Array(7).fill(200), 'seven downloads served');
+  await d.kill9();
+  d = await startDaemon({ dataDir, args: PRICES });
+  const v = await json(fileUrl());
+  t.equal(v.balance, 0, 'all seven charged after kill -9 right after they completed');
+  t.equal((await curlStatus('-o', '/dev/null', fileUrl())).status, 402, 'the eleventh download is refused');
+  t.notMatch(d.output(), /cut by a crash/, 'completed downloads were settled before the kill');
+});
