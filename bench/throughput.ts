@@ -10,7 +10,7 @@ import crypto from 'crypto';
 import fs from 'fs';
 import os from 'os';
 import path from 'path';
-import { ClassicLevel } from 'classic-level';
+import { Level } from 'level';
 
 const CLI = path.resolve(__dirname, '..', 'bin', 'bitdrop.js');
 const MiB = 1024 * 1024;
@@ -78,7 +78,7 @@ const dropCaches = () => spawnSync('sh', ['-c', 'sync; echo 3 > /proc/sys/vm/dro
 
 async function levelRaw(writeBufferSize?: number): Promise<number> {
   const dir = fs.mkdtempSync(path.join(work, 'level-'));
-  const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', ...(writeBufferSize ? { writeBufferSize } : {}) });
+  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', ...(writeBufferSize ? { writeBufferSize } : {}) });
   await db.open();
   const value = crypto.randomBytes(256 * 1024);
   const n = Math.min(SIZE, 512 * MiB) / value.length;

@@ -8,7 +8,7 @@ import fs from 'fs';
 import fsp from 'fs/promises';
 import path from 'path';
 import crypto from 'crypto';
-import type { ClassicLevel } from 'classic-level';
+import type { Level } from 'level';
 import { layout, PREFIX } from './layout';
 
 export type BlobBackend = 'file' | 'level';
@@ -139,7 +139,7 @@ export class FileBlobs implements BlobStore {
 }
 
 export class LevelBlobs implements BlobStore {
-  constructor(private readonly db: ClassicLevel<Buffer, Buffer>) {}
+  constructor(private readonly db: Level<Buffer, Buffer>) {}
 
   async put(hash: Buffer, data: Buffer[]): Promise<void> {
     await this.db.put(layout.blob(hash), Buffer.concat(data));

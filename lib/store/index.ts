@@ -9,7 +9,7 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import { PassThrough, type Readable } from 'stream';
-import { ClassicLevel } from 'classic-level';
+import { Level } from 'level';
 import { UserError } from '../errors';
 import { layout, PREFIX, SCHEMA_VERSION } from './layout';
 import { BlobBackend, BlobStore, FileBlobs, LevelBlobs } from './blobs';
@@ -21,7 +21,7 @@ export type { BlobBackend } from './blobs';
 export type BatchOp =
   | { type: 'put'; key: Buffer; value: Buffer }
   | { type: 'del'; key: Buffer };
-export type Db = ClassicLevel<Buffer, Buffer>;
+export type Db = Level<Buffer, Buffer>;
 
 export interface FileManifest {
   id: string;
@@ -102,7 +102,7 @@ export class Store {
 
   static async open(opts: StoreOptions): Promise<Store> {
     fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-    const db: Db = new ClassicLevel<Buffer, Buffer>(path.join(opts.dir, 'db'), {
+    const db: Db = new Level<Buffer, Buffer>(path.join(opts.dir, 'db'), {
       keyEncoding: 'buffer',
       valueEncoding: 'buffer',
       writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024,
