@@ -94,7 +94,7 @@ async function main() {
     children.push(startNginx(path.join(dir, 'nginx'), nginxPort, path.dirname(file)));
 
     const dataDir = path.join(dir, 'bitdrop');
-    const daemon = spawn(process.execPath, [DAEMON, 'start', '--data-dir', dataDir, '--listen', `127.0.0.1:${bitdropPort}`, '--tor', 'managed', '--torrc-append', network.torrcAppendFile()], {
+    const daemon = spawn(process.execPath, [DAEMON, 'start', '--data-dir', dataDir, '--listen', `127.0.0.1:${bitdropPort}`, '--tor', 'managed', '--torrc-append', network.torrcAppendFile(), '--console', '127.0.0.1:0', '--free'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.push(daemon);

@@ -19,7 +19,7 @@ const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(
 
 async function main() {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitdrop-bench-pay-'));
-  const node = new BitdropNode(loadConfig({ env: {}, flags: { dataDir, listen: '127.0.0.1:0', tor: 'off', storagePrice: 1000, transferPrice: 1000 } }), { log: () => {} });
+  const node = new BitdropNode(loadConfig({ env: {}, flags: { dataDir, listen: '127.0.0.1:0', console: '127.0.0.1:0', tor: 'off', storagePrice: 1000, transferPrice: 1000 } }), { log: () => {} });
   await node.start();
   const devnetDir = path.join(dataDir, 'devnet');
   const seen: number[] = [];

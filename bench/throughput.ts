@@ -57,7 +57,7 @@ function makeFile(file: string, size: number) {
 }
 
 async function startDaemon(dataDir: string, backend: string): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tor', 'off', '--max-upload-bytes', String(SIZE * 2)], {
+  const proc = spawn(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tor', 'off', '--console', '127.0.0.1:0', '--free', '--max-upload-bytes', String(SIZE * 2)], {
     env: { ...process.env, BITDROP_BLOB_BACKEND: backend },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -15,6 +15,8 @@ export interface Config {
   listen: { host: string; port: number };
   /** Allow a non-loopback --listen (the onion host should never be reachable on clearnet by accident). */
   listenPublic: boolean;
+  /** The operator console's listener (loopback only; never published on the onion). */
+  console: { host: string; port: number };
   /** Absolute base URL printed in upload answers; when unset it is derived from the request's Host. */
   publicUrl?: string;
   maxUploadBytes: number;
@@ -28,6 +30,8 @@ export interface Config {
   storagePrice: number;
   /** satoshis per GiB sent */
   transferPrice: number;
+  /** a free drop box: both prices 0 (pay per use is the default) */
+  free: boolean;
   /** milliseconds a file may stay negative before it is deleted */
   grace: number;
   /** milliseconds an unpaid upload is kept */
@@ -67,6 +71,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'dataDir', kind: 'string', describe: 'where files and state are stored' },
   { key: 'listen', kind: 'hostport', describe: 'HTTP listener HOST:PORT' },
   { key: 'listenPublic', kind: 'bool', describe: 'allow a non-loopback --listen address' },
+  { key: 'console', kind: 'hostport', describe: 'operator console HOST:PORT (loopback only, admin token)' },
   { key: 'publicUrl', kind: 'string', describe: 'base URL printed in upload answers' },
   { key: 'maxUploadBytes', kind: 'bytes', describe: 'largest accepted upload (bytes, or 5GiB, 100MB …)' },
   { key: 'network', kind: 'string', describe: 'coin network', choices: ['bitcoin', 'testnet', 'signet', 'regtest', 'namecoin', 'namecoin-regtest'] },
@@ -75,6 +80,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'confirmations', kind: 'int', describe: 'confirmations before a payment counts' },
   { key: 'storagePrice', kind: 'int', describe: 'satoshis per GiB per day stored' },
   { key: 'transferPrice', kind: 'int', describe: 'satoshis per GiB downloaded' },
+  { key: 'free', kind: 'bool', describe: 'run a free drop box (both prices 0)' },
   { key: 'grace', kind: 'duration', describe: 'how long a file may stay unpaid before deletion (7d, 12h …)' },
   { key: 'unpaidTtl', kind: 'duration', describe: 'how long an upload awaiting payment is kept' },
   { key: 'maxUnpaidBytes', kind: 'bytes', describe: 'total bytes of uploads awaiting payment' },
@@ -91,17 +97,27 @@ export const OPTIONS: readonly OptionSpec[] = [
 
 const GiB = 1024 ** 3;
 
+/**
+ * Default prices, from what storage and Tor bandwidth cost an operator (README, "Prices"): block storage on a
+ * rented server is about $0.05 per GiB per month, egress about $0.01 per GiB; at $100,000 per bitcoin
+ * (1 sat = $0.001) that is ~2 sats per GiB per day and 10 sats per GiB sent.
+ */
+export const DEFAULT_STORAGE_PRICE = 2;
+export const DEFAULT_TRANSFER_PRICE = 10;
+
 export function defaults(): Config {
   return {
     dataDir: './bitdrop-data',
     listen: { host: '127.0.0.1', port: 8080 },
     listenPublic: false,
+    console: { host: '127.0.0.1', port: 8081 },
     maxUploadBytes: 5 * GiB,
     network: 'regtest',
     electrum: [],
     confirmations: 1,
-    storagePrice: 0,
-    transferPrice: 0,
+    storagePrice: DEFAULT_STORAGE_PRICE,
+    transferPrice: DEFAULT_TRANSFER_PRICE,
+    free: false,
     grace: 7 * 86400_000,
     unpaidTtl: 86400_000,
     maxUnpaidBytes: 10 * GiB,
@@ -195,6 +211,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   const env = sources.env ?? process.env;
   const flags = sources.flags ?? {};
   const cfg = defaults() as unknown as Record<string, unknown>;
+  /** option keys some source set (so --free can tell a default price from a chosen one) */
+  const given = new Set<string>();
   const file = (flags.configFile as string | undefined) ?? env.BITDROP_CONFIG ?? sources.file;
   if (file) {
     let parsed: Record<string, unknown>;
@@ -207,16 +225,27 @@ export function loadConfig(sources: ConfigSources = {}): Config {
       const spec = OPTIONS.find((o) => o.key === k || flagName(o.key) === k);
       if (!spec) throw new ConfigError(`config file ${file}: unknown key "${k}"`);
       cfg[spec.key] = convert(spec, v, `config file ${file}: ${k}`);
+      given.add(spec.key);
     }
     cfg.configFile = path.resolve(file);
   }
   for (const spec of OPTIONS) {
     const v = env[envName(spec.key)];
-    if (v !== undefined && v !== '') cfg[spec.key] = convert(spec, v, envName(spec.key));
+    if (v !== undefined && v !== '') { cfg[spec.key] = convert(spec, v, envName(spec.key)); given.add(spec.key); }
   }
   for (const spec of OPTIONS) {
     const v = flags[spec.key];
-    if (v !== undefined) cfg[spec.key] = convert(spec, v, `--${flagName(spec.key)}`);
+    if (v !== undefined) { cfg[spec.key] = convert(spec, v, `--${flagName(spec.key)}`); given.add(spec.key); }
+  }
+  if (cfg.free) {
+    for (const key of ['storagePrice', 'transferPrice'] as const) {
+      if (given.has(key) && cfg[key] !== 0) {
+        throw new ConfigError(`--free and --${flagName(key)} ${cfg[key]} contradict each other: a free drop box has no prices`);
+      }
+      cfg[key] = 0;
+    }
+  } else if (cfg.storagePrice === 0 && cfg.transferPrice === 0) {
+    cfg.free = true;
   }
   const config = cfg as unknown as Config;
   config.dataDir = path.resolve(config.dataDir);
@@ -233,6 +262,9 @@ function validate(c: Config): void {
       `--listen ${c.listen.host}:${c.listen.port} is not a loopback address; add --listen-public if you really want clearnet exposure`,
     );
   }
+  if (!isLoopback(c.console.host)) {
+    throw new ConfigError(`--console ${c.console.host}:${c.console.port} is not a loopback address: the console is for the operator on this machine only`);
+  }
   if (c.maxUploadBytes < 1) throw new ConfigError('maxUploadBytes must be at least 1');
   if (c.tor === 'attach' && !c.torControl) throw new ConfigError('--tor attach needs --tor-control HOST:PORT or unix:PATH');
   for (const url of c.electrum) {
@@ -244,5 +276,5 @@ function validate(c: Config): void {
   if (c.publicUrl && !/^https?:\/\/[^/]+/.test(c.publicUrl)) throw new ConfigError(`--public-url ${c.publicUrl}: expected http://HOST[:PORT]`);
 }
 
-/** Payments are on when any price is non-zero; both zero is a free drop box. */
-export const paymentsEnabled = (c: Config) => c.storagePrice > 0 || c.transferPrice > 0;
+/** Payments are on unless the box is free (--free, or both prices 0). */
+export const paymentsEnabled = (c: Config) => !c.free && (c.storagePrice > 0 || c.transferPrice > 0);

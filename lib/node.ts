@@ -7,9 +7,11 @@ import fs from 'fs';
 import path from 'path';
 import type http from 'http';
 import type { AddressInfo } from 'net';
-import { Config, ConfigError, isLoopback, paymentsEnabled } from './config';
+import { Config, ConfigError, defaults, isLoopback, paymentsEnabled } from './config';
 import { Store, type BlobBackend } from './store';
 import { createApp, createServer } from './http/app';
+import { createConsoleApp, createConsoleServer } from './http/console';
+import { EventLog } from './events';
 import type { PaymentGate } from './http/gate';
 import { Ledger } from './ledger';
 import { ledgerGate } from './http/ledger-gate';
@@ -24,6 +26,8 @@ export interface RuntimeInfo {
   pid: number;
   version: string;
   url: string;
+  /** the operator console (loopback only): where `bitdrop status` asks */
+  console: string;
   onion?: string;
   started: string;
 }
@@ -48,6 +52,10 @@ export interface NodeOptions {
 export class BitdropNode {
   store?: Store;
   private server?: http.Server;
+  private consoleServer?: http.Server;
+  readonly events = new EventLog();
+  /** bytes sent to downloaders since start (free or paid) */
+  private bytesServed = 0;
   private gate?: PaymentGate;
   ledger?: Ledger;
   watcher?: Watcher;
@@ -58,9 +66,11 @@ export class BitdropNode {
   private readonly log: (line: string) => void;
   private stopping?: Promise<void>;
   url = '';
+  consoleUrl = '';
 
   constructor(readonly config: Config, private readonly opts: NodeOptions = {}) {
-    this.log = opts.log ?? ((line) => console.log(line));
+    const print = opts.log ?? ((line) => console.log(line));
+    this.log = (line) => { this.events.add(line); print(line); };
   }
 
   async start(): Promise<void> {
@@ -76,8 +86,7 @@ export class BitdropNode {
       config: c,
       store: this.store,
       gate: this.gate,
-      status: () => this.status(),
-      adminToken,
+      served: (bytes) => { this.bytesServed += bytes; },
       log: this.log,
     });
     this.server = createServer(app);
@@ -89,8 +98,8 @@ export class BitdropNode {
       this.server!.listen(c.listen.port, c.listen.host, () => resolve());
     });
     const addr = this.server.address() as AddressInfo;
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    this.url = `http://${host}:${addr.port}`;
+    this.url = urlOf(addr);
+    await this.startConsole(adminToken);
     this.writeRuntime();
     if (c.tor !== 'off') {
       this.tor = new TorService({
@@ -102,6 +111,35 @@ export class BitdropNode {
     }
     if (this.ledger) await this.startWatcher();
     this.announce();
+  }
+
+  /**
+   * The operator console on its own loopback listener. When the default address is taken (a second daemon
+   * on this machine) it moves to a free loopback port and says so; an address the operator chose must work.
+   */
+  private async startConsole(adminToken: string) {
+    const c = this.config;
+    const app = createConsoleApp({ adminToken, status: () => this.status(), log: this.log });
+    const listen = (port: number) => new Promise<void>((resolve, reject) => {
+      const server = createConsoleServer(app);
+      server.once('error', reject);
+      server.listen(port, c.console.host, () => { server.off('error', reject); this.consoleServer = server; resolve(); });
+    });
+    try {
+      await listen(c.console.port);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const d = defaults().console;
+      if (code === 'EADDRINUSE' && c.console.host === d.host && c.console.port === d.port) {
+        await listen(0);
+        this.log(`console   ${d.host}:${d.port} is in use; the console moved to a free port (choose one with --console HOST:PORT)`);
+      } else {
+        throw new Error(code === 'EADDRINUSE'
+          ? `the console address ${c.console.host}:${c.console.port} is already in use; choose another with --console HOST:PORT`
+          : `cannot listen on ${c.console.host}:${c.console.port} for the console: ${(err as Error).message}`);
+      }
+    }
+    this.consoleUrl = urlOf(this.consoleServer!.address() as AddressInfo);
   }
 
   /** The Electrum watcher starts after tor, so that its connections can go through tor's SocksPort. */
@@ -171,7 +209,7 @@ export class BitdropNode {
   }
 
   private writeRuntime(onion?: string) {
-    const info: RuntimeInfo = { pid: process.pid, version: VERSION, url: this.url, onion, started: new Date().toISOString() };
+    const info: RuntimeInfo = { pid: process.pid, version: VERSION, url: this.url, console: this.consoleUrl, onion, started: new Date().toISOString() };
     fs.writeFileSync(runtimePath(this.config.dataDir), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
   }
 
@@ -184,6 +222,7 @@ export class BitdropNode {
     }
     this.log(`serving   ${this.url}/  (curl -T FILE ${this.url}/)`);
     this.log(`storing   ${c.dataDir}  (${s.files} files, ${s.bytes} bytes, ${s.backend} chunk store)`);
+    this.log(`console   ${this.consoleUrl}/  (operator only; password: the admin token in ${adminTokenPath(c.dataDir)})`);
     this.log(`uploads   up to ${c.maxUploadBytes} bytes`);
     if (this.tor) {
       const t = this.tor.status();
@@ -193,19 +232,23 @@ export class BitdropNode {
     }
     const missing: string[] = [];
     if (!paymentsEnabled(c)) {
-      missing.push('prices (--storage-price, --transfer-price): downloads are free');
-    } else if (this.simulated) {
-      this.log(`payments  SIMULATED on an embedded regtest devnet (${this.devnet!.electrumUrl}); no real coins move`);
-      this.log(`          pay a file with: bitdrop devnet pay <address|file URL> <sats> --data-dir ${c.dataDir}`);
-      missing.push('--xpub and --electrum (payments are simulated)');
+      this.log('prices    none: a free drop box (--free); downloads cost nothing');
     } else {
-      this.log(`payments  ${c.network}, ${c.storagePrice} sats/GiB/day stored, ${c.transferPrice} sats/GiB sent, via ${c.electrum.join(', ')}`);
+      this.log(`prices    ${c.storagePrice} sats per GiB per day stored, ${c.transferPrice} sats per GiB sent (pay per use)`);
+      if (this.simulated) {
+        this.log(`payments  SIMULATED on an embedded regtest devnet (${this.devnet!.electrumUrl}): nothing real moves, no real coins are asked for or paid`);
+        this.log(`          pay a file: bitdrop devnet pay <file URL> <sats> --data-dir ${c.dataDir}; then: bitdrop devnet mine --data-dir ${c.dataDir}`);
+        missing.push('--xpub and --electrum (payments are simulated)');
+      } else {
+        this.log(`payments  ${c.network} via ${c.electrum.join(', ')}`);
+      }
     }
     if (!c.name) missing.push('--name (.bit name)');
     if (missing.length) this.log(`not configured yet: ${missing.join('; ')}`);
     this.log('ready     (Ctrl-C or SIGTERM stops)');
   }
 
+  /** The daemon's state: what the console shows and `bitdrop status` prints (one source for both). */
   async status(): Promise<Record<string, unknown>> {
     const s = this.store!.stats();
     return {
@@ -213,6 +256,7 @@ export class BitdropNode {
       pid: process.pid,
       uptime: Math.round(process.uptime()),
       listen: this.url,
+      console: this.consoleUrl,
       dataDir: this.config.dataDir,
       files: s.files,
       bytes: s.bytes,
@@ -229,6 +273,13 @@ export class BitdropNode {
         : { mode: 'free' },
       tor: this.tor ? this.tor.status() : { mode: 'off', bootstrap: 0 },
       onion: this.tor?.status().onion ?? null,
+      totals: {
+        files: s.files,
+        bytes: s.bytes,
+        bytesServedSinceStart: this.bytesServed,
+        ...(this.ledger ? await this.ledger.totals() : {}),
+      },
+      events: this.events.recent(50),
     };
   }
 
@@ -237,6 +288,10 @@ export class BitdropNode {
       clearInterval(this.sweepTimer);
       await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));
       await this.watcher?.stop();
+      if (this.consoleServer) {
+        this.consoleServer.close();
+        this.consoleServer.closeAllConnections();
+      }
       if (this.server) {
         await new Promise<void>((resolve) => {
           this.server!.close(() => resolve());
@@ -251,6 +306,11 @@ export class BitdropNode {
     })();
     return this.stopping;
   }
+}
+
+function urlOf(addr: AddressInfo): string {
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return `http://${host}:${addr.port}`;
 }
 
 /** A random secret kept in a 0600 file, made on first use. */

@@ -44,8 +44,21 @@ t.test('bad flags stop start-up with one line and exit code 2', async (t) => {
   t.match(env.stderr.toString(), /^bitdrop: --listen 8\.8\.8\.8:80 is not a loopback address/);
 });
 
+t.test('bitdrop start with no prices configured runs pay per use on the devnet and says how to pay', async (t) => {
+  const d = await startDaemon({ paid: true });
+  t.teardown(() => d.stop());
+  t.match(d.output(), /^prices\s+2 sats per GiB per day stored, 10 sats per GiB sent \(pay per use\)$/m);
+  t.match(d.output(), /^payments\s+SIMULATED on an embedded regtest devnet .*nothing real moves/m);
+  t.match(d.output(), /pay a file: bitdrop devnet pay <file URL> <sats> --data-dir .*bitdrop devnet mine/);
+  const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(tmpDir(), 1000), `${d.url}/`));
+  t.equal(up.state, 'awaiting payment');
+  t.equal(up.amountDue, 546, 'a small file costs the smallest payable amount');
+  const facts = JSON.parse(await curl('-f', '-H', 'Accept: application/json', `${d.url}/`));
+  t.match(facts, { storagePrice: 2, transferPrice: 10 });
+});
+
 t.test('devnet commands act like a wallet and a miner', async (t) => {
-  const d = await startDaemon({ args: ['--storage-price', '1000000', '--transfer-price', '2048000'] });
+  const d = await startDaemon({ paid: true, args: ['--storage-price', '1000000', '--transfer-price', '2048000'] });
   t.teardown(() => d.stop());
   t.match(d.output(), /payments\s+SIMULATED on an embedded regtest devnet/);
   const work = tmpDir();

@@ -14,8 +14,20 @@ t.test('defaults', async (t) => {
   t.equal(c.grace, 7 * 86_400_000);
   t.equal(c.unpaidTtl, 86_400_000);
   t.equal(c.watchBudget, 500);
-  t.equal(c.storagePrice, 0);
-  t.equal(c.transferPrice, 0);
+  t.equal(c.storagePrice, 2, 'pay per use by default');
+  t.equal(c.transferPrice, 10);
+  t.equal(c.free, false);
+  t.same(c.console, { host: '127.0.0.1', port: 8081 });
+});
+
+t.test('a free drop box is an explicit choice: --free, or both prices 0', async (t) => {
+  let c = loadConfig({ env: {}, flags: { free: true } });
+  t.match(c, { free: true, storagePrice: 0, transferPrice: 0 });
+  c = loadConfig({ env: { BITDROP_STORAGE_PRICE: '0', BITDROP_TRANSFER_PRICE: '0' } });
+  t.match(c, { free: true, storagePrice: 0, transferPrice: 0 });
+  c = loadConfig({ env: {}, flags: { storagePrice: '0' } });
+  t.match(c, { free: false, storagePrice: 0, transferPrice: 10 }, 'one price 0 is still pay per use');
+  t.throws(() => loadConfig({ env: {}, flags: { free: true, transferPrice: '5' } }), /^--free and --transfer-price 5 contradict each other/);
 });
 
 t.test('flags beat env, env beats file, file beats defaults', async (t) => {
@@ -45,6 +57,7 @@ t.test('bad values give one readable line', async (t) => {
     [{ confirmations: '-1' }, /^--confirmations: "-1" is not a whole number/],
     [{ network: 'litecoin' }, /^--network: "litecoin" is not one of bitcoin, testnet/],
     [{ tor: 'attach' }, /--tor attach needs --tor-control/],
+    [{ console: '192.168.1.2:8081' }, /^--console 192\.168\.1\.2:8081 is not a loopback address/],
     [{ electrum: ['http://x:1'] }, /expected tcp:\/\/HOST:PORT or ssl:\/\/HOST:PORT/],
   ];
   for (const [flags, re] of bad) {

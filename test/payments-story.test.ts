@@ -198,7 +198,7 @@ t.test('100 concurrent downloads on a balance worth 10: at most 10 are served', 
 t.test('bad payment configuration stops start-up with one clear line', async (t) => {
   const { BitdropNode } = await import('../lib/node');
   const { loadConfig } = await import('../lib/config');
-  const mk = (flags: Record<string, unknown>) => new BitdropNode(loadConfig({ env: {}, flags: { dataDir: tmpDir(), listen: '127.0.0.1:0', tor: 'off', storagePrice: 1, ...flags } }), { log: () => {} });
+  const mk = (flags: Record<string, unknown>) => new BitdropNode(loadConfig({ env: {}, flags: { dataDir: tmpDir(), listen: '127.0.0.1:0', console: '127.0.0.1:0', tor: 'off', storagePrice: 1, ...flags } }), { log: () => {} });
   await t.rejects(mk({ xpub: 'nonsense', electrum: ['tcp://127.0.0.1:1'] }).start(), /--xpub: /);
   const mainnetZpub = 'zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs';
   await t.rejects(mk({ xpub: mainnetZpub, electrum: ['tcp://127.0.0.1:1'], network: 'regtest' }).start(), /--xpub: .*mainnet/i);

@@ -71,7 +71,7 @@ t.test('a client that disconnects mid-upload leaves nothing behind', async (t) =
   const gone = Date.now() + 10_000;
   while (chunkFiles(d.dataDir).length > 0 && Date.now() < gone) await new Promise((r) => setTimeout(r, 50));
   t.equal(chunkFiles(d.dataDir).length, 0, 'the aborted upload freed its chunks without a restart');
-  const r = await curlStatus('-H', 'Accept: application/json', '-H', `X-Admin-Token: ${fs.readFileSync(path.join(d.dataDir, 'admin-token'), 'utf8').trim()}`, `${d.url}/status`);
+  const r = await curlStatus('-H', 'Accept: application/json', '-H', `X-Admin-Token: ${fs.readFileSync(path.join(d.dataDir, 'admin-token'), 'utf8').trim()}`, `${d.consoleUrl}/status`);
   t.equal(JSON.parse(r.body).files, 0);
 });
 

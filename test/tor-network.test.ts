@@ -65,7 +65,8 @@ interface Daemon {
 }
 
 function startDaemon(dataDir: string, port: number, torrcAppend: string): Daemon {
-  const args = ['start', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--tor', 'managed', '--torrc-append', torrcAppend];
+  const args = ['start', '--data-dir', dataDir, '--listen', `127.0.0.1:${port}`, '--tor', 'managed', '--torrc-append', torrcAppend,
+    '--console', '127.0.0.1:0', '--free'];
   // The real CLI when it is built; until then the stand-in with the same command line and output.
   const child = fs.existsSync(DAEMON)
     ? spawn(process.execPath, [DAEMON, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -1,7 +1,9 @@
-// `bitdrop status`: asks the running daemon (found through its data dir) for its state.
+// `bitdrop status`: asks the running daemon's console (found through its data dir) for its state, the
+// same object the console page shows.
 
 import fs from 'fs';
 import { adminTokenPath, runtimePath, type RuntimeInfo } from '../node';
+export { formatStatus } from '../http/console';
 
 export async function fetchStatus(dataDir: string): Promise<Record<string, unknown>> {
   let info: RuntimeInfo;
@@ -13,20 +15,10 @@ export async function fetchStatus(dataDir: string): Promise<Record<string, unkno
   const token = fs.readFileSync(adminTokenPath(dataDir), 'utf8').trim();
   let res: Response;
   try {
-    res = await fetch(`${info.url}/status`, { headers: { 'X-Admin-Token': token, Accept: 'application/json' } });
+    res = await fetch(`${info.console}/status`, { headers: { 'X-Admin-Token': token, Accept: 'application/json' } });
   } catch {
-    throw new Error(`bitdrop (pid ${info.pid}) does not answer at ${info.url}; is it still running?`);
+    throw new Error(`bitdrop (pid ${info.pid}) does not answer on its console ${info.console}; is it still running?`);
   }
-  if (!res.ok) throw new Error(`bitdrop answered ${res.status}: ${await res.text()}`);
+  if (!res.ok) throw new Error(`bitdrop answered ${res.status}: ${(await res.text()).trim()}`);
   return (await res.json()) as Record<string, unknown>;
-}
-
-/** Human-readable lines of a status object: nested objects flatten to dotted keys. */
-export function formatStatus(status: Record<string, unknown>, prefix = ''): string[] {
-  const lines: string[] = [];
-  for (const [k, v] of Object.entries(status)) {
-    if (v && typeof v === 'object' && !Array.isArray(v)) lines.push(...formatStatus(v as Record<string, unknown>, `${prefix}${k}.`));
-    else lines.push(`${(prefix + k).padEnd(24)} ${Array.isArray(v) ? v.join(', ') : v}`);
-  }
-  return lines;
 }

@@ -1,5 +1,6 @@
 // The koa application: one visible chain of middleware.
-//   security headers → error handler → routes (payments' own, home, status, upload, file routes)
+//   security headers → error handler → routes (payments' own, home, stylesheet, upload, file routes)
+// The operator's status lives on the console (./console.ts), never on this listener.
 
 import http from 'http';
 import Koa from 'koa';
@@ -9,6 +10,7 @@ import { errorHandler } from './errors';
 import { freeGate } from './gate';
 import type { AppDeps, Deps } from './deps';
 import { home } from './home';
+import { serveStylesheet } from './style';
 import { uploadPut, uploadMultipart } from './upload';
 import { download, deleteFile } from './files';
 
@@ -31,25 +33,18 @@ export function createApp(deps: AppDeps): Koa {
     if (d.gate.route && (await d.gate.route(ctx))) return;
     const { method, path } = ctx;
     if (path === '/' && (method === 'GET' || method === 'HEAD')) return home(ctx, d);
-    if (path === '/status' && method === 'GET') return status(ctx, d);
+    if (path === '/style.css' && (method === 'GET' || method === 'HEAD')) return serveStylesheet(ctx);
     if (method === 'PUT' && /^\/[^/]*$/.test(path)) return uploadPut(ctx, d);
     if (method === 'POST' && path === '/') return uploadMultipart(ctx, d);
     const m = FILE_ROUTE.exec(path);
     if (m && (method === 'GET' || method === 'HEAD')) return download(ctx, d, m[1]);
     if (m && method === 'DELETE' && m[2] === undefined) return deleteFile(ctx, d, m[1]);
-    if (m || path === '/' || path === '/status') {
+    if (m || path === '/') {
       throw new UserError(405, `${method} is not allowed here`);
     }
     throw new UserError(404, 'not found');
   });
   return app;
-}
-
-async function status(ctx: Koa.Context, d: Deps) {
-  if (ctx.get('X-Admin-Token') !== d.adminToken) {
-    throw new UserError(403, 'the status needs the admin token; run `bitdrop status` on the server');
-  }
-  ctx.body = await d.status();
 }
 
 /**

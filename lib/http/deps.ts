@@ -9,9 +9,8 @@ export interface AppDeps {
   config: Config;
   store: Store;
   gate?: PaymentGate;
-  /** the daemon's full status (bitdrop status); answered only with the admin token */
-  status: () => Promise<Record<string, unknown>>;
-  adminToken: string;
+  /** counts bytes sent to downloaders (the console's totals) */
+  served?: (bytes: number) => void;
   log: (line: string) => void;
 }
 

@@ -4,7 +4,7 @@ import { escapeHtml, flavor, page } from './negotiate';
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
-  405: 'Method Not Allowed', 411: 'Length Required', 413: 'Payload Too Large', 416: 'Range Not Satisfiable',
+  405: 'Method Not Allowed', 410: 'Gone', 411: 'Length Required', 413: 'Payload Too Large', 416: 'Range Not Satisfiable', 421: 'Misdirected Request',
   500: 'Internal Server Error', 503: 'Service Unavailable', 507: 'Insufficient Storage',
 };
 

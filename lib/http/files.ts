@@ -74,6 +74,7 @@ export async function download(ctx: Context, d: Deps, id: string) {
     if (settled) return;
     settled = true;
     const charged = finished ? length : Math.max(0, Math.min(sent, socket.bytesWritten - writtenBefore));
+    d.served?.(charged);
     ticket.settle(charged).catch((err) => d.log(`error: settling a download of ${m.id}: ${err}`));
   };
   ctx.res.once('finish', () => settle(true));

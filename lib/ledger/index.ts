@@ -122,6 +122,27 @@ export class Ledger {
     return { nextIndex: this.nextIndex, tip: this.tipHeight, unpaidBytes: this.unpaidBytes, downloadsInFlight: this.inFlight.size };
   }
 
+  /** Files and bytes by state, credits confirmed on live accounts, bytes charged: the console's totals. */
+  async totals() {
+    const byState: Record<string, { files: number; bytes: number }> = {};
+    let credits = 0;
+    let pending = 0;
+    let bytesCharged = 0;
+    let reservations = 0;
+    for await (const v of this.o.db.values(layout.range(PREFIX.account))) {
+      const a = JSON.parse(v.toString()) as Account;
+      const e = this.evaluate(a);
+      credits += e.credits;
+      pending += e.pending;
+      bytesCharged += a.sentBytes;
+      if (a.reservedSize !== undefined) { reservations++; continue; }
+      const s = (byState[e.state] ??= { files: 0, bytes: 0 });
+      s.files++;
+      s.bytes += a.size;
+    }
+    return { byState, reservations, creditsConfirmed: credits, creditsPending: pending, bytesCharged };
+  }
+
   async account(id: string): Promise<Account | undefined> {
     if (!ID_PATTERN.test(id)) return undefined;
     const v = await this.o.db.get(layout.account(id));

@@ -12,6 +12,8 @@ export const exec = promisify(execFile);
 
 export interface Daemon {
   url: string;
+  /** the operator console (loopback) */
+  consoleUrl: string;
   dataDir: string;
   proc: ChildProcess;
   output: () => string;
@@ -30,12 +32,16 @@ export interface DaemonOptions {
   /** a line the daemon prints once ready (default: the serving line) */
   readyPattern?: RegExp;
   timeoutMs?: number;
+  /** run with prices (pay per use, the default of `bitdrop start`); otherwise the helper passes --free */
+  paid?: boolean;
 }
 
 /** Starts `bitdrop start` on a free loopback port and resolves once it prints its URL. */
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const dataDir = opts.dataDir ?? tmpDir();
-  const args = [CLI, 'start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tor', 'off', ...(opts.args ?? [])];
+  // Storage and HTTP tests run a free box on purpose (--free); payment tests ask for prices with `paid`.
+  const args = [CLI, 'start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--tor', 'off',
+    ...(opts.paid ? [] : ['--free']), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -55,8 +61,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     proc.once('exit', (code) => { clearTimeout(timer); reject(new Error(`daemon exited with ${code}:\n${out}`)); });
   });
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const consoleUrl = /console\s+(http:\/\/\S+?)\/?\s/.exec(out)?.[1] ?? '';
   return {
     url,
+    consoleUrl,
     dataDir,
     proc,
     output: () => out,

@@ -28,6 +28,7 @@ export async function startPaidNode(flags: Record<string, unknown> = {}, dataDir
     flags: {
       dataDir,
       listen: '127.0.0.1:0',
+      console: '127.0.0.1:0',
       tor: 'off',
       // 1 MiB: 977 sats a day stored, 2000 sats a download; activation = 2977 sats
       storagePrice: 1_000_000,
