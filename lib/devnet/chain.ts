@@ -9,9 +9,10 @@
 import { EventEmitter } from 'events';
 import fs from 'fs';
 import * as bitcoin from 'bitcoinjs-lib';
-import { assembleBlock, checkBlockShape, GENESIS, GENESIS_HASH, outpointKey, scriptHash, subsidy } from './consensus';
+import { assembleBlock, checkBlockShape, outpointKey, scriptHash, subsidy } from './consensus';
 import { BlockFile, files, writeFileAtomic } from './layout';
 import { ChainView, Mempool, MempoolEntry } from './mempool';
+import { BITCOIN_REGTEST, type ChainParams } from './params';
 import { checkTransaction, Coin, isOpReturn, txidOfInput, TxRejected } from './validation';
 
 export interface ChainUpdate {
@@ -40,6 +41,8 @@ export interface ChainOptions {
   log?: (msg: string) => void;
   /** seconds since the epoch; block timestamps are max(clock(), previous + 1) */
   clock?: () => number;
+  /** network, genesis, block codec and extra rules (default: Bitcoin regtest) */
+  params?: ChainParams;
 }
 
 interface TxLocation {
@@ -49,9 +52,10 @@ interface TxLocation {
 
 export class Chain extends EventEmitter {
   readonly mempool = new Mempool();
-  private readonly blocks: bitcoin.Block[] = [GENESIS];
-  private readonly hashes: string[] = [GENESIS_HASH];
-  private readonly heightOf = new Map<string, number>([[GENESIS_HASH, 0]]);
+  readonly params: ChainParams;
+  private readonly blocks: bitcoin.Block[];
+  private readonly hashes: string[];
+  private readonly heightOf: Map<string, number>;
   /** per height: the coins its transactions spent, to restore on disconnect */
   private readonly undo: Array<Array<[string, Coin]>> = [[]];
   private readonly utxos = new Map<string, Coin>();
@@ -65,15 +69,20 @@ export class Chain extends EventEmitter {
 
   constructor(private readonly opts: ChainOptions = {}) {
     super();
+    this.params = opts.params ?? BITCOIN_REGTEST;
+    const genesis = this.params.genesis;
+    this.blocks = [genesis];
+    this.hashes = [genesis.getId()];
+    this.heightOf = new Map([[genesis.getId(), 0]]);
     this.log = opts.log ?? (() => {});
     this.clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
     if (!opts.dir) return;
     fs.mkdirSync(opts.dir, { recursive: true });
-    this.store = new BlockFile(files(opts.dir).blocks);
+    this.store = new BlockFile(files(opts.dir).blocks, this.params.magic);
     const raws = this.store.readAll(this.log);
     for (let i = 0; i < raws.length; i++) {
       try {
-        const block = bitcoin.Block.fromBuffer(raws[i]);
+        const block = this.params.decodeBlock(raws[i]);
         checkBlockShape(block, this.blocks[this.height].getHash());
         this.connect(block);
       } catch (err) {
@@ -111,7 +120,7 @@ export class Chain extends EventEmitter {
   }
   header(height: number): Buffer | undefined {
     const block = this.blocks[height];
-    return block && Buffer.from(block.toBuffer(true));
+    return block && this.params.encodeHeader(block);
   }
 
   medianTimePast(height: number): number {
@@ -126,6 +135,20 @@ export class Chain extends EventEmitter {
     if (entry) return { tx: entry.tx };
     const at = this.txIndex.get(txid);
     return at && { tx: this.blocks[at.height].transactions![at.pos], ...at };
+  }
+
+  /** An unspent output: a confirmed coin, or an output of a mempool transaction; undefined once spent (also by the mempool). */
+  coin(txid: string, vout: number): Coin | undefined {
+    if (this.mempool.spender(txid, vout)) return undefined;
+    const confirmed = this.utxos.get(outpointKey(txid, vout));
+    if (confirmed) return confirmed;
+    const out = this.mempool.get(txid)?.tx.outs[vout];
+    return out && { value: out.value, script: out.script, height: this.height + 1, coinbase: false };
+  }
+
+  /** Every confirmed unspent output, for wallets that scan by script (the devnet's Namecoin node wallet). */
+  *confirmedCoins(): Generator<[string, Coin]> {
+    yield* this.utxos.entries();
   }
 
   /** Electrum history of a script: confirmed in chain order, then mempool (height 0 before -1, then by txid). */
@@ -199,12 +222,12 @@ export class Chain extends EventEmitter {
   private mineMany(n: number, payout: Uint8Array, includeMempool: boolean): string[] {
     const mined: bitcoin.Block[] = [];
     for (let i = 0; i < n; i++) {
-      const entries = includeMempool ? this.mempool.all() : [];
+      const entries = includeMempool ? this.mineable() : [];
       mined.push(this.mineBlock(payout, entries.map((e) => e.tx), entries.reduce((sum, e) => sum + e.fee, 0n)));
       if (includeMempool) this.rebuildMempool();
     }
     if (!includeMempool) this.rebuildMempool();
-    this.store?.append(mined.map((b) => b.toBuffer()));
+    this.store?.append(mined.map((b) => this.params.encodeBlock(b)));
     return mined.map((b) => b.getId());
   }
 
@@ -220,6 +243,8 @@ export class Chain extends EventEmitter {
       const { fee } = checkTransaction(tx, {
         nextHeight: this.height + 1,
         medianTimePast: (h) => this.medianTimePast(h),
+        rules: this.params.rules,
+        inBlock: true,
         coin: (txid, vout) => {
           const key = outpointKey(txid, vout);
           return spent.has(key) ? undefined : (created.get(key) ?? this.utxos.get(key));
@@ -233,7 +258,7 @@ export class Chain extends EventEmitter {
     }
     const block = this.mineBlock(payout, txs, fees);
     this.rebuildMempool();
-    this.store?.append([block.toBuffer()]);
+    this.store?.append([this.params.encodeBlock(block)]);
     this.commit(true);
     return block.getId();
   }
@@ -264,6 +289,7 @@ export class Chain extends EventEmitter {
       prevHash: tip.getHash(),
       height: this.height + 1,
       time: Math.max(this.clock(), tip.timestamp + 1),
+      version: this.params.blockVersion,
       payout,
       fees,
       txs,
@@ -278,7 +304,22 @@ export class Chain extends EventEmitter {
       isConfirmed: (txid) => this.txIndex.has(txid),
       nextHeight: this.height + 1,
       medianTimePast: (h) => this.medianTimePast(h),
+      rules: this.params.rules,
+      minRelaySatPerKvB: this.params.minRelaySatPerKvB,
     };
+  }
+
+  /** Mempool entries the next block may hold: all of them, less what the chain's rules hold back and its descendants. */
+  private mineable(): MempoolEntry[] {
+    const rules = this.params.rules;
+    const all = this.mempool.all();
+    if (!rules) return all;
+    const taken = new Set<string>();
+    return all.filter((e) => {
+      const ok = [...e.parents].every((p) => taken.has(p)) && rules.mineable(e.tx, e.coins, this.height + 1);
+      if (ok) taken.add(e.txid);
+      return ok;
+    });
   }
 
   /** Applies a block whose shape is already checked: spends inputs, creates outputs, indexes scripts. */
@@ -307,12 +348,15 @@ export class Chain extends EventEmitter {
     const claimed = txs[0].outs.reduce((s, o) => s + o.value, 0n);
     if (claimed > subsidy(height) + fees) throw new ChainError(`coinbase pays ${claimed}, more than subsidy plus fees`);
 
+    const spentCoins: Coin[][] = [];
     txs.forEach((tx, pos) => {
       const touched = new Set<string>();
+      spentCoins.push([]);
       if (pos > 0) {
         for (const input of tx.ins) {
           const key = outpointKey(txidOfInput(input), input.index);
           const coin = this.utxos.get(key)!;
+          spentCoins[pos].push(coin);
           this.removeCoin(key, coin);
           undo.push([key, coin]);
           touched.add(scriptHash(coin.script));
@@ -335,6 +379,7 @@ export class Chain extends EventEmitter {
     this.hashes.push(block.getId());
     this.heightOf.set(block.getId(), height);
     this.undo.push(undo);
+    this.params.rules?.connectBlock(block, height, spentCoins);
   }
 
   /** Reverses connect() for the tip block; returns its transactions. */
@@ -343,6 +388,7 @@ export class Chain extends EventEmitter {
     const block = this.blocks.pop()!;
     const undo = this.undo.pop()!;
     const hash = this.hashes.pop()!;
+    this.params.rules?.disconnectBlock(height);
     this.heightOf.delete(hash);
     const txs = block.transactions!;
     for (const tx of [...txs].reverse()) {

@@ -110,6 +110,8 @@ export interface BlockTemplate {
   payout: Uint8Array; // output script of the coinbase reward
   fees: bigint;
   txs: bitcoin.Transaction[]; // parents before children
+  /** nVersion (default 0x20000000, BIP9 signalling nothing) */
+  version?: number;
 }
 
 /**
@@ -127,7 +129,7 @@ export function assembleBlock(t: BlockTemplate): bitcoin.Block {
   coinbase.setWitness(0, [ZERO32]);
 
   const block = new bitcoin.Block();
-  block.version = 0x20000000;
+  block.version = t.version ?? 0x20000000;
   block.prevHash = t.prevHash;
   block.merkleRoot = merkleRoot(txs.map((tx) => tx.getHash()));
   block.timestamp = t.time;

@@ -4,12 +4,16 @@
 //   const devnet = await Devnet.open({ dir });
 //   devnet.electrumUrl  // tcp://127.0.0.1:PORT   → bitdrop --electrum
 //   devnet.xpub         // vpub… of the operator's BIP84 account → bitdrop --xpub
+//   devnet.namecoinRpcUrl // http://user:pass@127.0.0.1:PORT → bitdrop --namecoin-rpc (Namecoin Core's JSON-RPC)
 //   devnet.mine(1); devnet.reorg(2); await devnet.close();
+//
+// Two chains: Bitcoin regtest (payments) and Namecoin regtest (names, in <dir>/namecoin, see namecoin.ts).
 //
 // Reopening a directory keeps keys, chain and mempool, and re-binds the previous ports when they are free.
 
 import crypto from 'crypto';
 import fs from 'fs';
+import path from 'path';
 import * as bitcoin from 'bitcoinjs-lib';
 import { Chain } from './chain';
 import { NETWORK } from './consensus';
@@ -17,10 +21,12 @@ import { ElectrumServer } from './electrum-server';
 import { DevnetKeys, loadOrCreateKeys, operatorAddress } from './keys';
 import { files, writeFileAtomic } from './layout';
 import { bitcoindMethods, RpcCredentials, RpcServer } from './rpc-server';
+import { NamecoinNode } from './namecoin';
 
 export { Chain } from './chain';
 export { operatorAddress, operatorKey, readKeys } from './keys';
 export type { DevnetKeys } from './keys';
+export { NamecoinNode } from './namecoin';
 
 /**
  * Blocks mined to the faucet on first open. 101 makes the first coinbase spendable; 120 gives the faucet 20
@@ -34,6 +40,7 @@ export interface DevnetOptions {
   /** 0 = the port of the previous run when free, else any free port */
   electrumPort?: number;
   rpcPort?: number;
+  namecoinRpcPort?: number;
   log?: (msg: string) => void;
   /** blocks mined to the faucet on first open (default PREMINE) */
   premine?: number;
@@ -49,6 +56,8 @@ export interface DevnetInfo {
   tpub: string;
   vpub: string;
   faucetAddress: string;
+  /** Namecoin Core-style JSON-RPC of the devnet's Namecoin node, credentials included */
+  namecoinRpc: string;
 }
 
 function loadOrCreateCookie(file: string): RpcCredentials {
@@ -89,6 +98,8 @@ export class Devnet {
     readonly electrum: ElectrumServer,
     readonly rpc: RpcServer,
     private readonly credentials: RpcCredentials,
+    readonly namecoin: NamecoinNode,
+    private readonly namecoinCredentials: RpcCredentials,
   ) {}
 
   static async open(opts: DevnetOptions): Promise<Devnet> {
@@ -101,24 +112,37 @@ export class Devnet {
     const premine = opts.premine ?? PREMINE;
     if (chain.height < premine) chain.mine(premine - chain.height, bitcoin.address.toOutputScript(keys.faucet.address, NETWORK));
 
+    fs.mkdirSync(path.join(dir, 'namecoin'), { recursive: true, mode: 0o700 });
+    const namecoinCredentials = loadOrCreateCookie(path.join(dir, 'namecoin', '.cookie'));
+    const namecoin = new NamecoinNode(path.join(dir, 'namecoin'), namecoinCredentials, log);
+    if (namecoin.chain.height < premine) {
+      const wallet = namecoin.wallet();
+      namecoin.chain.mine(premine - namecoin.chain.height, bitcoin.address.toOutputScript(wallet.newAddress(), namecoin.chain.params.network));
+    }
+
     const previous = readInfo(paths.info);
     const electrum = new ElectrumServer(chain, { log });
     const rpc = new RpcServer(credentials, log).register(bitcoindMethods(chain));
     await bind((p) => electrum.start(p, host), opts.electrumPort ?? 0, portOf(previous.electrum));
     try {
       await bind((p) => rpc.start(p, host), opts.rpcPort ?? 0, portOf(previous.rpc));
+      await bind((p) => namecoin.rpc.start(p, host), opts.namecoinRpcPort ?? 0, portOf(previous.namecoinRpc));
     } catch (err) {
-      await electrum.stop();
+      await Promise.all([electrum.stop(), rpc.stop()]);
       throw err;
     }
-    const devnet = new Devnet(dir, host, chain, keys, electrum, rpc, credentials);
+    const devnet = new Devnet(dir, host, chain, keys, electrum, rpc, credentials, namecoin, namecoinCredentials);
     writeFileAtomic(paths.info, JSON.stringify(devnet.info, null, 2) + '\n');
-    log(`devnet: height ${chain.height}, electrum ${devnet.electrumUrl}, rpc http://${host}:${rpc.port}`);
+    log(`devnet: height ${chain.height}, electrum ${devnet.electrumUrl}, rpc http://${host}:${rpc.port}; namecoin height ${namecoin.chain.height}, rpc http://${host}:${namecoin.rpc.port}`);
     return devnet;
   }
 
   get electrumUrl(): string {
     return `tcp://${this.host}:${this.electrum.port}`;
+  }
+  get namecoinRpcUrl(): string {
+    const c = this.namecoinCredentials;
+    return `http://${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}@${this.host}:${this.namecoin.rpc.port}`;
   }
   get rpcUrl(): string {
     return `http://${this.credentials.user}:${this.credentials.password}@${this.host}:${this.rpc.port}`;
@@ -141,7 +165,7 @@ export class Devnet {
   }
   get info(): DevnetInfo {
     const { tpub, vpub } = this.keys.operator;
-    return { electrum: this.electrumUrl, rpc: this.rpcUrl, network: 'regtest', xpub: vpub, tpub, vpub, faucetAddress: this.faucetAddress };
+    return { electrum: this.electrumUrl, rpc: this.rpcUrl, network: 'regtest', xpub: vpub, tpub, vpub, faucetAddress: this.faucetAddress, namecoinRpc: this.namecoinRpcUrl };
   }
 
   /** The address bitdrop derives for file `index` (<xpub>/0/index). */
@@ -162,6 +186,20 @@ export class Devnet {
     return this.chain.reorg(depth, bitcoin.address.toOutputScript(this.faucetAddress, NETWORK), opts.includeMempool ?? true);
   }
 
+  /** Mines `n` Namecoin blocks (with the name mempool) paying the node's default wallet. Returns their hashes. */
+  mineNames(n = 1): string[] {
+    const wallet = this.namecoin.wallet();
+    return this.namecoin.chain.mine(n, bitcoin.address.toOutputScript(wallet.newAddress(), this.namecoin.chain.params.network));
+  }
+
+  /** Simulates a Namecoin node outage: its RPC stops answering; startNamecoin() listens on the same port again. */
+  stopNamecoin(): Promise<void> {
+    return this.namecoin.rpc.stop();
+  }
+  async startNamecoin(): Promise<void> {
+    await this.namecoin.rpc.start(this.namecoin.rpc.port, this.host);
+  }
+
   /** Simulates an Electrum server outage: every connection drops; startElectrum() listens on the same port again. */
   stopElectrum(): Promise<void> {
     return this.electrum.stop();
@@ -171,6 +209,6 @@ export class Devnet {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.electrum.stop(), this.rpc.stop()]);
+    await Promise.all([this.electrum.stop(), this.rpc.stop(), this.namecoin.close()]);
   }
 }

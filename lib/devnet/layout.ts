@@ -34,7 +34,10 @@ export class BlockFile {
   private offsets: number[] = [];
   private end = 0;
 
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly magic = MAGIC,
+  ) {}
 
   /** Reads every complete record; cuts off a torn or foreign tail so later appends line up. */
   readAll(log: (msg: string) => void = () => {}): Buffer[] {
@@ -42,7 +45,7 @@ export class BlockFile {
     const data = fs.readFileSync(this.file);
     const blocks: Buffer[] = [];
     let pos = 0;
-    while (pos + 8 <= data.length && data.readUInt32LE(pos) === MAGIC) {
+    while (pos + 8 <= data.length && data.readUInt32LE(pos) === this.magic) {
       const size = data.readUInt32LE(pos + 4);
       if (pos + 8 + size > data.length) break;
       this.offsets.push(pos);
@@ -66,7 +69,7 @@ export class BlockFile {
     const parts: Buffer[] = [];
     for (const raw of blocks) {
       const head = Buffer.alloc(8);
-      head.writeUInt32LE(MAGIC, 0);
+      head.writeUInt32LE(this.magic, 0);
       head.writeUInt32LE(raw.length, 4);
       this.offsets.push(this.end);
       this.end += 8 + raw.length;

@@ -6,7 +6,7 @@
 
 import * as bitcoin from 'bitcoinjs-lib';
 import { MIN_RELAY_SAT_PER_KVB, outpointKey, satsToBtc, scriptHash } from './consensus';
-import { checkTransaction, Coin, signalsRbf, txidOfInput, TxRejected } from './validation';
+import { checkTransaction, Coin, signalsRbf, txidOfInput, TxRejected, type TxRules } from './validation';
 
 export interface MempoolEntry {
   tx: bitcoin.Transaction;
@@ -27,6 +27,9 @@ export interface ChainView {
   isConfirmed(txid: string): boolean;
   nextHeight: number;
   medianTimePast(height: number): number;
+  /** the chain's extra consensus rules and relay fee floor */
+  rules?: TxRules;
+  minRelaySatPerKvB?: bigint;
 }
 
 const btc = (sats: bigint) => satsToBtc(sats).toFixed(8);
@@ -82,6 +85,8 @@ export class Mempool {
     const { fee, coins } = checkTransaction(tx, {
       nextHeight: chain.nextHeight,
       medianTimePast: (h) => chain.medianTimePast(h),
+      rules: chain.rules,
+      inBlock: false,
       coin: (prevTxid, vout) => {
         const confirmed = chain.utxo(prevTxid, vout);
         if (confirmed) return confirmed;
@@ -90,7 +95,7 @@ export class Mempool {
       },
     });
     const vsize = tx.virtualSize();
-    const minFee = (BigInt(vsize) * MIN_RELAY_SAT_PER_KVB) / 1000n;
+    const minFee = (BigInt(vsize) * (chain.minRelaySatPerKvB ?? MIN_RELAY_SAT_PER_KVB)) / 1000n;
     if (fee < minFee) throw new TxRejected(`min relay fee not met, ${fee} < ${minFee}`);
 
     if (conflicts.size > 0) this.checkReplacement(txid, fee, vsize, conflicts, evicted);

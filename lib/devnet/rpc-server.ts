@@ -13,7 +13,12 @@ import { NETWORK, satsToBtc } from './consensus';
 import { RpcError } from './rpc-error';
 import { TxRejected } from './validation';
 
-export type RpcHandler = (params: unknown[]) => unknown;
+/** What a handler knows of its request: the wallet named by a /wallet/<name> path, if any. */
+export interface RpcContext {
+  wallet?: string;
+}
+
+export type RpcHandler = (params: unknown[], ctx: RpcContext) => unknown;
 
 // bitcoind's error codes (src/rpc/protocol.h)
 export const RPC = {
@@ -95,6 +100,15 @@ export class RpcServer {
       return;
     }
     if (req.method !== 'POST') return reply(405, { result: null, error: { code: RPC.INVALID_REQUEST, message: 'JSON-RPC uses POST' }, id: null });
+    // Like bitcoind: "/" for the node (and the only loaded wallet), "/wallet/<name>" for one wallet.
+    const path = (req.url ?? '/').split('?')[0];
+    const walletPath = /^\/wallet\/(.*)$/.exec(path);
+    if (path !== '/' && !walletPath) {
+      res.writeHead(404);
+      res.end();
+      return;
+    }
+    const ctx: RpcContext = walletPath ? { wallet: decodeURIComponent(walletPath[1]) } : {};
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
@@ -109,13 +123,13 @@ export class RpcServer {
       } catch {
         return reply(500, { result: null, error: { code: RPC.PARSE_ERROR, message: 'Parse error' }, id: null });
       }
-      if (Array.isArray(body)) return reply(200, body.map((r) => this.call(r).body));
-      const { status, body: answer } = this.call(body);
+      if (Array.isArray(body)) return reply(200, body.map((r) => this.call(r, ctx).body));
+      const { status, body: answer } = this.call(body, ctx);
       reply(status, answer);
     });
   }
 
-  private call(request: unknown): { status: number; body: { result: unknown; error: { code: number; message: string } | null; id: unknown } } {
+  private call(request: unknown, ctx: RpcContext): { status: number; body: { result: unknown; error: { code: number; message: string } | null; id: unknown } } {
     const id = (request as { id?: unknown } | null)?.id ?? null;
     try {
       if (typeof request !== 'object' || request === null || typeof (request as { method?: unknown }).method !== 'string') {
@@ -125,7 +139,7 @@ export class RpcServer {
       const handler = this.methods.get(method);
       if (!handler) throw new RpcError(RPC.METHOD_NOT_FOUND, 'Method not found');
       if (params !== undefined && params !== null && !Array.isArray(params)) throw new RpcError(RPC.INVALID_REQUEST, 'Params must be an array');
-      const result = handler((params as unknown[] | undefined) ?? []);
+      const result = handler((params as unknown[] | undefined) ?? [], ctx);
       return { status: 200, body: { result: result === undefined ? null : result, error: null, id } };
     } catch (err) {
       const error = toRpcError(err);
@@ -155,9 +169,9 @@ function hash(v: unknown, what: string): string {
   return v.toLowerCase();
 }
 
-export function outputScript(address: unknown): Uint8Array {
+export function outputScript(address: unknown, network: bitcoin.Network = NETWORK): Uint8Array {
   try {
-    return bitcoin.address.toOutputScript(String(address), NETWORK);
+    return bitcoin.address.toOutputScript(String(address), network);
   } catch {
     throw new RpcError(RPC.INVALID_ADDRESS_OR_KEY, `Error: Invalid address ${JSON.stringify(address)}`);
   }
@@ -201,11 +215,11 @@ export function bitcoindMethods(chain: Chain): Record<string, RpcHandler> {
     generatetoaddress: ([n, address]) => {
       const count = int(n, 'nblocks');
       if (count > MAX_GENERATE) throw new RpcError(RPC.INVALID_PARAMETER, `nblocks must be at most ${MAX_GENERATE}`);
-      return chain.mine(count, outputScript(address));
+      return chain.mine(count, outputScript(address, chain.params.network));
     },
     generateblock: ([address, txs]) => {
       if (!Array.isArray(txs)) throw new RpcError(RPC.TYPE_ERROR, 'transactions must be an array of raw transactions or mempool txids');
-      const script = outputScript(address);
+      const script = outputScript(address, chain.params.network);
       const decoded = txs.map((t) => {
         if (typeof t === 'string' && /^[0-9a-fA-F]{64}$/.test(t)) {
           const entry = chain.mempool.get(t.toLowerCase());

@@ -21,6 +21,20 @@ export interface CoinView {
   nextHeight: number;
   /** median time past of the block at `height` (BIP113) */
   medianTimePast(height: number): number;
+  /** the chain's extra consensus rules (Namecoin's names), if any */
+  rules?: TxRules;
+  /** true when checking for a block at nextHeight, false for the mempool */
+  inBlock?: boolean;
+}
+
+/** Extra consensus rules of a chain (see params.ts), applied by checkTransaction. */
+export interface TxRules {
+  /** transaction versions accepted besides 1..3 */
+  extraTxVersions: number[];
+  /** the part of an output script that is signed for (Namecoin: the script after the name prefix) */
+  addressScript(script: Uint8Array): Uint8Array;
+  /** throws TxRejected; `coins` are the spent coins in input order */
+  check(tx: bitcoin.Transaction, coins: Coin[], view: CoinView): void;
 }
 
 /** A rejected transaction; `code` is the bitcoind RPC error code (-25 missing inputs, -26 policy/consensus, -27 known). */
@@ -60,11 +74,11 @@ export const signalsRbf = (tx: bitcoin.Transaction) => tx.ins.some((i) => i.sequ
 export const txidOfInput = (input: bitcoin.TxInput) => Buffer.from(input.hash).reverse().toString('hex');
 
 /** Everything that does not need the coins: shape, amounts, standardness of outputs. */
-export function checkTransactionShape(tx: bitcoin.Transaction): void {
+export function checkTransactionShape(tx: bitcoin.Transaction, rules?: TxRules): void {
   if (tx.ins.length === 0) throw new TxRejected('bad-txns-vin-empty');
   if (tx.outs.length === 0) throw new TxRejected('bad-txns-vout-empty');
   if (tx.isCoinbase()) throw new TxRejected('coinbase');
-  if (tx.version < 1 || tx.version > 3) throw new TxRejected('version');
+  if ((tx.version < 1 || tx.version > 3) && !rules?.extraTxVersions.includes(tx.version)) throw new TxRejected('version');
   let total = 0n;
   for (const out of tx.outs) {
     if (out.value < 0n) throw new TxRejected('bad-txns-vout-negative');
@@ -121,8 +135,12 @@ function hashTypeOf(sig: Uint8Array): number {
   return sig.length === 0 ? 0 : sig[sig.length - 1];
 }
 
-function verifyInput(tx: bitcoin.Transaction, i: number, coins: Coin[]): void {
-  const { script, value } = coins[i];
+function verifyInput(tx: bitcoin.Transaction, i: number, coins: Coin[], rules?: TxRules): void {
+  // A Namecoin name output is signed for like the address script after its prefix; legacy sighashes cover
+  // the whole script (the prefix's pushes and drops run in the interpreter), segwit ones the address only.
+  const fullScript = coins[i].script;
+  const { value } = coins[i];
+  const script = rules ? Buffer.from(rules.addressScript(fullScript)) : fullScript;
   const input = tx.ins[i];
   const p2wpkh = script.length === 22 && script[0] === 0x00 && script[1] === 0x14;
   const p2pkh = script.length === 25 && script[0] === 0x76 && script[1] === 0xa9 && script[2] === 0x14 && script[23] === 0x88 && script[24] === 0xac;
@@ -147,7 +165,7 @@ function verifyInput(tx: bitcoin.Transaction, i: number, coins: Coin[]): void {
     if (Buffer.compare(Buffer.from(bitcoin.crypto.hash160(pubkey)), Buffer.from(script.subarray(3, 23))) !== 0) {
       throw scriptFailure('Script failed an OP_EQUALVERIFY operation');
     }
-    verifyEcdsa(tx.hashForSignature(i, script, hashTypeOf(sig)), pubkey, sig);
+    verifyEcdsa(tx.hashForSignature(i, fullScript, hashTypeOf(sig)), pubkey, sig);
   } else if (p2tr) {
     if (input.witness.length !== 1) throw new TxRejected('non-mandatory-script-verify-flag (devnet verifies only key-path taproot spends)');
     const sig = input.witness[0];
@@ -165,7 +183,7 @@ function verifyInput(tx: bitcoin.Transaction, i: number, coins: Coin[]): void {
  * Throws TxRejected with Core's reason string.
  */
 export function checkTransaction(tx: bitcoin.Transaction, view: CoinView): { fee: bigint; coins: Coin[] } {
-  checkTransactionShape(tx);
+  checkTransactionShape(tx, view.rules);
   checkFinal(tx, view);
   const coins: Coin[] = [];
   for (const input of tx.ins) {
@@ -180,6 +198,7 @@ export function checkTransaction(tx: bitcoin.Transaction, view: CoinView): { fee
   const valueIn = coins.reduce((sum, c) => sum + c.value, 0n);
   const valueOut = tx.outs.reduce((sum, o) => sum + o.value, 0n);
   if (valueIn < valueOut) throw new TxRejected(`bad-txns-in-belowout, value in (${valueIn}) < value out (${valueOut})`);
-  for (let i = 0; i < tx.ins.length; i++) verifyInput(tx, i, coins);
+  view.rules?.check(tx, coins, view);
+  for (let i = 0; i < tx.ins.length; i++) verifyInput(tx, i, coins, view.rules);
   return { fee: valueIn - valueOut, coins };
 }

@@ -272,7 +272,8 @@ export function rpcCall<T = unknown>(url: string, method: string, params: unknow
         host: u.hostname,
         port: u.port,
         method: 'POST',
-        path: '/',
+        path: u.pathname || '/',
+        agent: false, // one connection per call: a devnet restarted on the same port must not meet a stale socket
         auth: `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`,
         headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
       },
@@ -300,7 +301,17 @@ export function rpcCall<T = unknown>(url: string, method: string, params: unknow
 /** Mines `n` blocks (with the mempool) paying `address`, by default the faucet. Returns the block hashes. */
 export async function devnetMine(dir: string, n = 1, address?: string): Promise<string[]> {
   const info = readDevnetInfo(dir);
-  return rpcCall<string[]>(info.rpc, 'generatetoaddress', [n, address ?? info.faucetAddress]);
+  const hashes = await rpcCall<string[]>(info.rpc, 'generatetoaddress', [n, address ?? info.faucetAddress]);
+  await devnetMineNames(dir, n);
+  return hashes;
+}
+
+/** Mines `n` blocks of the devnet's Namecoin chain (with its mempool), paying the node's default wallet. */
+export async function devnetMineNames(dir: string, n = 1): Promise<string[]> {
+  const info = readDevnetInfo(dir);
+  if (!info.namecoinRpc) return [];
+  const address = await rpcCall<string>(`${info.namecoinRpc}/wallet/default`, 'getnewaddress');
+  return rpcCall<string[]>(info.namecoinRpc, 'generatetoaddress', [n, address]);
 }
 
 /**
