@@ -20,6 +20,8 @@ export interface Config {
   /** Absolute base URL printed in upload answers; when unset it is derived from the request's Host. */
   publicUrl?: string;
   maxUploadBytes: number;
+  /** hot standby: hold nothing and serve nothing until the data dir (on a shared volume) is free, then take over */
+  standby: boolean;
 
   // payments (issue: pay per use)
   network: NetworkName;
@@ -74,6 +76,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'console', kind: 'hostport', describe: 'operator console HOST:PORT (loopback only, admin token)' },
   { key: 'publicUrl', kind: 'string', describe: 'base URL printed in upload answers' },
   { key: 'maxUploadBytes', kind: 'bytes', describe: 'largest accepted upload (bytes, or 5GiB, 100MB …)' },
+  { key: 'standby', kind: 'bool', describe: 'wait as a hot standby until the daemon using --data-dir (another mount of it) is gone, then take over' },
   { key: 'network', kind: 'string', describe: 'coin network', choices: ['bitcoin', 'testnet', 'signet', 'regtest', 'namecoin', 'namecoin-regtest'] },
   { key: 'xpub', kind: 'string', describe: 'watch-only extended public key (xpub/tpub/zpub/vpub)' },
   { key: 'electrum', kind: 'list', describe: 'Electrum server tcp://HOST:PORT or ssl://HOST:PORT (repeatable)' },
@@ -112,6 +115,7 @@ export function defaults(): Config {
     listenPublic: false,
     console: { host: '127.0.0.1', port: 8081 },
     maxUploadBytes: 5 * GiB,
+    standby: false,
     network: 'regtest',
     electrum: [],
     confirmations: 1,

@@ -4,11 +4,13 @@
 
 import crypto from 'crypto';
 import fs from 'fs';
+import os from 'os';
 import path from 'path';
 import type http from 'http';
 import type { AddressInfo } from 'net';
 import { Config, ConfigError, defaults, isLoopback, paymentsEnabled } from './config';
-import { Store, type BlobBackend } from './store';
+import { Store, StoreLockedError, type BlobBackend } from './store';
+import { describeVolume, volumeWarnings } from './store/volume';
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
 import { EventLog } from './events';
@@ -24,6 +26,8 @@ export const VERSION: string = pkg.version;
 
 export interface RuntimeInfo {
   pid: number;
+  /** the machine the daemon runs on (a standby on another machine reads this through the shared volume) */
+  host: string;
   version: string;
   url: string;
   /** the operator console (loopback only): where `bitdrop status` asks */
@@ -47,7 +51,12 @@ export interface NodeOptions {
   coldSweepPeriodMs?: number;
   /** the watcher's cap on sweep requests per second (default 20) */
   maxSweepRate?: number;
+  /** how often a standby tries the data dir's lock (ms) */
+  standbyPollMs?: number;
 }
+
+/** A standby tries the lock this often: a takeover starts at most this long after the primary died. */
+const STANDBY_POLL_MS = 200;
 
 export class BitdropNode {
   store?: Store;
@@ -76,10 +85,8 @@ export class BitdropNode {
   async start(): Promise<void> {
     const c = this.config;
     fs.mkdirSync(c.dataDir, { recursive: true, mode: 0o700 });
-    this.store = await Store.open({
-      dir: c.dataDir,
-      backend: this.opts.blobBackend ?? (process.env.BITDROP_BLOB_BACKEND as BlobBackend | undefined),
-    });
+    this.store = c.standby ? await this.openWhenFree() : await this.openStore();
+    if (!this.store) return; // stopped while standing by
     const adminToken = readOrCreateSecret(adminTokenPath(c.dataDir));
     if (paymentsEnabled(c)) await this.startPayments();
     const app = createApp({
@@ -140,6 +147,45 @@ export class BitdropNode {
       }
     }
     this.consoleUrl = urlOf(this.consoleServer!.address() as AddressInfo);
+  }
+
+  private openStore(): Promise<Store> {
+    return Store.open({
+      dir: this.config.dataDir,
+      backend: this.opts.blobBackend ?? (process.env.BITDROP_BLOB_BACKEND as BlobBackend | undefined),
+    });
+  }
+
+  /**
+   * A hot standby: tries the database's lock until it is free — the daemon holding it died or stopped —
+   * and then runs the normal start. While it waits it holds no lock, writes nothing and listens on
+   * nothing, so two daemons never write the store at once; a primary that comes back with --standby
+   * waits in turn.
+   */
+  private async openWhenFree(): Promise<Store | undefined> {
+    const c = this.config;
+    let announced = false;
+    for (;;) {
+      if (this.stopping) return undefined;
+      try {
+        const store = await this.openStore();
+        if (this.stopping) {
+          await store.close();
+          return undefined;
+        }
+        if (announced) this.log(`standby   ${c.dataDir} is free: taking over`);
+        return store;
+      } catch (err) {
+        if (!(err instanceof StoreLockedError)) throw err;
+      }
+      if (!announced) {
+        announced = true;
+        const holder = readRuntime(c.dataDir);
+        this.log(`standby   ${c.dataDir} is in use${holder ? ` by bitdrop pid ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}` : ''}; ` +
+          'serving nothing until it is free');
+      }
+      await new Promise((r) => setTimeout(r, this.opts.standbyPollMs ?? STANDBY_POLL_MS));
+    }
   }
 
   /** The Electrum watcher starts after tor, so that its connections can go through tor's SocksPort. */
@@ -209,7 +255,7 @@ export class BitdropNode {
   }
 
   private writeRuntime(onion?: string) {
-    const info: RuntimeInfo = { pid: process.pid, version: VERSION, url: this.url, console: this.consoleUrl, onion, started: new Date().toISOString() };
+    const info: RuntimeInfo = { pid: process.pid, host: os.hostname(), version: VERSION, url: this.url, console: this.consoleUrl, onion, started: new Date().toISOString() };
     fs.writeFileSync(runtimePath(this.config.dataDir), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
   }
 
@@ -223,6 +269,9 @@ export class BitdropNode {
     this.log(`serving   ${this.url}/  (curl -T FILE ${this.url}/)`);
     this.log(`storing   ${c.dataDir}  (${s.files} files, ${s.bytes} bytes, ${s.backend} chunk store)`);
     this.log(`console   ${this.consoleUrl}/  (operator only; password: the admin token in ${adminTokenPath(c.dataDir)})`);
+    const volume = this.store!.volume;
+    if (volume.kind === 'glusterfs') this.log(`volume    ${describeVolume(volume)}`);
+    for (const warning of volumeWarnings(volume)) this.log(`WARNING   ${warning}`);
     this.log(`uploads   up to ${c.maxUploadBytes} bytes`);
     if (this.tor) {
       const t = this.tor.status();
@@ -285,6 +334,7 @@ export class BitdropNode {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      if (!this.store) return; // a standby that never took over made nothing to undo
       clearInterval(this.sweepTimer);
       await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));
       await this.watcher?.stop();
@@ -311,6 +361,15 @@ export class BitdropNode {
 function urlOf(addr: AddressInfo): string {
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   return `http://${host}:${addr.port}`;
+}
+
+/** The runtime file of the daemon using `dataDir`, if any (it may be stale after a kill -9). */
+export function readRuntime(dataDir: string): RuntimeInfo | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(runtimePath(dataDir), 'utf8')) as RuntimeInfo;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A random secret kept in a 0600 file, made on first use. */

@@ -50,12 +50,25 @@ async function writeSynced(file: string, data: Buffer[], flags: string | number)
   }
 }
 
+export interface FileBlobsOptions {
+  /**
+   * Make renames durable by syncing the renamed files rather than their directories: on a FUSE mount
+   * (GlusterFS) a directory fsync never reaches the bricks, a file's fsync does (lib/store/volume.ts).
+   */
+  syncRenamedFiles?: boolean;
+}
+
 export class FileBlobs implements BlobStore {
   private readonly dirtyDirs = new Set<string>();
+  private readonly renamed = new Set<string>();
   private readonly madeDirs = new Set<string>();
   private direct = process.env.BITDROP_DIRECT_IO !== '0';
+  private readonly syncRenamedFiles: boolean;
+  /** the syncs started by earlier flushes: a flush that finds nothing left to sync still waits for them */
+  private syncing: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly root: string) {
+  constructor(private readonly root: string, opts: FileBlobsOptions = {}) {
+    this.syncRenamedFiles = opts.syncRenamedFiles ?? false;
     fs.mkdirSync(path.join(root, 'tmp'), { recursive: true, mode: 0o700 });
     // Temp files left by a crash are never referenced: clear them.
     for (const f of fs.readdirSync(path.join(root, 'tmp'))) fs.rmSync(path.join(root, 'tmp', f), { force: true });
@@ -80,7 +93,8 @@ export class FileBlobs implements BlobStore {
       await writeSynced(tmp, data, 'w');
     }
     await fsp.rename(tmp, final);
-    this.dirtyDirs.add(dir);
+    if (this.syncRenamedFiles) this.renamed.add(final);
+    else this.dirtyDirs.add(dir);
   }
 
   /**
@@ -103,13 +117,18 @@ export class FileBlobs implements BlobStore {
   }
 
   async flush(): Promise<void> {
-    // The renames are durable once their directories are synced.
-    const dirs = [...this.dirtyDirs];
+    // The renames are durable once their directories are synced — or, on a FUSE mount, once the renamed
+    // files are: the brick's fsync of the file commits its file system's journal, rename included.
+    const targets = [...this.dirtyDirs, ...this.renamed];
     this.dirtyDirs.clear();
-    await Promise.all(dirs.map(async (d) => {
+    this.renamed.clear();
+    const mine = Promise.all(targets.map(async (d) => {
       const fh = await fsp.open(d, 'r');
       try { await fh.sync(); } finally { await fh.close(); }
     }));
+    const earlier = this.syncing;
+    this.syncing = mine.catch(() => {});
+    await Promise.all([earlier, mine]);
   }
 
   async has(hash: Buffer): Promise<boolean> {

@@ -16,6 +16,7 @@ import { BlobBackend, BlobStore, FileBlobs, LevelBlobs } from './blobs';
 import { Mutex } from './mutex';
 import { BufferPool, sendSegments, type SendTarget, type Segment } from './reader';
 import { HashPool, type Slot } from './hashers';
+import { inspectVolume, type VolumeInfo } from './volume';
 
 export type { BlobBackend } from './blobs';
 export type BatchOp =
@@ -59,6 +60,17 @@ export interface StoreOptions {
   writeBufferSize?: number;
 }
 
+/**
+ * Another process holds the data dir's database (LevelDB's LOCK file: a POSIX lock, which GlusterFS
+ * honours across mounts and releases as soon as its holder dies).
+ */
+export class StoreLockedError extends Error {
+  readonly code = 'STORE_LOCKED';
+  constructor(readonly dir: string) {
+    super(`${dir} is in use by another process`);
+  }
+}
+
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 /** chunks being hashed and written at once, for all uploads together (4 MiB of memory each) */
 const SLOTS_IN_FLIGHT = 6;
@@ -93,7 +105,7 @@ export class Store {
   /** read buffers reused by downloads: as much as the read budget, no more */
   private readonly readPool = new BufferPool(READ_BUDGET);
 
-  private constructor(readonly db: Db, readonly blobs: BlobStore, chunkSize: number, readonly backend: BlobBackend) {
+  private constructor(readonly db: Db, readonly blobs: BlobStore, chunkSize: number, readonly backend: BlobBackend, readonly volume: VolumeInfo) {
     this.chunkSize = chunkSize;
     // One hashing thread per core beyond the event loop's: on two cores one thread was as fast as two and
     // costs one V8 heap less (BENCHMARKS.md).
@@ -107,10 +119,18 @@ export class Store {
       valueEncoding: 'buffer',
       writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024,
     });
-    await db.open();
+    try {
+      await db.open();
+    } catch (err) {
+      if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(opts.dir);
+      throw err;
+    }
     const backend = opts.backend ?? 'file';
-    const blobs = backend === 'file' ? new FileBlobs(path.join(opts.dir, 'chunks')) : new LevelBlobs(db);
-    const store = new Store(db, blobs, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, backend);
+    const volume = inspectVolume(opts.dir);
+    const blobs = backend === 'file'
+      ? new FileBlobs(path.join(opts.dir, 'chunks'), { syncRenamedFiles: volume.kind !== 'local' })
+      : new LevelBlobs(db);
+    const store = new Store(db, blobs, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, backend, volume);
     await store.checkVersion();
     await store.removeOrphans();
     await store.recount();

@@ -124,3 +124,59 @@ export function chunkFiles(dataDir: string): string[] {
   return fs.readdirSync(root).filter((d) => /^[0-9a-f]{2}$/.test(d))
     .flatMap((d) => fs.readdirSync(path.join(root, d)));
 }
+
+export interface Standby {
+  dataDir: string;
+  proc: ChildProcess;
+  output: () => string;
+  /** resolves with the URL once the standby took over and printed its final 'ready' line */
+  served: (timeoutMs?: number) => Promise<string>;
+  stop: () => Promise<number | null>;
+  kill9: () => Promise<void>;
+}
+
+/**
+ * Starts `bitdrop start --standby` and resolves once it says it is standing by (another daemon holds
+ * the data dir). `served()` then waits for the takeover.
+ */
+export async function startStandby(opts: DaemonOptions & { dataDir: string }): Promise<Standby> {
+  const args = [CLI, 'start', '--standby', '--data-dir', opts.dataDir, '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--tor', 'off',
+    ...(opts.paid ? [] : ['--free']), ...(opts.args ?? [])];
+  const proc = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const listeners = new Set<() => void>();
+  const onData = (d: Buffer) => { out += d; for (const l of listeners) l(); };
+  proc.stdout!.on('data', onData);
+  proc.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  const waitFor = <T>(what: string, match: () => T | undefined, timeoutMs: number) => new Promise<T>((resolve, reject) => {
+    const check = () => {
+      const m = match();
+      if (m !== undefined) { done(); resolve(m); }
+    };
+    const timer = setTimeout(() => { done(); reject(new Error(`standby: no ${what} in ${timeoutMs} ms:\n${out}`)); }, timeoutMs);
+    const onExit = (code: number | null) => { done(); reject(new Error(`standby exited with ${code} before ${what}:\n${out}`)); };
+    const done = () => { clearTimeout(timer); listeners.delete(check); proc.off('exit', onExit); };
+    listeners.add(check);
+    proc.once('exit', onExit);
+    check();
+  });
+  await waitFor('standby line', () => (/^standby\s/m.test(out) ? true : undefined), opts.timeoutMs ?? 30_000);
+  return {
+    dataDir: opts.dataDir,
+    proc,
+    output: () => out,
+    served: (timeoutMs = 60_000) => waitFor('takeover', () => {
+      const m = /serving\s+(http:\/\/\S+?)\/?\s/.exec(out);
+      return m && /^ready\s/m.test(out) ? m[1] : undefined;
+    }, timeoutMs),
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      return exited;
+    },
+    kill9: async () => {
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}

@@ -1,0 +1,227 @@
+// A real GlusterFS volume for tests and benches, on this machine: glusterd started by hand with its
+// state, run directory and CLI socket in a folder of our own, bricks as plain directories (by the
+// machine's hostname: glusterd refuses 127.0.0.1), the volume mounted with FUSE as often as asked.
+// `remove()` undoes everything — unmounts, stops the volume, kills every process whose command line
+// names our folder (glusterd, bricks, self-heal daemon, rebalance, FUSE clients), deletes the folder
+// and the brick logs glusterd wrote under /var/log/glusterfs — and is safe to call after any failure.
+//
+// glusterd's port (24007) is machine-wide: bricks and mounts always ask it there. So one volume runs at
+// a time on a machine; a lock folder makes other tests and benches wait for their turn.
+//
+// Needs root and glusterfs-server (scripts/test-setup installs it); fails loudly, never skips.
+
+import { execFile, execFileSync } from 'child_process';
+import crypto from 'crypto';
+import fs from 'fs';
+import net from 'net';
+import os from 'os';
+import path from 'path';
+import { promisify } from 'util';
+
+const run = promisify(execFile);
+const LOCK = path.join(os.tmpdir(), 'bitdrop-glusterd.lock');
+const GLUSTERD_PORT = 24007;
+const BRICK_LOG_DIR = '/var/log/glusterfs/bricks';
+
+export interface GlusterVolume {
+  name: string;
+  host: string;
+  /** brick directories, in volume order */
+  bricks: string[];
+  /** FUSE mount points of the volume */
+  mounts: string[];
+  /** runs the gluster CLI against our glusterd; resolves with its stdout */
+  gluster(...args: string[]): Promise<string>;
+  /** pid of the brick process serving `brick` (undefined when it is down) */
+  brickPid(brick: string): Promise<number | undefined>;
+  /** new brick directories (not yet in the volume) */
+  newBricks(n: number): string[];
+  /** files still to heal, summed over every brick; undefined while a brick is unreachable */
+  healPending(): Promise<number | undefined>;
+  remove(): Promise<void>;
+}
+
+function requireGluster(): void {
+  for (const cmd of ['glusterd', 'gluster', 'mount.glusterfs']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    } catch {
+      throw new Error(`${cmd} is not installed: apt-get install glusterfs-server (scripts/test-setup does it as root)`);
+    }
+  }
+  if (process.getuid?.() !== 0) throw new Error('GlusterFS tests need root (glusterd, bricks and FUSE mounts)');
+}
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+/** One volume per machine at a time: a lock folder holding its owner's pid (taken over when the owner died). */
+async function lockMachine(timeoutMs: number): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      fs.mkdirSync(LOCK);
+      fs.writeFileSync(path.join(LOCK, 'pid'), String(process.pid));
+      return () => fs.rmSync(LOCK, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = 0;
+    try { owner = Number(fs.readFileSync(path.join(LOCK, 'pid'), 'utf8')) || 0; } catch { /* being made or removed */ }
+    if (owner && !alive(owner)) fs.rmSync(LOCK, { recursive: true, force: true });
+    else if (Date.now() > deadline) throw new Error(`another GlusterFS test (pid ${owner}) has held ${LOCK} for ${timeoutMs / 1000} s`);
+    else await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+function portInUse(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, host);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Processes whose command line names `marker` (ours: every gluster process we made names our folder). */
+function processesNaming(marker: string): { pid: number; args: string[] }[] {
+  const out: { pid: number; args: string[] }[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const args = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (args.some((a) => a.includes(marker))) out.push({ pid: Number(entry), args });
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+export interface GlusterOptions {
+  replica?: number;
+  arbiter?: number;
+  /** how many FUSE mounts of the volume (default 2) */
+  mounts?: number;
+  /** volume options set before start, e.g. { 'network.ping-timeout': '5' } */
+  options?: Record<string, string>;
+}
+
+/** Creates, starts and mounts a volume. Call remove() in t.teardown before anything can fail. */
+export async function createVolume(opts: GlusterOptions = {}): Promise<GlusterVolume> {
+  requireGluster();
+  const unlock = await lockMachine(600_000);
+  const host = os.hostname();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitdrop-gluster-'));
+  const name = `bd${crypto.randomBytes(4).toString('hex')}`;
+  const sock = path.join(dir, 'glusterd.socket');
+  const bricks: string[] = [];
+  const mounts: string[] = [];
+  let brickCount = 0;
+  let removed = false;
+
+  const gluster = async (...args: string[]) => {
+    try {
+      return (await run('gluster', ['--mode=script', `--glusterd-sock=${sock}`, ...args], { timeout: 120_000 })).stdout;
+    } catch (err) {
+      const e = err as { stdout?: string; stderr?: string; message: string };
+      throw new Error(`gluster ${args.join(' ')}: ${(e.stdout || e.stderr || e.message).trim()}`);
+    }
+  };
+  const newBricks = (n: number) => Array.from({ length: n }, () => {
+    const b = path.join(dir, `brick${++brickCount}`);
+    fs.mkdirSync(b);
+    return b;
+  });
+
+  const remove = async () => {
+    if (removed) return;
+    removed = true;
+    for (const m of mounts) await run('umount', ['-l', m]).catch(() => undefined);
+    await gluster('volume', 'stop', name, 'force').catch(() => undefined);
+    await gluster('volume', 'delete', name).catch(() => undefined);
+    const ours = processesNaming(dir);
+    for (const p of ours) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+    const deadline = Date.now() + 10_000;
+    while (ours.some((p) => alive(p.pid)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // brick sockets and logs live where glusterd puts them, outside our folder
+    for (const p of ours) {
+      const s = p.args[p.args.indexOf('-S') + 1];
+      if (p.args.includes('-S') && s?.startsWith('/var/run/gluster/')) fs.rmSync(s, { force: true });
+    }
+    for (const b of bricks) fs.rmSync(path.join(BRICK_LOG_DIR, `${b.slice(1).replace(/\//g, '-')}.log`), { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+    unlock();
+  };
+
+  try {
+    if (await portInUse(GLUSTERD_PORT, host)) {
+      throw new Error(`a glusterd already listens on ${host}:${GLUSTERD_PORT}; these tests start their own (stop it first)`);
+    }
+    const state = path.join(dir, 'state');
+    const runDir = path.join(dir, 'run');
+    fs.mkdirSync(state);
+    fs.mkdirSync(runDir);
+    fs.writeFileSync(path.join(dir, 'glusterd.vol'), [
+      'volume management',
+      '    type mgmt/glusterd',
+      `    option working-directory ${state}`,
+      `    option run-directory ${runDir}`,
+      `    option glusterd-sockfile ${sock}`,
+      '    option transport-type socket',
+      `    option transport.socket.listen-port ${GLUSTERD_PORT}`,
+      // the hostname resolves to loopback here: nothing of the test volume is reachable from outside
+      `    option transport.socket.bind-address ${host}`,
+      '    option ping-timeout 0',
+      '    option event-threads 1',
+      'end-volume',
+      '',
+    ].join('\n'));
+    await run('glusterd', ['-f', path.join(dir, 'glusterd.vol'), '-p', path.join(dir, 'glusterd.pid'),
+      '-l', path.join(dir, 'glusterd.log'), '--log-level=WARNING']);
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try { await gluster('volume', 'list'); break; } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const replica = opts.replica ?? 3;
+    bricks.push(...newBricks(replica));
+    const shape = opts.arbiter ? ['replica', String(replica), 'arbiter', String(opts.arbiter)] : replica > 1 ? ['replica', String(replica)] : [];
+    await gluster('volume', 'create', name, ...shape, ...bricks.map((b) => `${host}:${b}`), 'force');
+    for (const [k, v] of Object.entries(opts.options ?? {})) await gluster('volume', 'set', name, k, v);
+    await gluster('volume', 'start', name);
+    for (let i = 0; i < (opts.mounts ?? 2); i++) {
+      const m = path.join(dir, `mount${i + 1}`);
+      fs.mkdirSync(m);
+      await run('mount', ['-t', 'glusterfs', `${host}:/${name}`, m]);
+      mounts.push(m);
+    }
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+
+  return {
+    name,
+    host,
+    bricks,
+    mounts,
+    gluster,
+    newBricks: (n) => {
+      const made = newBricks(n);
+      bricks.push(...made);
+      return made;
+    },
+    async brickPid(brick) {
+      const xml = await gluster('volume', 'status', name, `${host}:${brick}`, '--xml');
+      const m = /<status>1<\/status>[\s\S]*?<pid>(\d+)<\/pid>/.exec(xml);
+      return m ? Number(m[1]) : undefined;
+    },
+    async healPending() {
+      // (heal info runs glfsheal, which asks glusterd on its default socket, not ours)
+      const out = await gluster('volume', 'heal', name, 'statistics', 'heal-count');
+      const counts = [...out.matchAll(/Number of entries: (\S+)/g)].map((m) => Number(m[1]));
+      if (counts.length === 0 || counts.some((n) => !Number.isFinite(n))) return undefined;
+      return counts.reduce((a, b) => a + b, 0);
+    },
+    remove,
+  };
+}
