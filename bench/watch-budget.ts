@@ -8,6 +8,7 @@
 // Most files get random scripthashes (deriving 1M keys is measured separately on a sample); the paid ones are
 // real derived addresses mixed into the same ordered list.
 
+import { HeaderChain } from '../lib/chain';
 import crypto from 'crypto';
 import { BIP32Factory } from 'bip32';
 import * as ecc from '@bitcoinerlab/secp256k1';
@@ -58,6 +59,7 @@ async function main(): Promise<void> {
   const neededRate = files / (0.8 * (periodMs / 1000));
   const watcher = new Watcher({
     servers: [server.url],
+    chain: HeaderChain.open({ network: 'regtest' }),
     budget,
     sweepPeriodMs: periodMs,
     clearnet: false,

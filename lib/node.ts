@@ -19,6 +19,7 @@ import { Ledger } from './ledger';
 import { ledgerGate } from './http/ledger-gate';
 import { Watcher, parseXpub, deriveFileAddress, type ParsedXpub } from './payments';
 import { Devnet } from './devnet';
+import { HeaderChain } from './chain';
 import { TorService } from './tor';
 import pkg from '../package.json';
 
@@ -68,6 +69,7 @@ export class BitdropNode {
   private gate?: PaymentGate;
   ledger?: Ledger;
   watcher?: Watcher;
+  chain?: HeaderChain;
   devnet?: Devnet;
   tor?: TorService;
   private sweepTimer?: NodeJS.Timeout;
@@ -192,8 +194,11 @@ export class BitdropNode {
   private async startWatcher() {
     const c = this.config;
     const ledger = this.ledger!;
+    // checked headers live in the data dir, so a restart does not download the chain again
+    this.chain = HeaderChain.open({ network: c.network, dir: path.join(c.dataDir, 'chain', c.network), log: this.log });
     this.watcher = new Watcher({
       servers: c.electrum,
+      chain: this.chain,
       budget: c.watchBudget,
       ...(this.opts.coldSweepPeriodMs ? { sweepPeriodMs: this.opts.coldSweepPeriodMs } : {}),
       ...(this.opts.maxSweepRate ? { maxSweepRate: this.opts.maxSweepRate } : {}),
@@ -342,6 +347,7 @@ export class BitdropNode {
         this.consoleServer.close();
         this.consoleServer.closeAllConnections();
       }
+      this.chain?.close();
       if (this.server) {
         await new Promise<void>((resolve) => {
           this.server!.close(() => resolve());

@@ -6,6 +6,7 @@ import os from 'os';
 import path from 'path';
 import { Devnet } from '../lib/devnet';
 import { devnetPay, devnetBump, devnetReorg } from '../lib/devnet/wallet';
+import { HeaderChain } from '../lib/chain';
 import { Watcher, type Payment } from '../lib/payments/watcher';
 import { parseXpub, deriveFileAddress } from '../lib/payments/xpub';
 import { until } from './helpers/payments-electrum';
@@ -25,6 +26,7 @@ t.test('paying file addresses on the devnet', async (t) => {
   const seen = new Map<string, Payment[]>();
   const w = new Watcher({
     servers: [devnet.electrumUrl],
+    chain: HeaderChain.open({ network: 'regtest' }),
     budget: 2,
     sweepPeriodMs: 1000,
     maxSweepRate: 1000,

@@ -3,6 +3,7 @@
 import t from 'tap';
 import { BIP32Factory } from 'bip32';
 import * as ecc from '@bitcoinerlab/secp256k1';
+import { HeaderChain } from '../lib/chain';
 import { Watcher, type Payment, type WatcherOptions } from '../lib/payments/watcher';
 import { parseXpub, deriveFileAddress, type FileAddress } from '../lib/payments/xpub';
 import { NETWORKS } from '../lib/payments/networks';
@@ -23,6 +24,7 @@ function watcher(server: TestElectrum, extra: Partial<WatcherOptions> = {}) {
   const emits: string[] = [];
   const w = new Watcher({
     servers: [server.url],
+    chain: HeaderChain.open({ network: 'regtest' }),
     budget: 10,
     clearnet: false,
     coldSource: async () => [],

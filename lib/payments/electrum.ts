@@ -276,6 +276,8 @@ export class ElectrumClient extends EventEmitter {
   private wake?: () => void;
   private loop?: Promise<void>;
   private pingTimer?: NodeJS.Timeout;
+  /** servers caught lying, and until when they are left out of the rotation */
+  private readonly dropped = new Map<string, number>();
   private readonly o: Required<Omit<ElectrumOptions, 'socks'>> & Pick<ElectrumOptions, 'socks'>;
 
   constructor(opts: ElectrumOptions) {
@@ -341,6 +343,17 @@ export class ElectrumClient extends EventEmitter {
     return s.request(method, params, timeoutMs) as Promise<T>;
   }
 
+  /**
+   * The current server said something false (a header or proof that does not check): close its session, name
+   * it in the log, and leave it out of the rotation for `forMs`. With no other server left we wait it out.
+   */
+  drop(url: string, reason: string, forMs = 3_600_000): void {
+    this.dropped.set(url, Date.now() + forMs);
+    this.o.log(`electrum: dropping ${url}: ${reason}`);
+    this.emit('dropped', url, reason);
+    if (this.session?.server.url === url) this.session.close(`dropped: ${reason}`);
+  }
+
   /** Drops the current session (it will be re-established). Used to shed server-side subscriptions. */
   reconnect(reason: string): void {
     this.session?.close(reason);
@@ -352,6 +365,17 @@ export class ElectrumClient extends EventEmitter {
     let failedThisRound = 0;
     while (this.running) {
       const server = this.servers[index % this.servers.length];
+      const bannedUntil = this.dropped.get(server.url) ?? 0;
+      if (bannedUntil > Date.now()) {
+        index++;
+        if (this.servers.every((s) => (this.dropped.get(s.url) ?? 0) > Date.now())) {
+          const wait = Math.min(...this.servers.map((s) => this.dropped.get(s.url)!)) - Date.now();
+          this.o.log(`electrum: every server was dropped for not telling the truth; trying again in ${Math.ceil(wait / 60_000)} min`);
+          firstRound();
+          await this.sleep(wait);
+        }
+        continue;
+      }
       try {
         const session = await this.open(server);
         if (!this.running) {

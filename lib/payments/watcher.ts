@@ -15,16 +15,25 @@
 // replacements and reorgs come out exact and a restart simply re-derives. Consumers must treat it as idempotent.
 // Confirmations are the ledger's business: tip height - payment height + 1. We only re-check hot scripts with
 // mempool entries on a new tip (as a backstop; the server also notifies when their status changes).
+//
+// Nothing the server says about the chain is believed (lib/chain): the tip is our own header chain, synced
+// from the server and checked (links, difficulty, proof of work, AuxPoW); a confirmed history entry is kept
+// only with a merkle proof (blockchain.transaction.get_merkle) that leads to the merkle root of our header at
+// that height. A server whose headers or proofs do not check is dropped and named in the log; its answer is
+// not emitted. Mempool entries pass through as height 0/-1, which the ledger never credits.
 
 import { EventEmitter } from 'events';
 import { ElectrumClient, ElectrumRpcError, type ElectrumOptions } from './electrum';
-import { headerHash, parseTxOutputs, paymentsOf, statusOf, validHistory, type HistoryEntry, type Payment, type TxOutputs } from './history';
+import { parseTxOutputs, paymentsOf, statusOf, validHistory, type HistoryEntry, type Payment, type TxOutputs } from './history';
 import { Lru } from './lru';
+import { ChainError, HeaderChain, ProofError, parseTip, syncChain } from '../chain';
 
 export type { Payment } from './history';
 
 export interface WatcherOptions {
   servers: string[];
+  /** the header chain every confirmation is checked against (lib/chain), of the same network as the servers */
+  chain: HeaderChain;
   /** most scripthash subscriptions held on the server at once */
   budget: number;
   /** each cold script is re-checked at least this often (default 24 h) */
@@ -81,7 +90,12 @@ interface HotEntry {
 }
 
 export class Watcher extends EventEmitter {
-  private readonly o: Required<Omit<WatcherOptions, 'socks' | 'log' | 'electrum'>> & Pick<WatcherOptions, 'socks' | 'electrum'>;
+  private readonly o: Required<Omit<WatcherOptions, 'socks' | 'log' | 'electrum' | 'chain'>> & Pick<WatcherOptions, 'socks' | 'electrum'>;
+  private readonly chain: HeaderChain;
+  /** one header sync at a time; the latest announced tip wins */
+  private chainOp: Promise<void> = Promise.resolve();
+  /** txid → block hash its merkle proof was checked against (valid while our chain has that block there) */
+  private proven: Lru<string, string>;
   private readonly log: (line: string) => void;
   private readonly client: ElectrumClient;
   /** in least-recently-hot order */
@@ -119,7 +133,9 @@ export class Watcher extends EventEmitter {
       ...opts,
     };
     this.log = opts.log ?? (() => {});
+    this.chain = opts.chain;
     this.txs = new Lru(this.o.txCacheSize);
+    this.proven = new Lru(this.o.txCacheSize);
     this.client = new ElectrumClient({ servers: opts.servers, socks: opts.socks, clearnet: opts.clearnet, log: this.log, ...opts.electrum });
     this.client.on('connected', () => this.onConnected());
     this.client.on('disconnected', () => this.newSession());
@@ -209,19 +225,44 @@ export class Watcher extends EventEmitter {
   }
 
   private async resync(): Promise<void> {
-    this.onHeader(await this.client.request('blockchain.headers.subscribe', []));
+    await this.onHeader(await this.client.request('blockchain.headers.subscribe', []));
     // most recently hot first: those are the addresses someone is paying right now
     await pool([...this.hot.keys()].reverse(), 16, (sh) => this.serverSubscribe(sh));
   }
 
-  private onHeader(h: unknown): void {
-    const header = h as { height?: unknown; hex?: unknown };
-    if (!header || !Number.isInteger(header.height) || typeof header.hex !== 'string') return;
-    const next = { height: header.height as number, hash: headerHash(header.hex) };
+  /** A tip announced by the server: sync our checked chain to it; a server whose headers do not check is dropped. */
+  private onHeader(announced: unknown): Promise<void> {
+    const server = this.client.server;
+    const run = async () => {
+      if (!server || this.client.server !== server) return; // that session is gone
+      try {
+        await syncChain(this.chain, (m, p) => this.client.request(m, p), parseTip(this.chain, announced));
+      } catch (err) {
+        if (err instanceof ChainError) return this.lied(server, err);
+        throw err;
+      }
+      this.newTip();
+    };
+    const next = this.chainOp.then(run).catch((err) => this.log(`watcher: header sync: ${(err as Error).message}`));
+    this.chainOp = next;
+    return next;
+  }
+
+  /** Brings our chain to the server's current tip (a history names a height we have not seen yet). */
+  private async syncNow(): Promise<void> {
+    await this.onHeader(await this.client.request('blockchain.headers.subscribe', []));
+  }
+
+  private newTip(): void {
+    const next = { height: this.chain.height, hash: this.chain.tipHash };
     if (this.current && this.current.height === next.height && this.current.hash === next.hash) return;
     this.current = next;
     this.emit('tip', { ...next });
     for (const [sh, e] of this.hot) if (e.unconfirmed) this.serial(sh, () => this.refresh(sh, false));
+  }
+
+  private lied(server: string, err: Error): void {
+    this.client.drop(server, err.message);
   }
 
   // --- subscriptions (serialised per script, so subscribe/unsubscribe/refresh never interleave) -----
@@ -316,6 +357,7 @@ export class Watcher extends EventEmitter {
         const force = this.forced.delete(sh);
         if (status === this.knownStatus(sh) && !force) continue;
         const outputs = await this.transactions(history);
+        await this.checkConfirmations(history);
         const payments = paymentsOf(sh, history, (txid) => outputs.get(txid)!);
         this.record(sh, status, history);
         this.emit('payments', sh, payments);
@@ -340,6 +382,39 @@ export class Watcher extends EventEmitter {
     if (unconfirmed || recent) this.watchHot(sh); // someone is paying it now: follow it closely
   }
 
+  /**
+   * Every confirmed entry needs a merkle proof against our checked header at its height. A proof that fails
+   * once may be a reorg we have not synced yet: sync and ask again; failing twice, the server is lying.
+   */
+  private async checkConfirmations(history: HistoryEntry[]): Promise<void> {
+    const server = this.client.server;
+    const confirmed = history.filter((e) => e.height > 0 && (this.chain.hashAt(e.height) === undefined || this.proven.get(e.tx_hash) !== this.chain.hashAt(e.height)));
+    if (confirmed.length === 0) return;
+    if (Math.max(...confirmed.map((e) => e.height)) > this.chain.height) await this.syncNow();
+    await pool(confirmed, 8, async (e) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const proof = await this.client.request('blockchain.transaction.get_merkle', [e.tx_hash, e.height]).catch((err) => {
+            // a server that lists a transaction at a height but cannot prove it there contradicts itself
+            if (err instanceof ElectrumRpcError) throw new ProofError(`no merkle proof for ${e.tx_hash} at height ${e.height}: ${err.message}`);
+            throw err;
+          });
+          this.chain.verifyTxProof(e.tx_hash, e.height, proof);
+          this.proven.set(e.tx_hash, this.chain.hashAt(e.height)!);
+          return;
+        } catch (err) {
+          if (!(err instanceof ProofError)) throw err;
+          if (attempt === 1) {
+            await this.syncNow();
+            continue;
+          }
+          if (server) this.lied(server, err);
+          throw err;
+        }
+      }
+    });
+  }
+
   private async transactions(history: HistoryEntry[]): Promise<Map<string, TxOutputs>> {
     const out = new Map<string, TxOutputs>();
     const missing: string[] = [];
@@ -351,6 +426,8 @@ export class Watcher extends EventEmitter {
     await pool([...new Set(missing)], 8, async (txid) => {
       const raw = await this.client.request('blockchain.transaction.get', [txid]);
       if (typeof raw !== 'string') throw new Error(`transaction.get ${txid}: not a hex string`);
+      // a 64-byte "transaction" could be an inner merkle node passed off as a leaf (the known SPV weakness)
+      if (raw.length === 128) throw new Error(`transaction.get ${txid}: a 64-byte transaction is refused`);
       const outputs = parseTxOutputs(txid, raw);
       this.txs.set(txid, outputs);
       out.set(txid, outputs);

@@ -1,5 +1,7 @@
 // A tiny in-process Electrum server for the payments tests: real TCP (or TLS), real JSON-RPC lines,
 // real transactions (bitcoinjs) with fake inputs, history/status exactly as the protocol defines them.
+// Its headers are a real regtest chain (proof of work met, merkle roots over the block's txids), so the
+// watcher's checks (lib/chain) pass for what it says: block.header(s) and transaction.get_merkle answer truly.
 // It counts every request and the live scripthash subscriptions, and can be killed, restarted and stalled.
 
 import crypto from 'crypto';
@@ -18,6 +20,8 @@ interface Conn {
   headers: boolean;
 }
 
+const REGTEST_GENESIS_HEADER =
+  '0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4adae5494dffff7f2002000000';
 const sha256 = (b: Uint8Array) => crypto.createHash('sha256').update(b).digest();
 const scriptHashOf = (script: Uint8Array) => Buffer.from(sha256(script)).reverse().toString('hex');
 
@@ -35,6 +39,8 @@ export class TestElectrum {
   /** every connection ever accepted */
   accepted = 0;
   headers: string[] = [];
+  /** per height: the txids of the block (display order), a made-up coinbase id first */
+  blocks: string[][] = [];
   private history = new Map<string, Entry[]>();
   private txs = new Map<string, string>();
   private server?: net.Server;
@@ -112,7 +118,9 @@ export class TestElectrum {
 
   /** Mines a block confirming every mempool transaction. */
   mine(): void {
-    this.addHeader();
+    const pending = new Set<string>();
+    for (const entries of this.history.values()) for (const e of entries) if (e.height <= 0) pending.add(e.tx_hash);
+    this.addHeader([...pending]);
     for (const [sh, entries] of this.history) {
       let changed = false;
       for (const e of entries) if (e.height <= 0) ((e.height = this.height), (changed = true));
@@ -141,15 +149,36 @@ export class TestElectrum {
     return crypto.createHash('sha256').update(h.map((e) => `${e.tx_hash}:${e.height}:`).join('')).digest('hex');
   }
 
-  private addHeader(): void {
+  private addHeader(txids: string[] = []): void {
+    if (this.headers.length === 0) {
+      // Bitcoin's regtest genesis block: the watcher's header chain starts from it
+      this.headers.push(REGTEST_GENESIS_HEADER);
+      this.blocks.push(['4a5e1e4baab89f3a32518a88c31bc87f618f76673e2cc77ab2127b7afdeda33b']);
+      return;
+    }
     const prev = this.headers.length ? Buffer.from(sha256(sha256(Buffer.from(this.headers[this.headers.length - 1], 'hex')))) : Buffer.alloc(32);
+    const ids = [crypto.randomBytes(32).toString('hex'), ...txids];
     const h = Buffer.alloc(80);
     h.writeUInt32LE(0x20000000, 0);
     prev.copy(h, 4);
-    crypto.randomBytes(32).copy(h, 36);
+    merkle(ids.map((id) => Buffer.from(id, 'hex').reverse())).root.copy(h, 36);
     h.writeUInt32LE(1_700_000_000 + this.headers.length * 600, 68);
     h.writeUInt32LE(0x207fffff, 72);
+    // regtest proof of work: the hash (read as a little-endian number) must be below 0x7fffff << 232
+    for (let nonce = 0; ; nonce++) {
+      h.writeUInt32LE(nonce, 76);
+      if (sha256(sha256(h))[31] < 0x7f) break;
+    }
     this.headers.push(h.toString('hex'));
+    this.blocks.push(ids);
+  }
+
+  private merkleProof(txid: string, height: number) {
+    const ids = this.blocks[height];
+    const pos = ids ? ids.indexOf(txid) : -1;
+    if (pos < 0) return undefined;
+    const { branches } = merkle(ids.map((id) => Buffer.from(id, 'hex').reverse()), pos);
+    return { block_height: height, merkle: branches.map((b) => Buffer.from(b).reverse().toString('hex')), pos };
   }
 
   private headerObj() {
@@ -209,6 +238,17 @@ export class TestElectrum {
         return ok(c.subs.delete(p[0] as string));
       case 'blockchain.scripthash.get_history':
         return ok((this.history.get(p[0] as string) ?? []).map((e) => (e.height > 0 ? e : { ...e, fee: 1000 })));
+      case 'blockchain.block.header':
+        return this.headers[p[0] as number] ? ok(this.headers[p[0] as number]) : fail(1, `height ${p[0]} out of range`);
+      case 'blockchain.block.headers': {
+        const [start, count] = p as number[];
+        const hs = this.headers.slice(start, start + Math.min(count, 2016));
+        return ok({ hex: hs.join(''), count: hs.length, max: 2016 });
+      }
+      case 'blockchain.transaction.get_merkle': {
+        const proof = this.merkleProof(p[0] as string, p[1] as number);
+        return proof ? ok(proof) : fail(1, `tx ${p[0]} not in block at height ${p[1]}`);
+      }
       case 'blockchain.transaction.get': {
         const raw = this.txs.get(p[0] as string);
         return raw ? ok(raw) : fail(2, `no such transaction ${p[0]}`);
@@ -217,6 +257,20 @@ export class TestElectrum {
         return fail(-32601, `unknown method "${req.method}"`);
     }
   }
+}
+
+/** Merkle root of leaves (internal byte order) and the branch of leaf `pos`. */
+function merkle(leaves: Buffer[], pos = 0): { root: Buffer; branches: Buffer[] } {
+  const branches: Buffer[] = [];
+  let level = leaves;
+  while (level.length > 1) {
+    branches.push(level[pos ^ 1] ?? level[pos]);
+    const next: Buffer[] = [];
+    for (let i = 0; i < level.length; i += 2) next.push(sha256(sha256(Buffer.concat([level[i], level[i + 1] ?? level[i]]))));
+    level = next;
+    pos >>= 1;
+  }
+  return { root: level[0], branches };
 }
 
 /** A minimal SOCKS5 proxy (no auth, CONNECT only) that sends every connection to `target` and records what was asked. */
