@@ -33,6 +33,7 @@ t.test('paying file addresses on the devnet', async (t) => {
     clearnet: false,
     coldSource: async (after, limit) => ordered.filter((s) => after === undefined || s > after).slice(0, limit),
     electrum: { timeoutMs: 5000, backoff: { minMs: 20, maxMs: 200 } },
+    log: (l) => process.env.WLOG && console.error(l),
   });
   w.on('payments', (sh: string, list: Payment[]) => seen.set(sh, list));
   t.teardown(() => w.stop());

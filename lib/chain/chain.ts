@@ -17,6 +17,8 @@ import type { NetworkName } from '../config';
 export class ChainError extends Error {}
 /** A merkle proof that does not lead to the block's merkle root, or points outside our chain. */
 export class ProofError extends Error {}
+/** A valid branch with less work than ours: not a lie (a server may lag on a stale branch), but not taken. */
+export class LessWork extends Error {}
 /** The headers do not connect to anything we hold (the caller should look further back). */
 export class NoConnection extends Error {}
 
@@ -111,7 +113,8 @@ export class HeaderChain {
     if (from <= this.height) {
       const oldWork = this.entries.slice(from - this.anchor.height).reduce((w, e) => w + workOf(e.bits ?? 0), 0n);
       const newWork = fresh.reduce((w, h) => w + workOf(h.bits), 0n);
-      if (newWork <= oldWork) throw new ChainError(`a branch from ${from} to ${from + fresh.length - 1} has no more work than ours (to ${this.height})`);
+      // equal work is taken too: a server announces the branch its node follows, and both carry the same proof
+      if (newWork < oldWork) throw new LessWork(`a branch from ${from} to ${from + fresh.length - 1} has less work than ours (to ${this.height})`);
       this.log(`chain: reorg at ${from}: ${this.height - from + 1} blocks replaced by ${fresh.length}`);
     }
     this.entries = view;

@@ -1,4 +1,4 @@
-export { HeaderChain, ChainError, ProofError, type MerkleProof, type HeaderChainOptions } from './chain';
+export { HeaderChain, ChainError, LessWork, ProofError, type MerkleProof, type HeaderChainOptions } from './chain';
 export { syncChain, parseTip, fetchHeaders, type ElectrumRequest, type ServerTip } from './sync';
 export { chainParams, CHAIN_PARAMS, type ChainParams, type Anchor } from './params';
 export { parseHeader, parseHeaders, bitsToTarget, targetToBits, workOf, type Header } from './header';

@@ -26,7 +26,7 @@ import { EventEmitter } from 'events';
 import { ElectrumClient, ElectrumRpcError, type ElectrumOptions } from './electrum';
 import { parseTxOutputs, paymentsOf, statusOf, validHistory, type HistoryEntry, type Payment, type TxOutputs } from './history';
 import { Lru } from './lru';
-import { ChainError, HeaderChain, ProofError, parseTip, syncChain } from '../chain';
+import { ChainError, HeaderChain, LessWork, ProofError, parseTip, syncChain } from '../chain';
 
 export type { Payment } from './history';
 
@@ -239,6 +239,7 @@ export class Watcher extends EventEmitter {
         await syncChain(this.chain, (m, p) => this.client.request(m, p), parseTip(this.chain, announced));
       } catch (err) {
         if (err instanceof ChainError) return this.lied(server, err);
+        if (err instanceof LessWork) return this.log(`watcher: ${server} follows a branch with less work than ours; keeping ours (${err.message})`);
         throw err;
       }
       this.newTip();
