@@ -40,6 +40,8 @@ export interface RuntimeInfo {
 /** Where a running daemon says how to reach it (read by `bitdrop status`, `bitdrop devnet …`). */
 export const runtimePath = (dataDir: string) => path.join(dataDir, 'bitdrop.json');
 export const adminTokenPath = (dataDir: string) => path.join(dataDir, 'admin-token');
+/** The pid of the daemon holding the data dir (its LevelDB lock), written as soon as the lock is held. */
+export const pidPath = (dataDir: string) => path.join(dataDir, 'bitdrop.pid');
 
 export interface NodeOptions {
   log?: (line: string) => void;
@@ -76,6 +78,8 @@ export class BitdropNode {
   private simulated = false;
   private readonly log: (line: string) => void;
   private stopping?: Promise<void>;
+  /** true once this process holds the data dir: only then may it write or remove its runtime files */
+  private owner = false;
   url = '';
   consoleUrl = '';
 
@@ -86,9 +90,18 @@ export class BitdropNode {
 
   async start(): Promise<void> {
     const c = this.config;
+    // Everything bitdrop writes (LevelDB, chunks, the devnet, tor's files) is for its own user only.
+    process.umask(0o077);
     fs.mkdirSync(c.dataDir, { recursive: true, mode: 0o700 });
-    this.store = c.standby ? await this.openWhenFree() : await this.openStore();
+    try {
+      this.store = c.standby ? await this.openWhenFree() : await this.openStore();
+    } catch (err) {
+      throw err instanceof StoreLockedError ? heldBy(c.dataDir) : err;
+    }
     if (!this.store) return; // stopped while standing by
+    this.owner = true;
+    fs.writeFileSync(pidPath(c.dataDir), `${process.pid}\n`, { mode: 0o600 });
+    tightenPermissions(c.dataDir);
     const adminToken = readOrCreateSecret(adminTokenPath(c.dataDir));
     if (paymentsEnabled(c)) await this.startPayments();
     const app = createApp({
@@ -260,6 +273,7 @@ export class BitdropNode {
   }
 
   private writeRuntime(onion?: string) {
+    if (!this.owner) return;
     const info: RuntimeInfo = { pid: process.pid, host: os.hostname(), version: VERSION, url: this.url, console: this.consoleUrl, onion, started: new Date().toISOString() };
     fs.writeFileSync(runtimePath(this.config.dataDir), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
   }
@@ -358,7 +372,11 @@ export class BitdropNode {
       }
       await this.store?.close();
       await this.devnet?.close();
-      fs.rmSync(runtimePath(this.config.dataDir), { force: true });
+      // A daemon that never got the data dir (another one holds it) leaves that one's files alone.
+      if (this.owner) {
+        fs.rmSync(runtimePath(this.config.dataDir), { force: true });
+        fs.rmSync(pidPath(this.config.dataDir), { force: true });
+      }
     })();
     return this.stopping;
   }
@@ -387,4 +405,42 @@ export function readOrCreateSecret(file: string): string {
     fs.writeFileSync(file, token + '\n', { mode: 0o600, flag: 'wx' });
     return token;
   }
+}
+
+/** The data dir's LevelDB is locked by another process: say which bitdrop holds it. */
+function heldBy(dataDir: string): Error {
+  let pid = '';
+  try { pid = fs.readFileSync(pidPath(dataDir), 'utf8').trim(); } catch { /* not written yet */ }
+  const runtime = readRuntime(dataDir);
+  pid ||= runtime?.pid ? String(runtime.pid) : '';
+  const where = runtime?.host && runtime.host !== os.hostname() ? ` on ${runtime.host}` : '';
+  return new Error(`another bitdrop${pid ? ` (pid ${pid}${where})` : ''} is using ${dataDir}; stop it first, choose another --data-dir, or wait with --standby`);
+}
+
+/**
+ * A data dir made before (by hand, or by an older bitdrop) may be readable by others: the dir and what
+ * bitdrop keeps in it become its user's only. Chunk payloads are not walked one by one: their
+ * directories are closed, which is enough, and a large store would take long to walk.
+ */
+export function tightenPermissions(dataDir: string) {
+  const walk = (dir: string, depth: number) => {
+    chmodIfOpen(dir, 0o700);
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) {
+        const payloads = path.relative(dataDir, dir) === 'chunks' && /^[0-9a-f]{2}$/.test(entry.name);
+        if (payloads) chmodIfOpen(full, 0o700);
+        else if (depth < 8) walk(full, depth + 1);
+      } else if (entry.isFile()) {
+        chmodIfOpen(full, 0o600);
+      }
+    }
+  };
+  walk(dataDir, 0);
+}
+
+function chmodIfOpen(file: string, mode: number) {
+  try {
+    if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, mode);
+  } catch { /* gone meanwhile, or not ours to change: tor checks its own dir */ }
 }

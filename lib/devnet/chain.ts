@@ -77,7 +77,7 @@ export class Chain extends EventEmitter {
     this.log = opts.log ?? (() => {});
     this.clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
     if (!opts.dir) return;
-    fs.mkdirSync(opts.dir, { recursive: true });
+    fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     this.store = new BlockFile(files(opts.dir).blocks, this.params.magic);
     const raws = this.store.readAll(this.log);
     for (let i = 0; i < raws.length; i++) {

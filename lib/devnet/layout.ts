@@ -23,7 +23,7 @@ export const files = (dir: string) => ({
 });
 
 /** Writes a whole file so that readers see the old or the new content, never a mix. */
-export function writeFileAtomic(file: string, data: string, mode = 0o644): void {
+export function writeFileAtomic(file: string, data: string, mode = 0o600): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, data, { mode });
   fs.renameSync(tmp, file);
@@ -41,7 +41,7 @@ export class BlockFile {
 
   /** Reads every complete record; cuts off a torn or foreign tail so later appends line up. */
   readAll(log: (msg: string) => void = () => {}): Buffer[] {
-    if (!fs.existsSync(this.file)) fs.writeFileSync(this.file, '');
+    if (!fs.existsSync(this.file)) fs.writeFileSync(this.file, '', { mode: 0o600 });
     const data = fs.readFileSync(this.file);
     const blocks: Buffer[] = [];
     let pos = 0;

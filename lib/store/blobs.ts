@@ -83,7 +83,7 @@ export class FileBlobs implements BlobStore {
     const final = this.pathOf(hash);
     const dir = path.dirname(final);
     if (!this.madeDirs.has(dir)) {
-      await fsp.mkdir(dir, { recursive: true });
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
       this.madeDirs.add(dir);
     }
     // Write to a temp name, sync, then rename: a crash never leaves a torn chunk under its hash.
