@@ -22,7 +22,7 @@ t.test('kill -9 during and right after downloads: every download stays charged',
     fs.rmSync(work, { recursive: true, force: true });
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
-  let d: Daemon = await startDaemon({ dataDir, args: PRICES });
+  let d: Daemon = await startDaemon({ dataDir, args: PRICES, paid: true });
   t.teardown(() => d.stop());
   const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(work, SIZE, 'big.bin'), `${d.url}/`));
   await exec(process.execPath, [CLI, 'devnet', 'pay', up.address, String(10 * FULL), '--data-dir', dataDir]);
@@ -43,7 +43,7 @@ t.test('kill -9 during and right after downloads: every download stays charged',
   const received = outs.map((o) => fs.statSync(o).size);
   t.ok(received.every((n) => n > 0 && n < SIZE), `the downloads were cut part-way (${received.join(', ')} bytes)`);
 
-  d = await startDaemon({ dataDir, args: PRICES });
+  d = await startDaemon({ dataDir, args: PRICES, paid: true });
   t.match(d.output(), /3 downloads were cut by a crash: charged in full \(50331648 bytes\)/, 'the restart says what it settled');
   t.equal((await json(fileUrl())).balance, 7 * FULL, 'the three cut downloads are charged in full after kill -9');
 
@@ -51,7 +51,7 @@ t.test('kill -9 during and right after downloads: every download stays charged',
   const codes = await Promise.all(Array.from({ length: 7 }, async () => (await curlStatus('-o', '/dev/null', fileUrl())).status));
   t.same(codes, Array(7).fill(200), 'seven downloads served');
   await d.kill9();
-  d = await startDaemon({ dataDir, args: PRICES });
+  d = await startDaemon({ dataDir, args: PRICES, paid: true });
   const v = await json(fileUrl());
   t.equal(v.balance, 0, 'all seven charged after kill -9 right after they completed');
   t.equal((await curlStatus('-o', '/dev/null', fileUrl())).status, 402, 'the eleventh download is refused');

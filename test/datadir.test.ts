@@ -31,7 +31,7 @@ t.test('an existing 0755 data dir and everything bitdrop writes end up owner-onl
   // as an older bitdrop (or a hand) left it
   fs.writeFileSync(path.join(dataDir, 'admin-token'), 'old-token\n', { mode: 0o644 });
   fs.chmodSync(path.join(dataDir, 'admin-token'), 0o644);
-  const d = await startDaemon({ dataDir, args: ['--storage-price', '1000000', '--transfer-price', '2048000'] });
+  const d = await startDaemon({ dataDir, paid: true, args: ['--storage-price', '1000000', '--transfer-price', '2048000'] });
   t.teardown(async () => {
     await d.stop();
     fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
