@@ -130,3 +130,49 @@ export function checkAuxPow(aux: AuxPow, blockHash: Buffer, chainId: number, str
 }
 
 export const parentHashHex = (aux: AuxPow) => revHex(hash256(aux.parentHeader));
+
+/**
+ * A merge-mining proof for `header80` (an auxpow-version header), built as Namecoin Core's regtest miner does
+ * (CAuxPow::createAuxPow, then mining the parent): a parent coinbase whose only input script pushes our block
+ * hash (display order), merkle size 1 and nonce 0; no outputs; a version-1 parent block holding just that
+ * coinbase, its nonce raised until its hash meets the target of `bits`. Serialised as it follows the header.
+ */
+export function createAuxPow(header80: Buffer): Buffer {
+  const blockHash = hash256(header80);
+  const inputData = Buffer.concat([Buffer.from(blockHash).reverse(), Buffer.from([1, 0, 0, 0, 0, 0, 0, 0])]);
+  const script = Buffer.concat([Buffer.from([inputData.length]), inputData]);
+  const coinbase = Buffer.concat([
+    u32(2), // CTransaction::CURRENT_VERSION
+    Buffer.from([1]),
+    Buffer.alloc(32),
+    u32(0xffffffff), // null prevout
+    Buffer.from([script.length]),
+    script,
+    u32(0xffffffff),
+    Buffer.from([0]), // no outputs
+    u32(0),
+  ]);
+  const parent = Buffer.alloc(80);
+  parent.writeUInt32LE(1, 0);
+  hash256(coinbase).copy(parent, 36); // one transaction: the merkle root is its txid
+  const bits = header80.readUInt32LE(72);
+  parent.writeUInt32LE(bits, 72);
+  const target = targetOf(bits);
+  for (let nonce = 0; ; nonce++) {
+    parent.writeUInt32LE(nonce, 76);
+    if (BigInt('0x' + revHex(hash256(parent))) <= target) break;
+  }
+  return Buffer.concat([coinbase, Buffer.alloc(32), Buffer.from([0]), u32(0), Buffer.from([0]), u32(0), parent]);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n >>> 0);
+  return b;
+}
+
+function targetOf(bits: number): bigint {
+  const size = bits >>> 24;
+  const word = BigInt(bits & 0x007fffff);
+  return size <= 3 ? word >> BigInt(8 * (3 - size)) : word << BigInt(8 * (size - 3));
+}

@@ -13,6 +13,8 @@ import { assembleBlock, checkBlockShape, outpointKey, scriptHash, subsidy } from
 import { BlockFile, files, writeFileAtomic } from './layout';
 import { ChainView, Mempool, MempoolEntry } from './mempool';
 import { BITCOIN_REGTEST, type ChainParams } from './params';
+import { parseNameScript } from '../names/script';
+import { nameIndexScriptHash } from '../names/electrum';
 import { checkTransaction, Coin, isOpReturn, txidOfInput, TxRejected } from './validation';
 
 export interface ChainUpdate {
@@ -173,7 +175,7 @@ export class Chain extends EventEmitter {
     out.sort((a, b) => a.height - b.height || this.txIndex.get(a.tx_hash)!.pos - this.txIndex.get(b.tx_hash)!.pos || a.tx_pos - b.tx_pos);
     for (const e of this.mempool.forScript(sh)) {
       e.tx.outs.forEach((o, vout) => {
-        if (scriptHash(o.script) === sh && !this.mempool.spender(e.txid, vout)) out.push({ tx_hash: e.txid, tx_pos: vout, height: 0, value: o.value });
+        if (this.addressKey(o.script) === sh && !this.mempool.spender(e.txid, vout)) out.push({ tx_hash: e.txid, tx_pos: vout, height: 0, value: o.value });
       });
     }
     return out;
@@ -185,8 +187,8 @@ export class Chain extends EventEmitter {
     for (const key of this.utxosByScript.get(sh) ?? []) confirmed += this.utxos.get(key)!.value;
     let unconfirmed = 0n;
     for (const e of this.mempool.forScript(sh)) {
-      for (const o of e.tx.outs) if (scriptHash(o.script) === sh) unconfirmed += o.value;
-      for (const c of e.coins) if (scriptHash(c.script) === sh) unconfirmed -= c.value;
+      for (const o of e.tx.outs) if (this.addressKey(o.script) === sh) unconfirmed += o.value;
+      for (const c of e.coins) if (this.addressKey(c.script) === sh) unconfirmed -= c.value;
     }
     return { confirmed, unconfirmed };
   }
@@ -306,6 +308,7 @@ export class Chain extends EventEmitter {
       medianTimePast: (h) => this.medianTimePast(h),
       rules: this.params.rules,
       minRelaySatPerKvB: this.params.minRelaySatPerKvB,
+      keys: (script) => this.keys(script),
     };
   }
 
@@ -359,14 +362,13 @@ export class Chain extends EventEmitter {
           spentCoins[pos].push(coin);
           this.removeCoin(key, coin);
           undo.push([key, coin]);
-          touched.add(scriptHash(coin.script));
+          for (const k of this.keys(coin.script)) touched.add(k);
         }
       }
       tx.outs.forEach((o, vout) => {
         if (isOpReturn(o.script)) return; // provably unspendable: never in the UTXO set
-        const sh = scriptHash(o.script);
         this.addCoin(outpointKey(txids[pos], vout), { value: o.value, script: o.script, height, coinbase: pos === 0 });
-        touched.add(sh);
+        for (const k of this.keys(o.script)) touched.add(k);
       });
       for (const sh of touched) {
         if (!this.history.has(sh)) this.history.set(sh, []);
@@ -397,13 +399,13 @@ export class Chain extends EventEmitter {
         const key = outpointKey(txid, vout);
         const coin = this.utxos.get(key);
         if (coin) this.removeCoin(key, coin);
-        if (!isOpReturn(o.script)) this.touched.add(scriptHash(o.script));
+        if (!isOpReturn(o.script)) for (const k of this.keys(o.script)) this.touched.add(k);
       });
       this.txIndex.delete(txid);
     }
     for (const [key, coin] of undo) {
       this.addCoin(key, coin);
-      this.touched.add(scriptHash(coin.script));
+      for (const k of this.keys(coin.script)) this.touched.add(k);
     }
     for (const sh of this.touched) {
       const items = this.history.get(sh);
@@ -413,16 +415,35 @@ export class Chain extends EventEmitter {
     return txs;
   }
 
+  /**
+   * The Electrum scripthash an output is indexed under, as ElectrumX's Namecoin coin class does: a name
+   * script by its address part (the name prefix stripped), anything else as it is.
+   */
+  private addressKey(script: Uint8Array): string {
+    const rules = this.params.rules;
+    return scriptHash(rules ? rules.addressScript(script) : script);
+  }
+
+  /** Every history an output belongs to: its address, and for a name operation also the name's index script. */
+  private keys(script: Uint8Array): string[] {
+    const keys = [this.addressKey(script)];
+    if (this.params.rules) {
+      const op = parseNameScript(script);
+      if (op && op.op !== 'name_new') keys.push(nameIndexScriptHash(op.name));
+    }
+    return keys;
+  }
+
   private addCoin(key: string, coin: Coin): void {
     this.utxos.set(key, coin);
-    const sh = scriptHash(coin.script);
+    const sh = this.addressKey(coin.script);
     if (!this.utxosByScript.has(sh)) this.utxosByScript.set(sh, new Set());
     this.utxosByScript.get(sh)!.add(key);
   }
 
   private removeCoin(key: string, coin: Coin): void {
     this.utxos.delete(key);
-    const sh = scriptHash(coin.script);
+    const sh = this.addressKey(coin.script);
     const set = this.utxosByScript.get(sh);
     set?.delete(key);
     if (set?.size === 0) this.utxosByScript.delete(sh);

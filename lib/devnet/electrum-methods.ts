@@ -282,6 +282,31 @@ export const METHODS: Record<string, Method> = {
       return { block_height: height, merkle: merkleBranch(hashes, found.pos!).map(revHex), pos: found.pos };
     },
   },
+  // ElectrumX's NameIndexElectrumX (Namecoin, protocol ≥ 1.4.3): a name's updates, newest first, each with its
+  // raw transaction and merkle proof, going back until an update older than the expiry depth before the next.
+  'blockchain.name.get_value_proof': {
+    params: ['scripthash', 'cp_height'],
+    run(ctx, [s, cp]) {
+      const names = ctx.chain.params.rules;
+      if (!names || compareVersions(ctx.protocol, '1.4.3') < 0) throw new RpcError(METHOD_NOT_FOUND, 'unknown method "blockchain.name.get_value_proof"');
+      const sh = hash32(s, 'scripthash');
+      const cpHeight = uint(cp, 'cp_height', 0);
+      const expiration = (names as { expirationDepth?: number }).expirationDepth;
+      const updates: unknown[] = [];
+      let prevHeight: number | undefined;
+      for (const { tx_hash, height } of [...ctx.chain.scriptHistory(sh).confirmed].reverse()) {
+        if (expiration !== undefined && prevHeight !== undefined && height < prevHeight - expiration) break;
+        const found = ctx.chain.transaction(tx_hash)!;
+        const hashes = ctx.chain.blockAt(height)!.transactions!.map((tx) => tx.getHash());
+        const update: Record<string, unknown> = { height, tx: found.tx.toHex(), tx_merkle: { merkle: merkleBranch(hashes, found.pos!).map(revHex), pos: found.pos } };
+        if (height <= cpHeight) update.header = { header: headerAt(ctx.chain, height).toString('hex'), ...headerProof(ctx.chain, height, cpHeight) };
+        updates.push(update);
+        if (height <= cpHeight) break;
+        prevHeight = height;
+      }
+      return { [sh]: updates };
+    },
+  },
   'blockchain.transaction.id_from_pos': {
     params: ['height', 'tx_pos', 'merkle'],
     run(ctx, [h, p, merkle]) {

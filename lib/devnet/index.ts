@@ -3,6 +3,7 @@
 //
 //   const devnet = await Devnet.open({ dir });
 //   devnet.electrumUrl  // tcp://127.0.0.1:PORT   → bitdrop --electrum
+//   devnet.namecoinElectrumUrl // tcp://127.0.0.1:PORT → bitdrop resolve --electrum-nmc (ElectrumX's name index)
 //   devnet.xpub         // vpub… of the operator's BIP84 account → bitdrop --xpub
 //   devnet.namecoinRpcUrl // http://user:pass@127.0.0.1:PORT → bitdrop --namecoin-rpc (Namecoin Core's JSON-RPC)
 //   devnet.mine(1); devnet.reorg(2); await devnet.close();
@@ -58,6 +59,8 @@ export interface DevnetInfo {
   faucetAddress: string;
   /** Namecoin Core-style JSON-RPC of the devnet's Namecoin node, credentials included */
   namecoinRpc: string;
+  /** the Namecoin chain's Electrum server (merge-mined headers, the name index, get_value_proof) */
+  namecoinElectrum: string;
 }
 
 function loadOrCreateCookie(file: string): RpcCredentials {
@@ -100,6 +103,7 @@ export class Devnet {
     private readonly credentials: RpcCredentials,
     readonly namecoin: NamecoinNode,
     private readonly namecoinCredentials: RpcCredentials,
+    readonly namecoinElectrum: ElectrumServer,
   ) {}
 
   static async open(opts: DevnetOptions): Promise<Devnet> {
@@ -122,19 +126,25 @@ export class Devnet {
 
     const previous = readInfo(paths.info);
     const electrum = new ElectrumServer(chain, { log });
+    const namecoinElectrum = new ElectrumServer(namecoin.chain, { log });
     const rpc = new RpcServer(credentials, log).register(bitcoindMethods(chain));
     await bind((p) => electrum.start(p, host), opts.electrumPort ?? 0, portOf(previous.electrum));
     try {
       await bind((p) => rpc.start(p, host), opts.rpcPort ?? 0, portOf(previous.rpc));
       await bind((p) => namecoin.rpc.start(p, host), opts.namecoinRpcPort ?? 0, portOf(previous.namecoinRpc));
+      await bind((p) => namecoinElectrum.start(p, host), 0, portOf(previous.namecoinElectrum));
     } catch (err) {
-      await Promise.all([electrum.stop(), rpc.stop()]);
+      await Promise.all([electrum.stop(), rpc.stop(), namecoin.rpc.stop(), namecoinElectrum.stop()]);
       throw err;
     }
-    const devnet = new Devnet(dir, host, chain, keys, electrum, rpc, credentials, namecoin, namecoinCredentials);
+    const devnet = new Devnet(dir, host, chain, keys, electrum, rpc, credentials, namecoin, namecoinCredentials, namecoinElectrum);
     writeFileAtomic(paths.info, JSON.stringify(devnet.info, null, 2) + '\n');
     log(`devnet: height ${chain.height}, electrum ${devnet.electrumUrl}, rpc http://${host}:${rpc.port}; namecoin height ${namecoin.chain.height}, rpc http://${host}:${namecoin.rpc.port}`);
     return devnet;
+  }
+
+  get namecoinElectrumUrl(): string {
+    return `tcp://${this.host}:${this.namecoinElectrum.port}`;
   }
 
   get electrumUrl(): string {
@@ -165,7 +175,7 @@ export class Devnet {
   }
   get info(): DevnetInfo {
     const { tpub, vpub } = this.keys.operator;
-    return { electrum: this.electrumUrl, rpc: this.rpcUrl, network: 'regtest', xpub: vpub, tpub, vpub, faucetAddress: this.faucetAddress, namecoinRpc: this.namecoinRpcUrl };
+    return { electrum: this.electrumUrl, rpc: this.rpcUrl, network: 'regtest', xpub: vpub, tpub, vpub, faucetAddress: this.faucetAddress, namecoinRpc: this.namecoinRpcUrl, namecoinElectrum: this.namecoinElectrumUrl };
   }
 
   /** The address bitdrop derives for file `index` (<xpub>/0/index). */
@@ -209,6 +219,6 @@ export class Devnet {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.electrum.stop(), this.rpc.stop(), this.namecoin.close()]);
+    await Promise.all([this.electrum.stop(), this.rpc.stop(), this.namecoin.close(), this.namecoinElectrum.stop()]);
   }
 }

@@ -30,6 +30,8 @@ export interface ChainView {
   /** the chain's extra consensus rules and relay fee floor */
   rules?: TxRules;
   minRelaySatPerKvB?: bigint;
+  /** the Electrum scripthashes an output script is indexed under (default: the script's own) */
+  keys?(script: Uint8Array): string[];
 }
 
 const btc = (sats: bigint) => satsToBtc(sats).toFixed(8);
@@ -102,7 +104,8 @@ export class Mempool {
     const removed = [...evicted].map((id) => this.entries.get(id)!);
     for (const id of evicted) this.drop(id);
 
-    const scripthashes = new Set<string>([...tx.outs.map((o) => scriptHash(o.script)), ...coins.map((c) => scriptHash(c.script))]);
+    const keys = chain.keys ?? ((script: Uint8Array) => [scriptHash(script)]);
+    const scripthashes = new Set<string>([...tx.outs.flatMap((o) => keys(o.script)), ...coins.flatMap((c) => keys(c.script))]);
     const entry: MempoolEntry = { tx, txid, fee, vsize, coins, parents, scripthashes };
     this.entries.set(txid, entry);
     tx.ins.forEach((input) => this.spends.set(outpointKey(txidOfInput(input), input.index), txid));

@@ -6,6 +6,9 @@
 import * as bitcoin from 'bitcoinjs-lib';
 import { GENESIS, MAGIC, MIN_RELAY_SAT_PER_KVB, NETWORK } from './consensus';
 import type { Coin, TxRules } from './validation';
+import { createAuxPow, parseAuxPow } from '../chain/auxpow';
+import { Reader } from '../chain/bytes';
+import { VERSION_AUXPOW } from '../chain/header';
 
 /** Consensus rules a chain adds on top of Bitcoin's, with the hooks the chain calls as blocks come and go. */
 export interface ChainRules extends TxRules {
@@ -40,6 +43,39 @@ const bitcoinCodec = {
   encodeHeader: (block: bitcoin.Block) => Buffer.from(block.toBuffer(true)),
 };
 
+/**
+ * Merge-mined blocks: header (80) ‖ AuxPoW ‖ transactions, as Namecoin Core stores and serves them; the header
+ * Electrum serves is the 80 bytes plus the AuxPoW (294 bytes here). The AuxPoW is a function of the block hash
+ * (lib/chain's createAuxPow mines the parent deterministically), so it is rebuilt, and cached, rather than kept
+ * beside the bitcoinjs Block. The block's own hash also meets the target (the miner in consensus.ts does that);
+ * Namecoin Core ignores it for auxpow blocks.
+ */
+function auxpowCodec() {
+  const cache = new Map<string, Buffer>();
+  const header = (block: bitcoin.Block): Buffer => {
+    const raw = Buffer.from(block.toBuffer(true));
+    if (!(block.version & VERSION_AUXPOW)) return raw;
+    const id = block.getId();
+    let aux = cache.get(id);
+    if (!aux) {
+      aux = createAuxPow(raw);
+      if (cache.size > 10_000) cache.clear();
+      cache.set(id, aux);
+    }
+    return Buffer.concat([raw, aux]);
+  };
+  return {
+    encodeHeader: header,
+    encodeBlock: (block: bitcoin.Block) => Buffer.concat([header(block), Buffer.from(block.toBuffer()).subarray(80)]),
+    decodeBlock: (raw: Uint8Array) => {
+      const buf = Buffer.from(raw);
+      const r = new Reader(buf, 80);
+      if (buf.readUInt32LE(0) & VERSION_AUXPOW) parseAuxPow(r);
+      return bitcoin.Block.fromBuffer(Buffer.concat([buf.subarray(0, 80), buf.subarray(r.pos)]));
+    },
+  };
+}
+
 export const BITCOIN_REGTEST: ChainParams = {
   chain: 'regtest',
   network: NETWORK,
@@ -61,9 +97,9 @@ export const NAMECOIN_REGTEST_NETWORK: bitcoin.Network = {
 };
 
 /**
- * Namecoin regtest: Bitcoin's regtest genesis and magic (Namecoin's regtest reuses both), chain id 1 in the
- * block version (0x0001 << 16 | 4), a minimum relay fee of 0.001 NMC/kvB, and the name rules.
- * Blocks are plain 80-byte-header blocks for now; merge-mined (AuxPoW) blocks replace the codec here.
+ * Namecoin regtest: Bitcoin's regtest genesis and magic (Namecoin's regtest reuses both), merge-mined blocks
+ * (version 0x00010104: chain id 1, the AuxPoW bit, base version 4) as Namecoin Core's regtest miner makes
+ * them, a minimum relay fee of 0.001 NMC/kvB, and the name rules.
  */
 export function namecoinRegtest(rules: ChainRules): ChainParams {
   return {
@@ -71,9 +107,9 @@ export function namecoinRegtest(rules: ChainRules): ChainParams {
     network: NAMECOIN_REGTEST_NETWORK,
     genesis: GENESIS,
     magic: MAGIC,
-    blockVersion: 0x00010004,
+    blockVersion: 0x00010104,
     minRelaySatPerKvB: 100_000n,
-    ...bitcoinCodec,
+    ...auxpowCodec(),
     rules,
   };
 }
