@@ -17,11 +17,13 @@ async function rpcError(p: Promise<unknown>): Promise<{ code?: number; message: 
   throw new Error('expected an RPC error');
 }
 
-/** The name outputs of a mined block, decoded from its raw bytes. */
+/** The name outputs of a mined block, decoded from its raw bytes (merge-mined: header ‖ AuxPoW ‖ transactions). */
 function nameOpsInBlock(devnet: Devnet, hash: string) {
+  const params = devnet.namecoin.chain.params;
   const height = devnet.namecoin.chain.heightOfHash(hash)!;
-  const raw = devnet.namecoin.chain.params.encodeBlock(devnet.namecoin.chain.blockAt(height)!);
-  const block = bitcoin.Block.fromBuffer(raw);
+  const raw = params.encodeBlock(devnet.namecoin.chain.blockAt(height)!);
+  const block = params.decodeBlock(raw);
+  if (block.getId() !== hash) throw new Error('the block codec does not round-trip');
   return block.transactions!.flatMap((tx) => tx.outs.map((o) => ({ tx, op: parseNameScript(o.script), value: o.value })).filter((x) => x.op));
 }
 
