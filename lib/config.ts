@@ -22,6 +22,8 @@ export interface Config {
   maxUploadBytes: number;
   /** hot standby: hold nothing and serve nothing until the data dir (on a shared volume) is free, then take over */
   standby: boolean;
+  /** 'debug' also logs what is routine on the internet: clients gone mid-request, malformed requests */
+  logLevel: 'info' | 'debug';
 
   // payments (issue: pay per use)
   network: NetworkName;
@@ -76,6 +78,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'console', kind: 'hostport', describe: 'operator console HOST:PORT (loopback only, admin token)' },
   { key: 'publicUrl', kind: 'string', describe: 'base URL printed in upload answers' },
   { key: 'maxUploadBytes', kind: 'bytes', describe: 'largest accepted upload (bytes, or 5GiB, 100MB …)' },
+  { key: 'logLevel', kind: 'string', describe: 'log level (debug adds dropped connections and malformed requests)', choices: ['info', 'debug'] },
   { key: 'standby', kind: 'bool', describe: 'wait as a hot standby until the daemon using --data-dir (another mount of it) is gone, then take over' },
   { key: 'network', kind: 'string', describe: 'coin network', choices: ['bitcoin', 'testnet', 'signet', 'regtest', 'namecoin', 'namecoin-regtest'] },
   { key: 'xpub', kind: 'string', describe: 'watch-only extended public key (xpub/tpub/zpub/vpub)' },
@@ -116,6 +119,7 @@ export function defaults(): Config {
     console: { host: '127.0.0.1', port: 8081 },
     maxUploadBytes: 5 * GiB,
     standby: false,
+    logLevel: 'info',
     network: 'regtest',
     electrum: [],
     confirmations: 1,

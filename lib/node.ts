@@ -44,6 +44,8 @@ export const adminTokenPath = (dataDir: string) => path.join(dataDir, 'admin-tok
 export const pidPath = (dataDir: string) => path.join(dataDir, 'bitdrop.pid');
 
 export interface NodeOptions {
+  /** routine lines (clients gone, malformed requests); default: printed with --log-level debug only */
+  debug?: (line: string) => void;
   log?: (line: string) => void;
   blobBackend?: BlobBackend;
   /** the ledger's clock (tests move time forward without sleeping) */
@@ -80,12 +82,14 @@ export class BitdropNode {
   private stopping?: Promise<void>;
   /** true once this process holds the data dir: only then may it write or remove its runtime files */
   private owner = false;
+  private readonly debug: (line: string) => void;
   url = '';
   consoleUrl = '';
 
   constructor(readonly config: Config, private readonly opts: NodeOptions = {}) {
     const print = opts.log ?? ((line) => console.log(line));
     this.log = (line) => { this.events.add(line); print(line); };
+    this.debug = opts.debug ?? (config.logLevel === 'debug' ? (line) => print(`debug     ${line}`) : () => {});
   }
 
   async start(): Promise<void> {
@@ -110,8 +114,9 @@ export class BitdropNode {
       gate: this.gate,
       served: (bytes) => { this.bytesServed += bytes; },
       log: this.log,
+      debug: this.debug,
     });
-    this.server = createServer(app);
+    this.server = createServer(app, undefined, this.debug);
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', (err: NodeJS.ErrnoException) =>
         reject(new Error(err.code === 'EADDRINUSE'

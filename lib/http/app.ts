@@ -6,7 +6,7 @@ import http from 'http';
 import Koa from 'koa';
 import { UserError } from '../errors';
 import { securityHeaders } from './security';
-import { errorHandler } from './errors';
+import { clientGone, errorHandler, oneLine } from './errors';
 import { freeGate } from './gate';
 import type { AppDeps, Deps } from './deps';
 import { home } from './home';
@@ -22,13 +22,14 @@ export function createApp(deps: AppDeps): Koa {
   const d: Deps = { ...deps, gate: deps.gate ?? freeGate };
   const app = new Koa();
   app.proxy = false;
+  const debug = d.debug ?? (() => {});
   // A client that goes away mid-transfer is routine (and already settled by the download); log the rest.
-  app.on('error', (err: NodeJS.ErrnoException) => {
-    if (['ERR_STREAM_PREMATURE_CLOSE', 'ECONNRESET', 'EPIPE', 'ECONNABORTED'].includes(err.code ?? '')) return;
-    d.log(`error: ${err.stack ?? err}`);
+  app.on('error', (err: NodeJS.ErrnoException, ctx?: Koa.Context) => {
+    if (clientGone(err, ctx?.req)) debug(`client gone: ${ctx ? `${ctx.method} ${ctx.path}: ` : ''}${oneLine(err)}`);
+    else d.log(`error: ${err.stack ?? err}`);
   });
   app.use(securityHeaders);
-  app.use(errorHandler(d.log));
+  app.use(errorHandler(d.log, debug));
   app.use(async (ctx) => {
     if (d.gate.route && (await d.gate.route(ctx))) return;
     const { method, path } = ctx;
@@ -53,10 +54,25 @@ export function createApp(deps: AppDeps): Koa {
  * `Expect: 100-continue` (curl -T of anything large) get their 100 only once the upload is admitted
  * (lib/http/upload.ts), so an oversized or unwanted body is refused before it is sent.
  */
-export function createServer(app: Koa, idleMs = 120_000): http.Server {
+export function createServer(app: Koa, idleMs = 120_000, debug: (line: string) => void = () => {}): http.Server {
   const handler = app.callback();
   const server = http.createServer({ requestTimeout: 0, headersTimeout: 60_000 }, handler);
   server.timeout = idleMs;
   server.on('checkContinue', handler);
+  // A client that half-closes after its body (nc -N, some libraries) still gets its answer: by default
+  // Node ends the socket at the client's FIN and the answer is lost. With this (long-standing, if
+  // undocumented) switch of Node's http server, the answer is sent and the socket ended after it.
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  // Malformed requests are routine on the internet: one debug line and one readable line back.
+  server.on('clientError', (err: NodeJS.ErrnoException & { bytesParsed?: number }, socket) => {
+    debug(`malformed request from ${(socket as import('net').Socket).remoteAddress ?? '?'}: ${oneLine(err)}`);
+    if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
+    const [status, reason, what] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request headers took too long']
+        : [400, 'Bad Request', 'malformed HTTP request'];
+    const body = `${status} ${reason}: ${what}\n`;
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  });
   return server;
 }

@@ -12,6 +12,8 @@ export interface AppDeps {
   /** counts bytes sent to downloaders (the console's totals) */
   served?: (bytes: number) => void;
   log: (line: string) => void;
+  /** what is routine on the internet (clients gone mid-request, malformed requests): one line each */
+  debug?: (line: string) => void;
 }
 
 /** AppDeps with the gate filled in (the free gate when no price is set). */

@@ -8,8 +8,20 @@ const REASONS: Record<number, string> = {
   500: 'Internal Server Error', 503: 'Service Unavailable', 507: 'Insufficient Storage',
 };
 
-/** The one place errors become answers: one readable line for curl, a page for browsers, JSON for scripts. */
-export function errorHandler(log: (line: string) => void): Middleware {
+/** Error codes of a client that went away: routine on the internet, not the daemon's fault. */
+const GONE = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'ETIMEDOUT']);
+
+/** True when an error only means that the client disconnected. */
+export function clientGone(err: unknown, req?: { aborted?: boolean; destroyed?: boolean; complete?: boolean }): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return (code !== undefined && GONE.has(code)) || (req !== undefined && req.destroyed === true && !req.complete);
+}
+
+/**
+ * The one place errors become answers: one readable line for curl, a page for browsers, JSON for scripts.
+ * A client that went away mid-request gets one `debug` line, not an error with a stack trace.
+ */
+export function errorHandler(log: (line: string) => void, debug: (line: string) => void = () => {}): Middleware {
   return async (ctx, next) => {
     try {
       await next();
@@ -26,6 +38,9 @@ export function errorHandler(log: (line: string) => void): Middleware {
       } else if ((err as { expose?: boolean }).expose) {
         status = (err as { status: number }).status;
         message = (err as Error).message;
+      } else if (clientGone(err, ctx.req)) {
+        debug(`client gone: ${ctx.method} ${ctx.path}: ${oneLine(err)}`);
+        return;
       } else {
         log(`error: ${ctx.method} ${ctx.path}: ${(err as Error).stack ?? err}`);
       }
@@ -44,4 +59,11 @@ export function errorHandler(log: (line: string) => void): Middleware {
       }
     }
   };
+}
+
+/** An error as one line: its code and message, no stack. */
+export function oneLine(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  const text = `${e?.code ? `${e.code} ` : ''}${e?.message ?? String(err)}`;
+  return text.replace(/\s+/g, ' ').slice(0, 300);
 }

@@ -10,6 +10,7 @@ import { contentDisposition } from './filenames';
 import { flavor } from './negotiate';
 import { DOWNLOAD_CSP } from './security';
 import { fileView } from './views';
+import { queryParam } from './params';
 
 async function find(d: Deps, id: string): Promise<FileManifest> {
   const m = await d.store.get(id);
@@ -96,7 +97,7 @@ export async function download(ctx: Context, d: Deps, id: string) {
 
 export async function deleteFile(ctx: Context, d: Deps, id: string) {
   const m = await find(d, id);
-  const token = ctx.get('X-Delete-Token') || (ctx.query.token as string | undefined) || '';
+  const token = ctx.get('X-Delete-Token') || queryParam(ctx, 'token') || '';
   if (!token) throw new UserError(401, 'deleting needs the delete token given at upload (header X-Delete-Token or ?token=)');
   const given = Buffer.from(hashToken(token), 'hex');
   const expected = Buffer.from(m.deleteTokenHash, 'hex');

@@ -8,6 +8,7 @@ import type { Ledger } from '../ledger';
 import type { PaymentGate } from './gate';
 import { flavor } from './negotiate';
 import { baseUrl } from './views';
+import { queryParam } from './params';
 
 const RESERVATION_ROUTE = /^\/reserve\/([A-Za-z0-9_-]{22})$/;
 
@@ -27,7 +28,7 @@ export function ledgerGate(ledger: Ledger, maxUploadBytes: number, publicUrl?: s
     deleted: (m) => ledger.forgetId(m.id),
     async route(ctx: Context) {
       if (ctx.path === '/reserve' && ctx.method === 'POST') {
-        const raw = (ctx.query.size as string | undefined) ?? ctx.get('X-Size');
+        const raw = queryParam(ctx, 'size') ?? ctx.get('X-Size');
         const size = Number(raw);
         if (!raw || !Number.isSafeInteger(size) || size < 0) throw new UserError(400, 'say how many bytes to reserve: POST /reserve?size=N');
         if (size > maxUploadBytes) throw tooLarge(maxUploadBytes);

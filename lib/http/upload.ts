@@ -10,10 +10,11 @@ import type { UploadContext } from './gate';
 import { safeName } from './filenames';
 import { flavor, escapeHtml, page } from './negotiate';
 import { fileUrl, fileView } from './views';
+import { queryParam } from './params';
 
 function uploadContext(ctx: Context): UploadContext {
   const declared = ctx.get('Content-Length');
-  const reservation = (ctx.query.reservation as string | undefined) ?? (ctx.get('X-Reservation') || undefined);
+  const reservation = queryParam(ctx, 'reservation') ?? (ctx.get('X-Reservation') || undefined);
   return { declaredBytes: declared === '' ? undefined : Number(declared), reservation };
 }
 
@@ -39,7 +40,7 @@ export async function uploadPut(ctx: Context, d: Deps) {
   await admit(ctx, d, up);
   let raw = '';
   try { raw = decodeURIComponent(ctx.path.slice(1)); } catch { raw = ctx.path.slice(1); }
-  const name = safeName(raw || (ctx.query.name as string | undefined));
+  const name = safeName(raw || queryParam(ctx, 'name'));
   const result = await d.store.ingest(ctx.req, {
     name,
     type: mediaType(ctx.get('Content-Type'), name),

@@ -1,11 +1,19 @@
 import type { Context } from 'koa';
+import { wellFormedHost } from './params';
 import type { FileManifest } from '../store';
 import type { Deps } from './deps';
 
-/** The absolute base URL: the configured one, else what the client used (an .onion Host over Tor). */
+/**
+ * The absolute base URL: the configured one, else the host the client used (an .onion or .bit Host over
+ * Tor) when it is well formed, else the address the request came in on (a raw Host never reaches answers).
+ */
 export function baseUrl(ctx: Context, publicUrl: string | undefined): string {
   if (publicUrl) return publicUrl.replace(/\/+$/, '');
-  return `${ctx.protocol}://${ctx.host}`;
+  const host = wellFormedHost(ctx.get('Host'));
+  if (host) return `${ctx.protocol}://${host}`;
+  const { localAddress, localPort } = ctx.req.socket;
+  const addr = (localAddress ?? '127.0.0.1').replace(/^::ffff:(?=\d+\.)/, '');
+  return `${ctx.protocol}://${addr.includes(':') ? `[${addr}]` : addr}:${localPort}`;
 }
 
 export const fileUrl = (ctx: Context, d: Deps, m: FileManifest) =>
