@@ -109,6 +109,31 @@ t.test('resolving d/example through the devnet\'s Namecoin Electrum server', asy
     await refused(t, lookupName('d/example', opts([url, hides.url])), 'disagree', /servers disagree: .* says update .* says unknown/);
   });
 
+  await t.test('a checkpoint root anchors the chain (Electrum-NMC ships one for mainnet); a proof against another root is refused', async (t) => {
+    // the merkle root over the hashes of blocks 0..100, computed here from the devnet's own chain
+    let level = Array.from({ length: 101 }, (_, h) => Buffer.from(devnet.namecoin.chain.hashAt(h)!, 'hex').reverse());
+    while (level.length > 1) {
+      const next: Buffer[] = [];
+      for (let i = 0; i < level.length; i += 2) next.push(sha256d(Buffer.concat([level[i], level[i + 1] ?? level[i]])));
+      level = next;
+    }
+    const cpRoot = Buffer.from(level[0]).reverse().toString('hex');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitdrop-names-cp-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const r = await lookupName('d/example', opts([url], { chainDir: dir, anchor: { height: 100, cpRoot } }));
+    t.equal(r.txid, fu);
+    t.match(JSON.parse(fs.readFileSync(path.join(dir, 'anchor.json'), 'utf8')), { height: 100, cpRoot, hash: devnet.namecoin.chain.hashAt(100) }, 'the anchor block learnt and kept');
+    t.equal(fs.statSync(path.join(dir, 'headers')).size, (devnet.namecoin.chain.height - 100) * 80, 'only headers above the checkpoint');
+    await refused(t, lookupName('d/example', opts([url], { chainDir: undefined, anchor: { height: 100, cpRoot: '00'.repeat(32) } })), 'proof-invalid', /checkpoint 100: the server's root .* is not ours/);
+    const liar = await startLyingElectrum(url, (m, p, a) => {
+      if (m !== 'blockchain.block.header' || !p[1] || !a.result) return a;
+      const proof = a.result as { branch: string[] };
+      return { result: { ...proof, branch: [crypto.randomBytes(32).toString('hex'), ...proof.branch.slice(1)] } };
+    });
+    t.teardown(() => liar.close());
+    await refused(t, lookupName('d/example', opts([liar.url], { chainDir: undefined, anchor: { height: 100, cpRoot } })), 'proof-invalid', /is not proven by the checkpoint root/);
+  });
+
   await t.test('an expired name is refused', async (t) => {
     devnet.mineNames(registeredAt + 30 - devnet.namecoin.chain.height);
     await refused(t, lookupName('d/example', opts([url])), 'expired', new RegExp(`d/example expired at block ${registeredAt + 30}`));

@@ -47,7 +47,7 @@ export interface HeaderChainOptions {
 
 export class HeaderChain {
   readonly params: ChainParams;
-  readonly anchor: Anchor;
+  anchor: Anchor;
   /** entries[0] is the anchor; entries[i] is height anchor.height + i */
   private entries: Entry[];
   private readonly file?: string;
@@ -57,9 +57,10 @@ export class HeaderChain {
   private constructor(opts: HeaderChainOptions) {
     this.params = chainParams(opts.network);
     this.anchor = opts.anchor ?? this.params.anchor;
-    this.entries = [{ hash: this.anchor.hash, bits: this.anchor.bits, time: this.anchor.time }];
+    this.entries = [{ hash: this.anchor.hash ?? '', bits: this.anchor.bits, time: this.anchor.time }];
     this.log = opts.log ?? (() => {});
     if (opts.dir) this.file = path.join(opts.dir, 'headers');
+    if (!this.anchor.hash && !this.anchor.cpRoot) throw new Error(`anchor ${this.anchor.height}: needs a hash or a checkpoint root`);
   }
 
   /** Opens (or creates) the chain; stored headers are re-linked and kept up to the first that does not link. */
@@ -67,6 +68,31 @@ export class HeaderChain {
     const c = new HeaderChain(opts);
     if (opts.dir) c.load(opts.dir);
     return c;
+  }
+
+  /** false until a checkpoint-root anchor's block hash is learnt (establishAnchor) */
+  get anchored(): boolean {
+    return this.entries[0].hash !== '';
+  }
+
+  /**
+   * Learns the anchor block from a server's checkpoint proof (blockchain.block.header(h, cp_height=h)):
+   * its header must be the leaf at `height` of the merkle tree whose root we ship.
+   */
+  establishAnchor(header80: Buffer, branch: unknown, root: unknown): void {
+    const cpRoot = this.anchor.cpRoot;
+    if (!cpRoot) throw new Error('this chain has no checkpoint root to establish');
+    if (root !== cpRoot) throw new ChainError(`checkpoint ${this.anchor.height}: the server's root ${String(root)} is not ours (${cpRoot})`);
+    if (!Array.isArray(branch) || branch.length > 32 || !branch.every((b) => typeof b === 'string' && /^[0-9a-fA-F]{64}$/.test(b))) {
+      throw new ChainError(`checkpoint ${this.anchor.height}: malformed branch`);
+    }
+    const h = decode80(header80.subarray(0, HEADER_SIZE));
+    if (!rootFromBranch(fromRevHex(h.hash), branch.map(fromRevHex), this.anchor.height).equals(fromRevHex(cpRoot))) {
+      throw new ChainError(`checkpoint ${this.anchor.height}: header ${h.hash} is not proven by the checkpoint root`);
+    }
+    this.anchor = { ...this.anchor, hash: h.hash };
+    this.entries = [{ hash: h.hash, bits: h.bits, time: h.time }];
+    if (this.file) this.load(path.dirname(this.file));
   }
 
   get height(): number {
@@ -217,12 +243,26 @@ export class HeaderChain {
 
   private load(dir: string): void {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
     const anchorFile = path.join(dir, 'anchor.json');
-    const wanted = JSON.stringify({ network: this.params.network, height: this.anchor.height, hash: this.anchor.hash });
     let stored: string | undefined;
     try {
       stored = fs.readFileSync(anchorFile, 'utf8').trim();
     } catch {}
+    if (!this.anchored) {
+      // a checkpoint-root anchor: the block hash learnt at an earlier sync, if it was this checkpoint
+      try {
+        const prev = JSON.parse(stored ?? '{}') as { network?: string; height?: number; cpRoot?: string; hash?: string; bits?: number; time?: number };
+        if (prev.network === this.params.network && prev.height === this.anchor.height && prev.cpRoot === this.anchor.cpRoot && typeof prev.hash === 'string') {
+          this.anchor = { ...this.anchor, hash: prev.hash };
+          this.entries = [{ hash: prev.hash, bits: prev.bits, time: prev.time }];
+        }
+      } catch {}
+      if (!this.anchored) return; // nothing on disk can follow an anchor we do not know yet
+    }
+    const e0 = this.entries[0];
+    const wanted = JSON.stringify({ network: this.params.network, height: this.anchor.height, hash: this.anchor.hash, cpRoot: this.anchor.cpRoot, bits: e0.bits, time: e0.time });
     if (stored !== wanted) {
       // another anchor (or none yet): the records do not follow ours
       fs.writeFileSync(this.file!, Buffer.alloc(0), { mode: 0o600 });

@@ -1,14 +1,20 @@
 // Consensus parameters of each network, as plain data (Bitcoin Core's and Namecoin Core's chainparams.cpp).
 // `anchor` is where our header chain starts: the genesis block, or for Bitcoin mainnet/testnet the last
 // checkpoint shipped with Electrum 4.3.4 (checkpoints.json: the hash of the last block of a 2016-block
-// period), so a new install downloads ~200k headers instead of ~900k.
+// period), so a new install downloads ~200k headers instead of ~900k; for Namecoin mainnet the merkle root
+// of blocks 0..558431 that Electrum-NMC ships (full AuxPoW headers from genesis would be ~400 MB).
 
 import type { NetworkName } from '../config';
 
 export interface Anchor {
   height: number;
-  /** display-order hex */
-  hash: string;
+  /** display-order hex; absent when only `cpRoot` is known (learnt, and kept, at the first sync) */
+  hash?: string;
+  /**
+   * ElectrumX checkpoint: the merkle root (display hex) over the hashes of blocks 0..height, as
+   * `blockchain.block.header(height, cp_height=height)` proves it; Electrum-NMC's VERIFICATION_BLOCK_MERKLE_ROOT
+   */
+  cpRoot?: string;
   /** bits and time of the anchor block, when known (genesis): the first blocks' difficulty rules need them */
   bits?: number;
   time?: number;
@@ -74,7 +80,8 @@ export const CHAIN_PARAMS: Readonly<Record<NetworkName, ChainParams>> = {
   namecoin: {
     network: 'namecoin',
     ...BITCOIN,
-    anchor: { height: 0, hash: '000000000062b72c5e2ceb45fbc8587e807c155b0da735e6483dfba2f0a9c770', bits: 0x1c007fff, time: 1303000001 },
+    // Electrum-NMC's verification block (constants.py): the headers of blocks 0..558431 hash to this merkle root
+    anchor: { height: 558_431, cpRoot: '4c6b8a34ed0ab02ef9486d0f57de24ee367e4c1735c20f7b3a79927b62310fc3' },
     powLimit: MAIN_LIMIT,
     allowMinDifficulty: false,
     noRetargeting: false,

@@ -56,6 +56,13 @@ async function fetchHeader(chain: HeaderChain, request: ElectrumRequest, height:
  * rules or its tip does not match the headers it serves; transport errors pass through unchanged.
  */
 export async function syncChain(chain: HeaderChain, request: ElectrumRequest, tip: ServerTip): Promise<void> {
+  if (!chain.anchored) {
+    // a checkpoint-root anchor: the server proves the anchor block against the root we ship
+    const h = chain.base;
+    const proof = (await request('blockchain.block.header', [h, h])) as { header?: unknown; branch?: unknown; root?: unknown } | null;
+    if (!proof || typeof proof.header !== 'string' || !/^([0-9a-fA-F]{2}){80,}$/.test(proof.header)) throw new ChainError(`checkpoint ${h}: malformed proof`);
+    chain.establishAnchor(Buffer.from(proof.header, 'hex'), proof.branch, proof.root);
+  }
   if (chain.hashAt(tip.height) === tip.header.hash) return; // nothing new (or a tip we already passed)
   // where do we agree? probe back from the lower of the two tips
   let probe = Math.min(chain.height, tip.height - 1);

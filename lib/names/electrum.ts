@@ -14,7 +14,7 @@
 
 import crypto from 'crypto';
 import { Transaction } from 'bitcoinjs-lib';
-import { ChainError, HeaderChain, LessWork, ProofError, parseTip, syncChain } from '../chain';
+import { ChainError, HeaderChain, LessWork, ProofError, parseTip, syncChain, type Anchor } from '../chain';
 import { ElectrumConnection, ElectrumRpcError } from '../payments/electrum';
 import { OP_NAME_UPDATE, parseNameScript } from './script';
 import type { NetworkName } from '../config';
@@ -70,12 +70,14 @@ export interface ElectrumNameOptions {
   clearnet?: boolean;
   timeoutMs?: number;
   log?: (line: string) => void;
+  /** start the header chain here instead of the network's built-in anchor (a newer checkpoint) */
+  anchor?: Anchor;
 }
 
 /** Looks up `name` (e.g. "d/example") through every server, checks each answer, and returns the agreed record. */
 export async function lookupName(name: string, opts: ElectrumNameOptions): Promise<NameRecord> {
   if (opts.servers.length === 0) throw new NameLookupError('unreachable', 'no Namecoin Electrum server given (--electrum-nmc tcp://HOST:PORT)');
-  const chain = HeaderChain.open({ network: opts.network, dir: opts.chainDir, log: opts.log });
+  const chain = HeaderChain.open({ network: opts.network, dir: opts.chainDir, log: opts.log, anchor: opts.anchor });
   try {
     const answers: Array<{ server: string; record?: Omit<NameRecord, 'servers'>; error?: NameLookupError }> = [];
     // one server at a time: they share one header chain, and a forged chain from one must not race another
