@@ -113,6 +113,7 @@ export class BitdropNode {
       store: this.store,
       gate: this.gate,
       served: (bytes) => { this.bytesServed += bytes; },
+      onion: () => this.tor?.onionUrl(),
       log: this.log,
       debug: this.debug,
     });

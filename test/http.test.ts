@@ -179,10 +179,13 @@ t.test('delete needs the token', async (t) => {
   t.equal((await curlStatus('-X', 'DELETE', '-H', 'X-Delete-Token: wrongwrongwrongwrongwr', fileUrl)).status, 403, 'wrong token');
   t.equal((await curlStatus('-o', '/dev/null', fileUrl)).status, 200, 'still there');
   t.equal((await curlStatus('-X', 'DELETE', '-H', `X-Delete-Token: ${json.deleteToken}`, fileUrl)).status, 200, 'right token');
-  t.equal((await curlStatus('-o', '/dev/null', fileUrl)).status, 404, 'gone');
+  const gone = await curlStatus(fileUrl);
+  t.equal(gone.status, 410, 'a deleted file is gone (410), not unknown');
+  t.match(gone.body, /^410 Gone: this was deleted on \d{4}-\d\d-\d\d \(deleted by the uploader\)$/m);
   const again = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', file, `${d.url}/`));
   t.equal((await curlStatus('-X', 'DELETE', `${d.url}/${again.id}?token=${again.deleteToken}`)).status, 200, '?token= works too');
-  t.equal((await curlStatus('-X', 'DELETE', '-H', `X-Delete-Token: ${json.deleteToken}`, fileUrl)).status, 404, 'unknown id → 404');
+  t.equal((await curlStatus('-X', 'DELETE', '-H', `X-Delete-Token: ${json.deleteToken}`, fileUrl)).status, 410, 'deleting it again → 410');
+  t.equal((await curlStatus('-o', '/dev/null', `${d.url}/AAAAAAAAAAAAAAAAAAAAAA`)).status, 404, 'an id never used → 404');
 });
 
 t.test('unknown ids and routes', async (t) => {

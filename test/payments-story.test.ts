@@ -85,7 +85,7 @@ t.test('upload → 402 → pay too little → pay the rest → mine → download
   p.clock.now = Date.parse(v.paidThrough) + 7 * DAY + 1000;
   const before = chunkFiles(p.dataDir).length;
   t.same(await p.node.ledger!.sweep(), [up.id], 'negative past the grace period: deleted');
-  t.equal((await curlStatus('-o', '/dev/null', fileUrl)).status, 404);
+  t.equal((await curlStatus('-o', '/dev/null', fileUrl)).status, 410, 'its URL says it is gone');
   t.equal(chunkFiles(p.dataDir).length, before - 1, 'its chunk was freed');
 });
 

@@ -12,7 +12,8 @@ import type { AppDeps, Deps } from './deps';
 import { home } from './home';
 import { serveStylesheet } from './style';
 import { uploadPut, uploadMultipart } from './upload';
-import { download, deleteFile } from './files';
+import { deleteFile, deleteForm } from './files';
+import { fileRoute } from './drops';
 
 export type { AppDeps, Deps } from './deps';
 
@@ -38,8 +39,9 @@ export function createApp(deps: AppDeps): Koa {
     if (method === 'PUT' && /^\/[^/]*$/.test(path)) return uploadPut(ctx, d);
     if (method === 'POST' && path === '/') return uploadMultipart(ctx, d);
     const m = FILE_ROUTE.exec(path);
-    if (m && (method === 'GET' || method === 'HEAD')) return download(ctx, d, m[1]);
+    if (m && (method === 'GET' || method === 'HEAD')) return fileRoute(ctx, d, m[1], m[2]);
     if (m && method === 'DELETE' && m[2] === undefined) return deleteFile(ctx, d, m[1]);
+    if (m && method === 'POST' && m[2] === undefined) return deleteForm(ctx, d, m[1]);
     if (m || path === '/') {
       throw new UserError(405, `${method} is not allowed here`);
     }

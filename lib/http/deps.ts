@@ -9,6 +9,8 @@ export interface AppDeps {
   config: Config;
   store: Store;
   gate?: PaymentGate;
+  /** the onion URL once published (the home page's curl line) */
+  onion?: () => string | undefined;
   /** counts bytes sent to downloaders (the console's totals) */
   served?: (bytes: number) => void;
   log: (line: string) => void;

@@ -1,10 +1,12 @@
 import type { Middleware } from 'koa';
 import { isUserError } from '../errors';
-import { escapeHtml, flavor, page } from './negotiate';
+import { flavor } from './negotiate';
+import { errorPage } from './pages';
+import { PAGE_CSP } from './security';
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
-  405: 'Method Not Allowed', 410: 'Gone', 411: 'Length Required', 413: 'Payload Too Large', 416: 'Range Not Satisfiable', 421: 'Misdirected Request',
+  405: 'Method Not Allowed', 409: 'Conflict', 410: 'Gone', 411: 'Length Required', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 416: 'Range Not Satisfiable', 421: 'Misdirected Request',
   500: 'Internal Server Error', 503: 'Service Unavailable', 507: 'Insufficient Storage',
 };
 
@@ -34,7 +36,6 @@ export function errorHandler(log: (line: string) => void, debug: (line: string) 
       let details: Record<string, unknown> = {};
       if (isUserError(err)) {
         ({ status, message, details } = err);
-        ctx.set(err.headers);
       } else if ((err as { expose?: boolean }).expose) {
         status = (err as { status: number }).status;
         message = (err as Error).message;
@@ -44,6 +45,12 @@ export function errorHandler(log: (line: string) => void, debug: (line: string) 
       } else {
         log(`error: ${ctx.method} ${ctx.path}: ${(err as Error).stack ?? err}`);
       }
+      // An error is never the file: drop what a download had set (a 402 for a browser is a page, never an
+      // attachment named like the file), then add the error's own headers.
+      for (const h of ['Content-Disposition', 'Content-Range', 'Accept-Ranges', 'ETag', 'Last-Modified', 'Cache-Control']) ctx.remove(h);
+      ctx.set('Content-Security-Policy', PAGE_CSP);
+      if (isUserError(err)) ctx.set(err.headers);
+      if (status >= 400 && status !== 404 && status !== 410) ctx.set('Cache-Control', 'no-store');
       // An unread request body (413 while streaming, a refused upload) cannot be drained safely: close.
       if (!ctx.req.complete) ctx.set('Connection', 'close');
       ctx.status = status;
@@ -51,8 +58,7 @@ export function errorHandler(log: (line: string) => void, debug: (line: string) 
       if (f === 'json') ctx.body = { error: message, status, ...details };
       else if (f === 'html') {
         ctx.type = 'html';
-        ctx.body = page(`${status} ${REASONS[status] ?? ''}`, `<h1>${status} ${escapeHtml(REASONS[status] ?? '')}</h1><p>${escapeHtml(message)}</p>` +
-          (details.paymentUri ? `<p><a href="${escapeHtml(String(details.paymentUri))}">${escapeHtml(String(details.paymentUri))}</a></p>` : ''));
+        ctx.body = await errorPage(status, REASONS[status] ?? 'Error', message, details);
       } else {
         ctx.type = 'text/plain; charset=utf-8';
         ctx.body = `${status} ${REASONS[status] ?? ''}: ${message}\n` + (details.hint ? `${details.hint}\n` : '');

@@ -9,13 +9,27 @@ import type { Deps } from './deps';
 import { contentDisposition } from './filenames';
 import { flavor } from './negotiate';
 import { DOWNLOAD_CSP } from './security';
-import { fileView } from './views';
+import { baseUrl, fileView } from './views';
+import { deletedPage } from './pages';
 import { queryParam } from './params';
 
-async function find(d: Deps, id: string): Promise<FileManifest> {
+export async function find(d: Deps, id: string): Promise<FileManifest> {
   const m = await d.store.get(id);
-  if (!m) throw new UserError(404, 'no such file (it may have been deleted or never paid for)');
+  if (!m) throw await missing(d, id);
   return m;
+}
+
+/** 410 for a file or drop that was here (with when and why), 404 for anything else. */
+export async function missing(d: Deps, id: string): Promise<UserError> {
+  const gone = await d.store.tombstone(id);
+  if (gone) return new UserError(410, `this was deleted on ${new Date(gone.deleted).toISOString().slice(0, 10)} (${gone.why})`, { deleted: new Date(gone.deleted).toISOString(), why: gone.why });
+  return new UserError(404, 'no such file (the link may be mistyped, or it was never uploaded)');
+}
+
+/** Adds the file page's address to a 402, so a browser's payment page links to it. */
+export function withPage(err: unknown, ctx: Context, d: Deps, id: string): unknown {
+  if (err instanceof UserError && err.status === 402) err.details.page = `${baseUrl(ctx, d.config.publicUrl)}/${id}`;
+  return err;
 }
 
 export async function download(ctx: Context, d: Deps, id: string) {
@@ -55,7 +69,7 @@ export async function download(ctx: Context, d: Deps, id: string) {
     }
   }
   const length = m.size === 0 ? 0 : end - start + 1;
-  const ticket = await d.gate.openDownload(m, length, ctx.method === 'HEAD');
+  const ticket = await d.gate.openDownload(m, length, ctx.method === 'HEAD').catch((err) => { throw withPage(err, ctx, d, m.drop ?? m.id); });
   if (ctx.method === 'HEAD') {
     // HEAD answers what GET would (402 included) and costs nothing.
     ctx.status = ctx.status === 206 ? 206 : 200;
@@ -95,15 +109,45 @@ export async function download(ctx: Context, d: Deps, id: string) {
   });
 }
 
-export async function deleteFile(ctx: Context, d: Deps, id: string) {
-  const m = await find(d, id);
-  const token = ctx.get('X-Delete-Token') || queryParam(ctx, 'token') || '';
+/**
+ * Deletes a file, or a drop with all its files, with the delete token given at upload: DELETE with
+ * X-Delete-Token (or ?token=), or POST /<id> from the page's form (field `token`).
+ */
+export async function deleteFile(ctx: Context, d: Deps, id: string, formToken?: string) {
+  const drop = await d.store.getDrop(id);
+  const members = drop ? (await Promise.all(drop.files.map((f) => d.store.get(f)))).filter((x): x is FileManifest => !!x) : [await find(d, id)];
+  const m = members[0];
+  if (!m) throw await missing(d, id);
+  if (!drop && m.drop) throw new UserError(409, `this file is part of a drop of several files: delete the drop (/${m.drop}) with its token`);
+  const token = formToken ?? (ctx.get('X-Delete-Token') || queryParam(ctx, 'token') || '');
   if (!token) throw new UserError(401, 'deleting needs the delete token given at upload (header X-Delete-Token or ?token=)');
-  const given = Buffer.from(hashToken(token), 'hex');
+  const given = Buffer.from(hashToken(token.trim()), 'hex');
   const expected = Buffer.from(m.deleteTokenHash, 'hex');
   if (!crypto.timingSafeEqual(given, expected)) throw new UserError(403, 'wrong delete token');
-  await d.store.delete(id, await d.gate.deleteOps(m));
-  d.gate.deleted(m);
-  if (flavor(ctx) === 'json') ctx.body = { id, deleted: true };
+  // The payment account is the drop's (same id as the drop) or the file's.
+  const account: FileManifest = { ...m, id, drop: undefined };
+  if (drop) await d.store.deleteDrop(id, await d.gate.deleteOps(account), 'deleted by the uploader');
+  else await d.store.delete(id, await d.gate.deleteOps(account), 'deleted by the uploader');
+  d.gate.deleted(account);
+  const f = flavor(ctx);
+  if (f === 'json') ctx.body = { id, deleted: true };
+  else if (f === 'html') { ctx.type = 'html'; ctx.body = deletedPage(drop ? `The drop of ${members.length} files` : m.name); }
   else ctx.body = `deleted ${id}\n`;
+}
+
+/** POST /<id> from the delete form (application/x-www-form-urlencoded, a few hundred bytes at most). */
+export async function deleteForm(ctx: Context, d: Deps, id: string) {
+  if (!/^application\/x-www-form-urlencoded/i.test(ctx.get('Content-Type'))) {
+    throw new UserError(415, 'POST /<id> takes the delete form (token=…); scripts use DELETE with X-Delete-Token');
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req) {
+    size += (chunk as Buffer).length;
+    if (size > 4096) throw new UserError(413, 'the delete form is a few hundred bytes at most');
+    chunks.push(chunk as Buffer);
+  }
+  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  if (form.get('action') !== 'delete') throw new UserError(400, 'the form must say action=delete');
+  return deleteFile(ctx, d, id, form.get('token') ?? '');
 }

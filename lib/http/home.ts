@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { Deps } from './deps';
-import { escapeHtml, flavor, page } from './negotiate';
+import { flavor } from './negotiate';
+import { homePage } from './pages';
 import { baseUrl } from './views';
 
 /** The front door: usage for curl, a form for browsers, service facts for scripts. */
@@ -12,14 +13,14 @@ export async function home(ctx: Context, d: Deps) {
     maxUploadBytes: d.config.maxUploadBytes,
     storagePrice: d.config.storagePrice,
     transferPrice: d.config.transferPrice,
+    free: d.config.storagePrice === 0 && d.config.transferPrice === 0,
+    ...(d.onion?.() ? { onion: `${d.onion()}/` } : {}),
   };
   const f = flavor(ctx);
   if (f === 'json') { ctx.body = facts; return; }
   if (f === 'html') {
     ctx.type = 'html';
-    ctx.body = page('bitdrop', `<h1>bitdrop</h1><form method="post" action="/" enctype="multipart/form-data">` +
-      `<input type="file" name="file" required> <button>Upload</button></form>` +
-      `<p>Or from a terminal: <code>curl -T photo.jpg ${escapeHtml(base)}/</code></p>`);
+    ctx.body = homePage({ base, onion: d.onion?.(), config: d.config });
     return;
   }
   ctx.type = 'text/plain; charset=utf-8';
@@ -31,6 +32,10 @@ export async function home(ctx: Context, d: Deps) {
     `download:  curl -O ${base}/<id>/<name>`,
     `details:   curl -H 'Accept: application/json' ${base}/<id>`,
     `delete:    curl -X DELETE -H 'X-Delete-Token: <token>' ${base}/<id>`,
+    `several:   curl -F file=@a.txt -F file=@b.txt ${base}/   (one drop: one link, one payment, a zip of all)`,
+    d.config.storagePrice === 0 && d.config.transferPrice === 0
+      ? 'prices:    none, this drop box is free'
+      : `prices:    ${d.config.storagePrice} sats per GiB per day stored, ${d.config.transferPrice} sats per GiB sent`,
     `largest upload: ${d.config.maxUploadBytes} bytes`,
     '',
   ].join('\n');

@@ -12,18 +12,21 @@ import { queryParam } from './params';
 
 const RESERVATION_ROUTE = /^\/reserve\/([A-Za-z0-9_-]{22})$/;
 
+/** A file of a drop is paid through the drop's account. */
+const accountId = (m: FileManifest) => m.drop ?? m.id;
+
 export function ledgerGate(ledger: Ledger, maxUploadBytes: number, publicUrl?: string): PaymentGate {
   return {
     admitUpload: (up) => ledger.admitUpload(up.declaredBytes, up.reservation),
     uploadOps: (m, up) => ledger.uploadOps(m, up.reservation),
     uploaded: (m) => {
-      ledger.account(m.id).then((a) => a && ledger.hot(a.scriptHash), () => undefined);
+      ledger.account(accountId(m)).then((a) => a && ledger.hot(a.scriptHash), () => undefined);
     },
     async describe(m: FileManifest) {
-      const a = await ledger.account(m.id);
+      const a = await ledger.account(accountId(m));
       return a ? ledger.view(a) : {};
     },
-    openDownload: (m, bytes, probe) => ledger.openDownload(m.id, bytes, probe),
+    openDownload: (m, bytes, probe) => ledger.openDownload(accountId(m), bytes, probe),
     deleteOps: (m) => ledger.deleteOps(m),
     deleted: (m) => ledger.forgetId(m.id),
     async route(ctx: Context) {

@@ -4,11 +4,14 @@ import busboy from 'busboy';
 import mime from 'mime-types';
 import type { Context } from 'koa';
 import { UserError } from '../errors';
-import { tooLarge, type FileManifest } from '../store';
+import crypto from 'crypto';
+import { newId, tooLarge, type Drop, type FileManifest } from '../store';
 import type { Deps } from './deps';
 import type { UploadContext } from './gate';
 import { safeName } from './filenames';
-import { flavor, escapeHtml, page } from './negotiate';
+import { flavor } from './negotiate';
+import { filePage } from './pages';
+import { dropPageHtml, dropText, dropView } from './drops';
 import { fileUrl, fileView } from './views';
 import { queryParam } from './params';
 
@@ -51,6 +54,11 @@ export async function uploadPut(ctx: Context, d: Deps) {
   return answer(ctx, d, result.manifest, result.deleteToken);
 }
 
+/**
+ * POST / multipart (a browser form, curl -F): one field "file" is one file; several "file" fields are one
+ * drop — one page, one payment address, one zip of all. Files are received one after the other (busboy
+ * waits while the previous one is stored); the largest upload bounds their sum.
+ */
 export async function uploadMultipart(ctx: Context, d: Deps) {
   if (!/^multipart\/form-data/i.test(ctx.get('Content-Type'))) {
     throw new UserError(400, 'POST / takes multipart/form-data with a field named "file" (curl -F file=@photo.jpg); or use PUT (curl -T)');
@@ -58,33 +66,81 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
   // The multipart envelope is larger than the file: its Content-Length says nothing exact about the file.
   const up: UploadContext = { ...uploadContext(ctx), declaredBytes: undefined };
   await admit(ctx, d, up);
-  const result = await new Promise<{ manifest: FileManifest; deleteToken: string }>((resolve, reject) => {
-    let bb: busboy.Busboy;
-    try {
-      bb = busboy({ headers: ctx.req.headers, limits: { files: 1, fields: 20, parts: 40, fileSize: d.config.maxUploadBytes + 1 } });
-    } catch (err) {
-      reject(new UserError(400, `malformed multipart request: ${(err as Error).message}`));
-      return;
-    }
-    let started = false;
-    bb.on('file', (field, stream, info) => {
-      if (field !== 'file' || started) { stream.resume(); return; }
-      started = true;
-      const name = safeName(info.filename);
-      d.store.ingest(stream, {
-        name,
-        type: mediaType(info.mimeType, name),
-        maxBytes: d.config.maxUploadBytes,
-        extraOps: (m) => d.gate.uploadOps(m, up),
-        id: up.reservation,
-      }).then(resolve, (err) => reject(err instanceof UserError ? err : new UserError(400, `malformed multipart body: ${err.message}`)));
+  const dropId = up.reservation ?? newId();
+  const deleteToken = crypto.randomBytes(16).toString('base64url');
+  const members: FileManifest[] = [];
+  let total = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let bb: busboy.Busboy;
+      try {
+        bb = busboy({ headers: ctx.req.headers, limits: { files: up.reservation ? 1 : MAX_DROP_FILES, fields: 20, parts: MAX_DROP_FILES + 40, fileSize: d.config.maxUploadBytes + 1 } });
+      } catch (err) {
+        reject(new UserError(400, `malformed multipart request: ${(err as Error).message}`));
+        return;
+      }
+      let chain = Promise.resolve();
+      let failed = false;
+      const fail = (err: unknown) => { failed = true; reject(err); };
+      bb.on('file', (field, stream, info) => {
+        if (field !== 'file' || failed) { stream.resume(); return; }
+        chain = chain.then(async () => {
+          if (failed) { stream.resume(); return; }
+          const name = safeName(info.filename);
+          const { manifest } = await d.store.ingest(stream, {
+            name,
+            type: mediaType(info.mimeType, name),
+            maxBytes: d.config.maxUploadBytes - total,
+            // a reservation is for one file, which takes its id
+            id: up.reservation,
+            drop: { id: dropId, deleteToken },
+          }).catch((err) => { throw err instanceof UserError ? err : new UserError(400, `malformed multipart body: ${err.message}`); });
+          members.push(manifest);
+          total += manifest.size;
+        }).catch(fail);
+      });
+      bb.on('filesLimit', () => fail(new UserError(413, up.reservation ? 'a reservation is for one file' : `at most ${MAX_DROP_FILES} files in one drop`)));
+      bb.on('error', (err) => fail(new UserError(400, `malformed multipart body: ${(err as Error).message}`)));
+      bb.on('close', () => { chain.then(() => { if (!failed) resolve(); }); });
+      ctx.req.on('aborted', () => fail(new UserError(400, 'upload aborted')));
+      ctx.req.pipe(bb);
     });
-    bb.on('error', (err) => { if (!started) reject(new UserError(400, `malformed multipart body: ${(err as Error).message}`)); });
-    bb.on('close', () => { if (!started) reject(new UserError(400, 'the multipart body has no field named "file"')); });
-    ctx.req.on('aborted', () => { if (!started) reject(new UserError(400, 'upload aborted')); });
-    ctx.req.pipe(bb);
-  });
-  return answer(ctx, d, result.manifest, result.deleteToken);
+    if (members.length === 0) throw new UserError(400, 'the multipart body has no field named "file"');
+    const [first] = members;
+    if (members.length === 1) {
+      const { drop: _unused, ...single } = first;
+      await d.store.finishDrop(dropId, members, await d.gate.uploadOps(single, up));
+      return answer(ctx, d, single, deleteToken);
+    }
+    // The drop's payment account is keyed by the drop id and covers the sum of its files.
+    const account: FileManifest = { ...first, id: dropId, size: total, drop: undefined };
+    const drop = (await d.store.finishDrop(dropId, members, await d.gate.uploadOps(account, up)))!;
+    return answerDrop(ctx, d, drop, members, deleteToken);
+  } catch (err) {
+    await d.store.abandonDrop(members).catch((e) => d.log(`error: removing an unfinished upload: ${e}`));
+    throw err;
+  }
+}
+
+/** Most files in one drop (a form of many small files is fine; thousands are not a drop). */
+const MAX_DROP_FILES = 1000;
+
+async function answerDrop(ctx: Context, d: Deps, drop: Drop, members: FileManifest[], deleteToken: string) {
+  d.gate.uploaded(members[0]);
+  const view = await dropView(ctx, d, drop, members);
+  ctx.status = 201;
+  ctx.set('Location', String(view.url));
+  ctx.set('X-Delete-Token', deleteToken);
+  const f = flavor(ctx);
+  if (f === 'json') { ctx.body = { ...view, deleteToken }; return; }
+  if (f === 'html') {
+    ctx.type = 'html';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await dropPageHtml(ctx, d, drop, members, view, deleteToken);
+    return;
+  }
+  ctx.type = 'text/plain; charset=utf-8';
+  ctx.body = dropText(ctx, d, drop, members, view) + `delete: curl -X DELETE -H 'X-Delete-Token: ${deleteToken}' ${view.url}\n`;
 }
 
 async function answer(ctx: Context, d: Deps, m: FileManifest, deleteToken: string) {
@@ -102,10 +158,10 @@ async function answer(ctx: Context, d: Deps, m: FileManifest, deleteToken: strin
   const pay = view.state && view.state !== 'active'
     ? `pay ${view.amountDue} sats to ${view.address} to make it downloadable (${view.paymentUri})\n` : '';
   if (f === 'html') {
+    // The form lands on the file's page, which shows the uploader (only now) their delete token.
     ctx.type = 'html';
-    ctx.body = page('Uploaded', `<h1>Uploaded</h1><p><a href="${escapeHtml(url)}">${escapeHtml(url)}</a></p>` +
-      (pay ? `<p>${escapeHtml(pay)}</p>` : '') +
-      `<p>Delete token (keep it to delete the file): <code>${escapeHtml(deleteToken)}</code></p>`);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = await filePage({ ...m, url, view, deleteToken, config: d.config });
     return;
   }
   ctx.type = 'text/plain; charset=utf-8';

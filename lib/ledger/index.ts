@@ -441,11 +441,14 @@ export class Ledger {
         }
         const m = await this.o.store.get(id);
         const ops = this.removalOps(a);
-        if (m) await this.o.store.delete(id, ops);
-        else await this.o.db.batch(ops, { sync: true });
+        const why = a.activatedAt === undefined ? 'never paid' : 'unpaid past the grace period';
+        let what = 'file';
+        if (m) await this.o.store.delete(id, ops, why);
+        else if (await this.o.store.deleteDrop(id, ops, why)) what = 'drop';
+        else { await this.o.db.batch(ops, { sync: true }); what = 'reservation'; }
         this.forget(a);
         deleted.push(id);
-        this.log(`deleted ${m ? 'file' : 'reservation'} ${id}: ${a.activatedAt === undefined ? 'never paid' : 'unpaid past the grace period'}`);
+        this.log(`deleted ${what} ${id}: ${why}`);
       });
     }
     return deleted;

@@ -38,7 +38,25 @@ export interface FileManifest {
   created: number;
   /** hex SHA-256 of the delete token; the token itself is only ever given to the uploader */
   deleteTokenHash: string;
+  /** the drop this file belongs to (uploaded with others): its payment account and delete token are the drop's */
+  drop?: string;
 }
+
+/** Several files uploaded together: one payment account (the drop's id), one page, one archive. */
+export interface Drop {
+  id: string;
+  /** the member files' ids, in upload order */
+  files: string[];
+  created: number;
+}
+
+export interface Tombstone {
+  deleted: number;
+  why: string;
+}
+
+const tombstoneOps = (ids: string[], why: string, now = Date.now()): BatchOp[] =>
+  ids.map((id) => ({ type: 'put' as const, key: layout.tombstone(id), value: Buffer.from(JSON.stringify({ deleted: now, why })) }));
 
 export interface IngestOptions {
   name: string;
@@ -50,6 +68,8 @@ export interface IngestOptions {
   beforeCommit?: (manifest: FileManifest) => void | Promise<void>;
   /** a fixed id (tests); otherwise 128 random bits */
   id?: string;
+  /** part of a form upload of several files (see finishDrop): the drop's id, and the delete token they share */
+  drop?: { id: string; deleteToken: string };
 }
 
 export interface StoreOptions {
@@ -132,6 +152,7 @@ export class Store {
       : new LevelBlobs(db);
     const store = new Store(db, blobs, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, backend, volume);
     await store.checkVersion();
+    await store.removeUnfinishedDrops();
     await store.removeOrphans();
     await store.recount();
     return store;
@@ -144,6 +165,40 @@ export class Store {
     } else if (JSON.parse(v.toString()).version !== SCHEMA_VERSION) {
       throw new Error(`database schema ${v.toString()} is not ${SCHEMA_VERSION}; this bitdrop cannot read it`);
     }
+  }
+
+  /**
+   * Files of a several-file upload are committed one by one, then the drop (or, for one file, the file
+   * itself) is finished in one batch with its payment account. Files of a drop never finished (the daemon
+   * stopped mid-upload) are removed here.
+   */
+  private async removeUnfinishedDrops() {
+    const unfinished: string[] = [];
+    for await (const v of this.db.values(layout.range(PREFIX.file))) {
+      const m = JSON.parse(v.toString()) as FileManifest;
+      if (m.drop && (await this.db.get(layout.drop(m.drop))) === undefined) unfinished.push(m.id);
+    }
+    if (unfinished.length) await this.deleteMany(unfinished, [], 'upload not finished');
+  }
+
+  /**
+   * Finishes a form upload whose files were ingested with `drop` set: one file becomes an ordinary file,
+   * several become a drop. `extraOps` (the payment account) join the same batch.
+   */
+  async finishDrop(dropId: string, members: FileManifest[], extraOps: BatchOp[] = []): Promise<Drop | undefined> {
+    if (members.length === 1) {
+      const { drop: _unused, ...single } = members[0];
+      await this.db.batch([{ type: 'put', key: layout.file(single.id), value: json(single) }, ...extraOps], { sync: true });
+      return undefined;
+    }
+    const drop: Drop = { id: dropId, files: members.map((m) => m.id), created: Date.now() };
+    await this.db.batch([...this.dropOps(drop), ...extraOps], { sync: true });
+    return drop;
+  }
+
+  /** Removes the files of a drop that failed before it was finished. */
+  async abandonDrop(members: FileManifest[]) {
+    if (members.length) await this.deleteMany(members.map((m) => m.id), [], 'upload not finished');
   }
 
   /** Payloads with no refcount entry were written by an upload that never committed. */
@@ -260,7 +315,7 @@ export class Store {
       await Promise.all(jobs);
       if (failed) throw failed;
       const sha256 = onlyChunk ?? (size === 0 ? EMPTY_SHA256 : await whole.digest());
-      const deleteToken = crypto.randomBytes(16).toString('base64url');
+      const deleteToken = opts.drop?.deleteToken ?? crypto.randomBytes(16).toString('base64url');
       const manifest: FileManifest = {
         id: opts.id ?? newId(),
         name: opts.name,
@@ -271,6 +326,7 @@ export class Store {
         chunks,
         created: Date.now(),
         deleteTokenHash: hashToken(deleteToken),
+        ...(opts.drop ? { drop: opts.drop.id } : {}),
       };
       await opts.beforeCommit?.(manifest);
       await this.commit(manifest, opts.extraOps ? await opts.extraOps(manifest) : []);
@@ -320,36 +376,84 @@ export class Store {
     });
   }
 
-  /** Removes a file and frees the chunks no other file uses. `extraOps` join the same atomic batch. */
-  async delete(id: string, extraOps: BatchOp[] = []): Promise<FileManifest | undefined> {
+  /**
+   * Deletes a file (or every file of a drop, with its drop record) with `extraOps` in one synced batch, and
+   * leaves a tombstone so its URL answers 410 Gone. `why` is what the tombstone says.
+   */
+  async delete(id: string, extraOps: BatchOp[] = [], why = 'deleted'): Promise<FileManifest | undefined> {
+    return (await this.deleteMany([id], extraOps, why))[0];
+  }
+
+  /** Deletes a drop: its files and its record, in one batch (see delete). */
+  async deleteDrop(dropId: string, extraOps: BatchOp[] = [], why = 'deleted'): Promise<Drop | undefined> {
+    const drop = await this.getDrop(dropId);
+    if (!drop) return undefined;
+    await this.deleteMany(drop.files, [{ type: 'del', key: layout.drop(dropId) }, ...tombstoneOps([dropId], why), ...extraOps], why);
+    return drop;
+  }
+
+  private async deleteMany(ids: string[], extraOps: BatchOp[], why: string): Promise<FileManifest[]> {
     return this.commitLock.run(async () => {
-      const manifest = await this.get(id);
-      if (!manifest) return undefined;
-      const ops: BatchOp[] = [{ type: 'del', key: layout.file(id) }];
+      const manifests: FileManifest[] = [];
+      for (const id of ids) {
+        const m = await this.get(id);
+        if (m) manifests.push(m);
+      }
+      if (manifests.length === 0 && ids.length === 1) return [];
+      const ops: BatchOp[] = [];
+      const dropped = new Map<string, { count: number; size: number }>();
+      for (const m of manifests) {
+        ops.push({ type: 'del', key: layout.file(m.id) });
+        for (const [hex, size] of chunkSizes(m)) {
+          const d = dropped.get(hex) ?? { count: 0, size };
+          d.count++;
+          dropped.set(hex, d);
+        }
+      }
+      ops.push(...tombstoneOps(manifests.map((m) => m.id), why));
       const freed: Buffer[] = [];
       let freedBytes = 0;
-      for (const [hex, size] of chunkSizes(manifest)) {
+      for (const [hex, { count: drop, size }] of dropped) {
         const hash = Buffer.from(hex, 'hex');
         const cur = await this.db.get(layout.chunkRef(hash));
         const count = cur === undefined ? 0 : cur.readUInt32BE(0);
-        if (count <= 1) {
+        if (count <= drop) {
           ops.push({ type: 'del', key: layout.chunkRef(hash) });
           freed.push(hash);
           freedBytes += size;
         } else {
-          ops.push({ type: 'put', key: layout.chunkRef(hash), value: refValue(count - 1, size) });
+          ops.push({ type: 'put', key: layout.chunkRef(hash), value: refValue(count - drop, size) });
         }
       }
       await this.db.batch([...ops, ...extraOps], { sync: true });
-      this.counts.files--;
-      this.counts.bytes -= manifest.size;
+      this.counts.files -= manifests.length;
+      this.counts.bytes -= manifests.reduce((n, m) => n + m.size, 0);
       this.counts.chunks -= freed.length;
       this.counts.chunkBytes -= freedBytes;
       // After the batch: a crash here leaves orphans, which the next start removes.
       for (const hash of freed) if (!this.pins.has(hash.toString('hex'))) await this.blobs.del(hash);
-      return manifest;
+      return manifests;
     });
   }
+
+  /** When and why a file or drop that no longer exists was deleted (its URL answers 410). */
+  async tombstone(id: string): Promise<Tombstone | undefined> {
+    if (!ID_PATTERN.test(id)) return undefined;
+    const v = await this.db.get(layout.tombstone(id));
+    return v === undefined ? undefined : (JSON.parse(v.toString()) as Tombstone);
+  }
+
+  async getDrop(id: string): Promise<Drop | undefined> {
+    if (!ID_PATTERN.test(id)) return undefined;
+    const v = await this.db.get(layout.drop(id));
+    return v === undefined ? undefined : (JSON.parse(v.toString()) as Drop);
+  }
+
+  /** The write that records a drop (committed with its payment account by the caller). */
+  dropOps(drop: Drop): BatchOp[] {
+    return [{ type: 'put', key: layout.drop(drop.id), value: json(drop) }];
+  }
+
 
   /**
    * Bytes [start, end] (inclusive) of a file as a stream, for callers that keep what they read (tests,

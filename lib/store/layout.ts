@@ -19,6 +19,9 @@
  *                                                             One left at start-up was cut by a crash: it is
  *                                                             settled as charged in full (the key is dropped, the
  *                                                             debit stands), never free
+ *   d[id]                 -> Drop                             several files uploaded together: member ids; the
+ *                                                             drop id is also their payment account's id
+ *   t[id]                 -> { deleted, why }                 tombstone of a deleted file or drop (its URL answers 410)
  *   n                     -> uint32 BE                        next address derivation index
  *   k[name]               -> JSON                             small named singletons: k[tip] = {height} last chain
  *                                                             tip seen; k[flush] = '' (the level backend's sync
@@ -38,6 +41,8 @@ export const PREFIX = {
   expiry: 'x',
   download: 'd',
   nextIndex: 'n',
+  drop: 'd',
+  tombstone: 't',
   singleton: 'k',
 } as const;
 
@@ -60,6 +65,8 @@ export const layout = {
   },
   download: (id: string, ticket: Buffer) => p(PREFIX.download, Buffer.concat([ascii(id), ticket])),
   nextIndex: () => p(PREFIX.nextIndex),
+  drop: (id: string) => p(PREFIX.drop, ascii(id)),
+  tombstone: (id: string) => p(PREFIX.tombstone, ascii(id)),
   singleton: (name: string) => p(PREFIX.singleton, ascii(name)),
 
   /** [gte, lt) bounds covering every key of one prefix */
