@@ -14,8 +14,16 @@ import { spawn } from 'child_process';
 import { createVolume, type GlusterVolume } from './helpers/gluster';
 import { startDaemon, startStandby, randomFile, sha256File, tmpDir, CLI, exec, type Daemon, type Standby } from './helpers/daemon';
 import { startLoneTor, waitFor } from './helpers/tor-lone';
+import { openDevnet } from './helpers/devnet';
+import { devnetPay } from '../lib/devnet/wallet';
 
-interface Stored { id: string; url: string; sha256: string; size: number }
+interface Stored { id: string; url: string; sha256: string; size: number; address?: string }
+
+/** A file's JSON view (state, address, amount due). */
+async function view(base: string, id: string): Promise<{ state: string; address: string; amountDue: number }> {
+  const res = await fetch(`${base}/${id}`, { headers: { Accept: 'application/json' } });
+  return (await res.json()) as { state: string; address: string; amountDue: number };
+}
 
 /** Uploads with curl; resolves with the file's URL on 201, or undefined when no answer came (a killed daemon). */
 async function upload(base: string, file: string): Promise<string | undefined> {
@@ -107,9 +115,21 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
   const dirB = path.join(vol.mounts[1], 'bitdrop');
   const daemons: Array<Daemon | Standby> = [];
   t.teardown(async () => { for (const d of daemons) await d.kill9().catch(() => undefined); });
-  const torArgs = (tor: { controlArg: string }) => ['--tor', 'attach', '--tor-control', tor.controlArg];
+  // The Electrum server outlives the daemons, as a real one would: an external devnet.
+  const devnetDir = tmpDir('bitdrop-gluster-devnet-');
+  t.teardown(() => fs.rmSync(devnetDir, { recursive: true, force: true }));
+  const devnet = await openDevnet(t, { dir: devnetDir });
+  const torArgs = (tor: { controlArg: string }) => ['--tor', 'attach', '--tor-control', tor.controlArg,
+    '--network', 'regtest', '--xpub', devnet.xpub, '--electrum', devnet.electrumUrl];
+  /** Pays a file from the devnet's faucet (enough for many downloads) and waits until `base` says it is active. */
+  const pay = async (base: string, f: Stored) => {
+    const v = await view(base, f.id);
+    await devnetPay(devnetDir, v.address, v.amountDue + 10_000);
+    devnet.mine(1);
+    await waitFor(`${f.id} active`, async () => (await view(base, f.id)).state === 'active', 30_000, 200);
+  };
 
-  const primary = await startDaemon({ dataDir: dirA, args: torArgs(torA) });
+  const primary = await startDaemon({ dataDir: dirA, args: torArgs(torA), paid: true });
   daemons.push(primary);
   t.match(primary.output(), /^volume\s+GlusterFS volume \S+:\/bd\w+ at .* \(replica 3, ping-timeout \d+ s\)/m, 'the primary names the volume it stores on');
   t.notMatch(primary.output(), /WARNING/, 'replica 3 has quorum: no warning');
@@ -117,7 +137,7 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
   const serviceId = onion.replace(/\.onion$/, '');
   t.ok((await onionsOn(torA)).includes(serviceId), 'the primary publishes its onion on its tor');
 
-  const standby = await startStandby({ dataDir: dirB, args: torArgs(torB) });
+  const standby = await startStandby({ dataDir: dirB, args: torArgs(torB), paid: true });
   daemons.push(standby);
   t.match(standby.output(), new RegExp(`standby\\s+${dirB} is in use by bitdrop pid ${primary.proc.pid}`), 'the standby says who holds the data dir');
   t.same(openFilesUnder(standby.proc.pid!, vol.mounts[1]), [], 'the standby holds no file of the data dir (no lock, no database)');
@@ -141,7 +161,10 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
     const file = randomFile(work, size, `before-${i}.bin`);
     const url = await upload(primary.url, file);
     t.ok(url, `upload of ${size} bytes acknowledged`);
-    stored.push({ id: idOf(url!), url: url!, sha256: await sha256File(file), size });
+    const f: Stored = { id: idOf(url!), url: url!, sha256: await sha256File(file), size };
+    f.address = (await view(primary.url, f.id)).address;
+    await pay(primary.url, f);
+    stored.push(f);
   }
 
   let primaryUrl = '';
@@ -179,6 +202,9 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
     t.ok(detached.includes(serviceId), `the standby's own tor publishes the same onion (${serviceId.slice(0, 8)}…)`);
     t.match(standby.output(), new RegExp(`onion\\s+http://${serviceId}\\.onion`), 'and announces it');
 
+    // Files acknowledged during the fault were not paid yet: paying them now also shows the standby's
+    // watcher resumed.
+    for (const f of during) await pay(url, f);
     await verifyAll(t, url, [...stored, ...during], 'after the takeover');
     const status = JSON.parse((await exec(process.execPath, [CLI, 'status', '--json', '--data-dir', dirB])).stdout);
     const acked = stored.length + during.length;
@@ -186,8 +212,16 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
       `${status.files} files stored: the ${acked} acknowledged, none doubled (at most the ${attempted - during.length} unacknowledged ones besides)`);
     stored.push(...during);
 
+    // The ledger came through: every acknowledged file keeps its own address and its payments, none is
+    // doubled, and the standby's watcher sees a payment made after the takeover.
+    const views = await Promise.all(stored.map((f) => view(url, f.id)));
+    t.same(views.slice(0, sizes.length).map((v) => v.address), stored.slice(0, sizes.length).map((f) => f.address), 'paid files keep their addresses');
+    t.ok(views.slice(0, sizes.length).every((v) => v.state === 'active'), 'and stay active: no payment lost');
+    t.equal(new Set(views.map((v) => v.address)).size, stored.length, `${stored.length} acknowledged files, ${stored.length} distinct payment addresses`);
+    t.ok(views.every((v) => v.state === 'active'), 'payments made after the takeover activate files uploaded before it (the watcher resumed)');
+
     // The old primary comes back: as the standby.
-    const back = await startStandby({ dataDir: dirA, args: torArgs(torA) });
+    const back = await startStandby({ dataDir: dirA, args: torArgs(torA), paid: true });
     daemons.push(back);
     t.match(back.output(), new RegExp(`standby\\s+${dirA} is in use by bitdrop pid ${standby.proc.pid}`), 'the old primary comes back as the standby');
     t.same(openFilesUnder(back.proc.pid!, vol.mounts[0]), [], 'and holds nothing of the data dir');
@@ -197,7 +231,12 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
     await standby.stop();
     const backUrl = await back.served(60_000);
     await verifyAll(t, backUrl, stored.slice(0, 3), 'after handing back');
-    primaryUrl = backUrl;
+    await back.stop();
+
+    // The storage faults below run a free box on the same data dir: every file downloadable, unpaid or not.
+    const free = await startDaemon({ dataDir: dirA });
+    daemons.push(free);
+    primaryUrl = free.url;
   });
 
   await t.test('a brick dies under 64 downloads: none fails, and it heals when it returns', async (t) => {

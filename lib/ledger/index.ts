@@ -72,6 +72,8 @@ export class Ledger {
   /** accounts of deletions in progress, for forgetId after the commit */
   private readonly forgotten = new Map<string, Account>();
   private watch: WatchControl = { watchHot() {}, unwatch() {} };
+  /** scripts of accounts awaiting payment when the ledger opened, oldest first: hot again on attach */
+  private awaitingPayment: Array<{ created: number; scriptHash: string }> = [];
 
   private constructor(private readonly o: LedgerOptions) {
     this.policy = o.policy;
@@ -88,7 +90,10 @@ export class Ledger {
     await l.settleCrashedDownloads();
     for await (const v of o.db.values(layout.range(PREFIX.account))) {
       const a = JSON.parse(v.toString()) as Account;
-      if (a.activatedAt === undefined) l.unpaidBytes += a.reservedSize ?? a.size;
+      if (a.activatedAt === undefined) {
+        l.unpaidBytes += a.reservedSize ?? a.size;
+        l.awaitingPayment.push({ created: a.created, scriptHash: a.scriptHash });
+      }
       if (a.payments.some((p) => !isConfirmed(p, l.tipHeight, l.policy.confirmations))) l.maturing.add(a.id);
     }
     return l;
@@ -110,8 +115,14 @@ export class Ledger {
     this.log(`${ops.length} download${ops.length > 1 ? 's were' : ' was'} cut by a crash: charged in full (${bytes} bytes)`);
   }
 
+  /**
+   * Addresses handed out before a restart (or a standby's takeover) may be paid any moment: they are hot
+   * again, the most recent last so they are the last to fall back to the sweep when over budget.
+   */
   attach(watch: WatchControl) {
     this.watch = watch;
+    for (const a of this.awaitingPayment.sort((x, y) => x.created - y.created)) watch.watchHot(a.scriptHash);
+    this.awaitingPayment = [];
   }
 
   tip() {
