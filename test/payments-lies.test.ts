@@ -135,3 +135,44 @@ t.test('a lying Electrum server credits nothing and is dropped by name', async (
     t.equal(w.tip()?.height, height);
   });
 });
+
+t.test('the daemon on a lying server: the paid file stays unpaid; checked headers survive a restart', async (t) => {
+  const { startPaidNode, until: poll, MiB } = await import('./helpers/paid-node');
+  const { curl, randomFile, tmpDir } = await import('./helpers/daemon');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitdrop-lies-daemon-'));
+  const devnet = await Devnet.open({ dir });
+  t.teardown(async () => {
+    await devnet.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const liar = await startLyingElectrum(devnet.electrumUrl, (m, _p, a) => {
+    if (m !== 'blockchain.transaction.get_merkle' || !a.result) return a;
+    return { result: { ...(a.result as object), merkle: [crypto.randomBytes(32).toString('hex')] } };
+  });
+  t.teardown(() => liar.close());
+  const dataDir = tmpDir();
+  const flags = { xpub: devnet.xpub, electrum: [liar.url], network: 'regtest' };
+  let p = await startPaidNode(flags, dataDir);
+  t.teardown(() => p.stop());
+  const json = async (url: string) => JSON.parse(await curl('-H', 'Accept: application/json', url));
+  const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(tmpDir(), MiB, 'lie.bin'), `${p.url}/`));
+  const fileUrl = `${p.url}/${up.id}`;
+  await devnetPay(dir, up.address, up.amountDue);
+  await poll(async () => (await json(fileUrl)).pending === up.amountDue, 15_000, 'pending seen');
+  devnet.mine(1);
+  await poll(() => p.logs.some((l) => l.includes(`dropping ${liar.url}`)), 15_000, 'the liar dropped');
+  const v = await json(fileUrl);
+  t.equal(v.state, 'awaiting payment', 'a payment the server could not prove is not credited');
+  t.equal(v.credits, 0);
+  t.ok(p.logs.find((l) => l.includes(`dropping ${liar.url}: merkle proof for`)), 'the log names the liar and the lie');
+  const headers = path.join(dataDir, 'chain', 'regtest', 'headers');
+  t.equal(fs.statSync(headers).size, devnet.height * 80, 'checked headers on disk, 80 bytes each after genesis');
+
+  // restart on an honest server: the checked headers are read back from disk (none fetched again); the payment counts
+  await p.stop();
+  const honest = await startLyingElectrum(devnet.electrumUrl);
+  t.teardown(() => honest.close());
+  p = await startPaidNode({ ...flags, electrum: [honest.url] }, dataDir);
+  await poll(async () => (await json(`${p.url}/${up.id}`)).state === 'active', 15_000, 'active through the honest server');
+  t.same(honest.counts['blockchain.block.headers'] ?? 0, 0, 'no header chunk downloaded again after the restart');
+});
