@@ -181,7 +181,7 @@ t.test('delete needs the token', async (t) => {
   t.equal((await curlStatus('-X', 'DELETE', '-H', `X-Delete-Token: ${json.deleteToken}`, fileUrl)).status, 200, 'right token');
   const gone = await curlStatus(fileUrl);
   t.equal(gone.status, 410, 'a deleted file is gone (410), not unknown');
-  t.match(gone.body, /^410 Gone: this was deleted on \d{4}-\d\d-\d\d \(deleted by the uploader\)$/m);
+  t.match(gone.body, /^410 Gone: deleted on \d{4}-\d\d-\d\d \(the uploader deleted it\)$/m);
   const again = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', file, `${d.url}/`));
   t.equal((await curlStatus('-X', 'DELETE', `${d.url}/${again.id}?token=${again.deleteToken}`)).status, 200, '?token= works too');
   t.equal((await curlStatus('-X', 'DELETE', '-H', `X-Delete-Token: ${json.deleteToken}`, fileUrl)).status, 410, 'deleting it again → 410');

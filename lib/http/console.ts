@@ -165,7 +165,7 @@ export function consolePage(s: Obj): string {
       events.map((e) => html`<tr><td class="mono">${e.time.replace('T', ' ').replace(/\.\d+Z$/, '')}</td><td class="mono">${e.line}</td></tr>`)
     }</tbody></table></div>`
     : html`<p class="muted">nothing yet</p>`));
-  return page('Console', parts.join(''), { footer: html`Data dir ${String(s.dataDir ?? '')}. <code>bitdrop status</code> prints the same data.`, refresh: 10 });
+  return page('Console', parts.join(''), { footer: html`Data dir ${String(s.dataDir ?? '')}. <code>bitdrop status</code> prints the same data.`, refresh: 10, className: 'wide' });
 }
 
 function duration(seconds: number): string {

@@ -22,7 +22,7 @@ export async function find(d: Deps, id: string): Promise<FileManifest> {
 /** 410 for a file or drop that was here (with when and why), 404 for anything else. */
 export async function missing(d: Deps, id: string): Promise<UserError> {
   const gone = await d.store.tombstone(id);
-  if (gone) return new UserError(410, `this was deleted on ${new Date(gone.deleted).toISOString().slice(0, 10)} (${gone.why})`, { deleted: new Date(gone.deleted).toISOString(), why: gone.why });
+  if (gone) return new UserError(410, `deleted on ${new Date(gone.deleted).toISOString().slice(0, 10)} (${gone.why})`, { deleted: new Date(gone.deleted).toISOString(), why: gone.why });
   return new UserError(404, 'no such file (the link may be mistyped, or it was never uploaded)');
 }
 
@@ -126,8 +126,8 @@ export async function deleteFile(ctx: Context, d: Deps, id: string, formToken?: 
   if (!crypto.timingSafeEqual(given, expected)) throw new UserError(403, 'wrong delete token');
   // The payment account is the drop's (same id as the drop) or the file's.
   const account: FileManifest = { ...m, id, drop: undefined };
-  if (drop) await d.store.deleteDrop(id, await d.gate.deleteOps(account), 'deleted by the uploader');
-  else await d.store.delete(id, await d.gate.deleteOps(account), 'deleted by the uploader');
+  if (drop) await d.store.deleteDrop(id, await d.gate.deleteOps(account), 'the uploader deleted it');
+  else await d.store.delete(id, await d.gate.deleteOps(account), 'the uploader deleted it');
   d.gate.deleted(account);
   const f = flavor(ctx);
   if (f === 'json') ctx.body = { id, deleted: true };

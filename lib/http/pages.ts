@@ -22,6 +22,7 @@ const when = (iso: string) => iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, '
 
 const daysLeft = (iso: string, now = Date.now()) => {
   const days = Math.floor((Date.parse(iso) - now) / DAY_MS);
+  if (days >= 3650) return 'more than 10 years left';
   return days < 0 ? 'ended' : days === 0 ? 'less than a day left' : days === 1 ? '1 day left' : `${days.toLocaleString('en-US')} days left`;
 };
 
@@ -66,7 +67,7 @@ function accountFacts(v: Record<string, unknown>, size: number, c: Config): Html
   return html`<dt>State</dt><dd>${stateBadge(String(v.state))}</dd>
     <dt>Balance</dt><dd>${sats(Number(v.balance ?? 0))}</dd>
     <dt>Paid through</dt><dd>${paidThrough ? html`${when(paidThrough)} (${daysLeft(paidThrough)})` : html`<span class="muted">not yet paid</span>`}</dd>
-    <dt>24 hours + one download</dt><dd>${sats(activationAmount(size, p))}</dd>
+    <dt>24 hours + one download</dt><dd>${sats(activationAmount(size, p))}${activationAmount(size, p) < DUST_SATS ? html` <span class="muted">(a payment is at least ${sats(DUST_SATS)}; the rest extends the time)</span>` : ''}</dd>
     <dt>30 days kept</dt><dd>${sats(storageCost(size, 30 * DAY_MS, p))}</dd>
     <dt>Each download</dt><dd>${sats(transferCost(size, p))}</dd>`;
 }
@@ -82,17 +83,18 @@ function explainState(state: string | undefined): string {
 }
 
 function deleteSection(action: string, token?: string): Html {
-  return html`<section aria-labelledby="del"><h2 id="del">Delete</h2>
+  // Folded away for visitors; open for the uploader, who just got the token.
+  return html`<details${token ? ' open' : ''}><summary>Delete (uploader only)</summary>
     ${token
       ? html`<p>You uploaded this. Keep this delete token: it is shown only now, and it is the only way to delete.</p>
         <p><code>${token}</code></p>`
-      : html`<p class="muted">Only the uploader can delete, with the delete token they were shown after uploading.</p>`}
+      : html`<p class="muted">The uploader deletes with the token they were shown after uploading.</p>`}
     <form method="post" action="${action}">
       <label for="token">Delete token</label>
       <input id="token" name="token" type="text" autocomplete="off" spellcheck="false" required value="${token ?? ''}">
       <input type="hidden" name="action" value="delete">
-      <p><button type="submit">Delete now</button></p>
-    </form></section>`;
+      <p><button class="danger" type="submit">Delete now</button></p>
+    </form></details>`;
 }
 
 // ---- pages ---------------------------------------------------------------------------------------
@@ -205,6 +207,9 @@ export async function dropPage(f: DropPageFacts): Promise<string> {
     ${deleteSection(`/${f.id}`, f.deleteToken)}`);
 }
 
+/** A one-line error message as a sentence: capital first letter, a full stop. */
+const sentence = (s: string) => s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?)]$/.test(s) ? '' : '.');
+
 const ERROR_WORDS: Record<number, string> = {
   402: 'This file needs a payment before it can be downloaded.',
   404: 'There is nothing at this address. The link may be mistyped, or the file was never here.',
@@ -220,7 +225,7 @@ export async function errorPage(status: number, reason: string, message: string,
   const pay = status === 402 && details.paymentUri ? await paymentPanel(details, 'Pay to unlock') : '';
   return page(`${status} ${reason}`, html`<h1>${status} ${reason}</h1>
     ${words ? html`<p class="lead">${words}</p>` : ''}
-    <p>${message}</p>
+    <p>${sentence(message)}</p>
     ${status === 402 && details.page ? html`<p><a href="${String(details.page)}">See this file's page</a>: its state, balance and how long it is paid for.</p>` : ''}
     ${pay}
     <p><a href="/">Go to the upload page</a></p>`, { className: 'error' });

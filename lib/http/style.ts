@@ -25,6 +25,8 @@ pre{background:var(--panel);border:1px solid var(--line);border-radius:6px;paddi
 .lead{font-size:1.1rem}
 .muted{color:var(--muted)}
 .panel{background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:1rem;margin:1rem 0}
+.panel>h2:first-child{margin-top:0}
+body.wide header,body.wide main,body.wide footer{max-width:64rem}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.35rem 1rem}
 dl.facts dt{color:var(--muted)}
 dl.facts dd{margin:0;overflow-wrap:anywhere;min-width:0}
@@ -34,9 +36,14 @@ dl.facts dd{margin:0;overflow-wrap:anywhere;min-width:0}
 .state-awaiting-payment,.state-partially-paid{color:var(--warn)}
 .state-suspended,.state-deleted{color:var(--bad)}
 .button,button{display:inline-block;font:inherit;font-weight:600;color:#fff;background:var(--accent);border:0;border-radius:6px;padding:.6rem 1.1rem;text-decoration:none;cursor:pointer}
-@media (prefers-color-scheme:dark){.button,button{color:#0d1117}}
+@media (prefers-color-scheme:dark){.button,button{color:#0d1117}button.danger{color:var(--bad)}}
 .button:focus,button:focus,input:focus{outline:3px solid var(--warn);outline-offset:2px}
 label{display:block;font-weight:600;margin-bottom:.35rem}
+input[type=text]{display:block;width:100%;max-width:26rem;font:inherit;font-family:ui-monospace,Menlo,Consolas,monospace;padding:.45rem .5rem;border:1px solid var(--muted);border-radius:6px;background:var(--bg);color:var(--fg)}
+button.danger{background:transparent;color:var(--bad);border:2px solid var(--bad)}
+details{margin:1.5rem 0}
+summary{cursor:pointer;font-weight:600;color:var(--muted)}
+details[open] summary{margin-bottom:.5rem}
 input[type=file]{display:block;max-width:100%;margin-bottom:.75rem;font:inherit}
 .pay{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
 .qr{background:#fff;padding:.5rem;border-radius:6px;width:14rem;max-width:100%;line-height:0}

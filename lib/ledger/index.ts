@@ -135,7 +135,8 @@ export class Ledger {
 
   /** Files and bytes by state, credits confirmed on live accounts, bytes charged: the console's totals. */
   async totals() {
-    const byState: Record<string, { files: number; bytes: number }> = {};
+    // an upload is a file, or a drop of several files (one account)
+    const byState: Record<string, { uploads: number; bytes: number }> = {};
     let credits = 0;
     let pending = 0;
     let bytesCharged = 0;
@@ -147,8 +148,8 @@ export class Ledger {
       pending += e.pending;
       bytesCharged += a.sentBytes;
       if (a.reservedSize !== undefined) { reservations++; continue; }
-      const s = (byState[e.state] ??= { files: 0, bytes: 0 });
-      s.files++;
+      const s = (byState[e.state] ??= { uploads: 0, bytes: 0 });
+      s.uploads++;
       s.bytes += a.size;
     }
     return { byState, reservations, creditsConfirmed: credits, creditsPending: pending, bytesCharged };

@@ -1,0 +1,73 @@
+// Several files in one upload (curl -F file=@a -F file=@b): one drop with one page, one payment account
+// and a streamed zip of all; deleting the drop deletes every file; an unpaid drop is a 402 page.
+
+import t from 'tap';
+import fs from 'fs';
+import path from 'path';
+import { startDaemon, curl, curlStatus, exec, randomFile, sha256File, tmpDir } from './helpers/daemon';
+
+t.test('a drop of three files on a free box: page, JSON, each file, the zip, deletion', async (t) => {
+  const d = await startDaemon();
+  t.teardown(() => d.stop());
+  const work = tmpDir();
+  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const a = randomFile(work, 5 * 1024 * 1024 + 3, 'a.bin');
+  const b = randomFile(work, 1000, 'same.txt');
+  const c = path.join(work, 'c', 'same.txt');
+  fs.mkdirSync(path.dirname(c));
+  fs.copyFileSync(b, c);
+  const text = await curl('-f', '-F', `file=@${a}`, '-F', `file=@${b}`, '-F', `file=@${c}`, `${d.url}/`);
+  const [dropUrl] = text.split('\n');
+  t.match(dropUrl, new RegExp(`^${d.url}/[A-Za-z0-9_-]{22}$`), 'the first line is the drop');
+  t.match(text, /^all:\s+http\S+\.zip$/m);
+  t.equal(text.match(/^file:/gm)?.length, 3);
+  const token = /X-Delete-Token: (\S+)'/.exec(text)![1];
+
+  const drop = JSON.parse(await curl('-f', '-H', 'Accept: application/json', dropUrl));
+  t.equal(drop.files.length, 3);
+  t.equal(drop.size, 5 * 1024 * 1024 + 3 + 2000);
+  t.same(drop.files.map((f: { name: string }) => f.name), ['a.bin', 'same.txt', 'same.txt']);
+  await curl('-f', '-o', path.join(work, 'one'), drop.files[0].url);
+  t.equal(await sha256File(path.join(work, 'one')), await sha256File(a), 'each file downloads alone');
+
+  const zip = path.join(work, 'all.zip');
+  const head = await curl('-f', '-D', '-', '-o', zip, drop.archive);
+  t.match(head, /content-type: application\/zip/i);
+  t.match(head, /content-disposition: attachment/i);
+  t.equal(Number(/content-length: (\d+)/i.exec(head)![1]), fs.statSync(zip).size, 'the zip has an exact Content-Length');
+  t.same((await exec('unzip', ['-Z1', zip])).stdout.trim().split('\n'), ['a.bin', 'same.txt', 'same (2).txt'], 'names made unique');
+  await exec('unzip', ['-q', '-d', path.join(work, 'x'), zip]);
+  t.equal(await sha256File(path.join(work, 'x', 'a.bin')), await sha256File(a));
+  t.equal(await sha256File(path.join(work, 'x', 'same (2).txt')), await sha256File(b));
+
+  const page = await curlStatus('-H', 'Accept: text/html', dropUrl);
+  t.equal(page.status, 200);
+  t.match(page.body, /<h1>3 files<\/h1>/);
+
+  t.equal((await curlStatus('-X', 'DELETE', '-H', `X-Delete-Token: ${token}`, drop.files[1].url.replace(/\/[^/]*$/, ''))).status, 409, 'a file of a drop is deleted with its drop');
+  t.equal((await curlStatus('-X', 'DELETE', '-H', `X-Delete-Token: ${token}`, dropUrl)).status, 200);
+  t.equal((await curlStatus('-o', '/dev/null', dropUrl)).status, 410);
+  for (const f of drop.files) t.equal((await curlStatus('-o', '/dev/null', f.url)).status, 410, 'every file of the drop is gone');
+});
+
+t.test('priced: one address for the drop; unpaid, a browser gets the 402 page, never an attachment', async (t) => {
+  const d = await startDaemon({ paid: true });
+  t.teardown(() => d.stop());
+  const work = tmpDir();
+  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const drop = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-F', `file=@${randomFile(work, 100, 'x.txt')}`, '-F', `file=@${randomFile(work, 200, 'y.txt')}`, `${d.url}/`));
+  t.equal(drop.state, 'awaiting payment');
+  t.match(drop.address, /^bcrt1/);
+  t.ok(drop.deleteToken);
+  for (const url of [drop.archive, drop.files[0].url]) {
+    const r = await curl('-s', '-D', '-', '-H', 'Accept: text/html', url);
+    t.match(r, /^HTTP\/1\.1 402/);
+    t.notMatch(r, /content-disposition/i, 'a 402 is never an attachment');
+    t.match(r, /content-type: text\/html/i);
+    t.match(r, new RegExp(`Send <strong>546 sats</strong> to`));
+    t.match(r, /<svg role="img"/, 'with the QR code');
+  }
+  const single = await curlStatus('-H', 'Accept: application/json', '-F', `file=@${randomFile(work, 10, 'z.txt')}`, `${d.url}/`);
+  t.equal(single.status, 201);
+  t.notOk(JSON.parse(single.body).files, 'one file in a form is a plain file, not a drop');
+});
