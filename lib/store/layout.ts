@@ -25,7 +25,13 @@
  *   n                     -> uint32 BE                        next address derivation index
  *   k[name]               -> JSON                             small named singletons: k[tip] = {height} last chain
  *                                                             tip seen; k[flush] = '' (the level backend's sync
- *                                                             marker); later the .bit name state
+ *                                                             marker)
+ *   N[name]               -> NameRecord                       one .bit name's registration state (lib/names/
+ *                                                             registrar.ts): state, name_new txid and rand (written
+ *                                                             in one synced put before the RPC answer is used for
+ *                                                             anything else), the last operation's txid, an
+ *                                                             intent marker written before each paying RPC so a
+ *                                                             restart after a crash looks before it pays again
  *
  * Chunk payloads with the default "file" backend live outside LevelDB, in
  * <dataDir>/chunks/<first 2 hex>/<sha256 hex>, referenced by the c[...] refcount entry (value separation).
@@ -44,6 +50,7 @@ export const PREFIX = {
   drop: 'd',
   tombstone: 't',
   singleton: 'k',
+  name: 'N',
 } as const;
 
 export const SCHEMA_VERSION = 1;
@@ -68,6 +75,8 @@ export const layout = {
   drop: (id: string) => p(PREFIX.drop, ascii(id)),
   tombstone: (id: string) => p(PREFIX.tombstone, ascii(id)),
   singleton: (name: string) => p(PREFIX.singleton, ascii(name)),
+  /** a Namecoin name (e.g. "d/example"), bytes as given (names are ≤ 255 bytes) */
+  name: (name: string) => p(PREFIX.name, Buffer.from(name, 'latin1')),
 
   /** [gte, lt) bounds covering every key of one prefix */
   range: (prefix: string) => ({ gte: p(prefix), lt: p(String.fromCharCode(prefix.charCodeAt(0) + 1)) }),

@@ -1,0 +1,5 @@
+// .bit names: the Namecoin JSON-RPC client, the registration state machine, values and resolution.
+export { NamecoinError, NamecoinRpc, redact, type NamecoinRpcOptions } from './rpc';
+export { Registrar, type NameStatus, type NameState } from './registrar';
+export { buildValue, readExtraValue, domainToName, onionFromValue, NameValueError } from './value';
+export { resolveName, ResolveError, type Resolution } from './resolve';
