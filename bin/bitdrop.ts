@@ -1,12 +1,13 @@
 // bitdrop's command line: parses flags and calls the library. Nothing else lives here.
 
 import { Command, Option } from 'commander';
-import { OPTIONS, ConfigError, envName, flagName, loadConfig, defaults, type Config } from '../lib/config';
+import { OPTIONS, ConfigError, envName, flagName, loadConfig, defaults, parseHostPort, type Config } from '../lib/config';
 import { BitdropNode, VERSION } from '../lib/node';
 import { uploadFile } from '../lib/cli/upload';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
 import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
 import { addClient, listClients, removeClient } from '../lib/tor';
+import { NamecoinRpc, resolveName } from '../lib/names';
 import path from 'path';
 
 const program = new Command();
@@ -148,6 +149,37 @@ devnet.command('info')
     const info = readDevnetInfo(devnetDir(opts));
     console.log(JSON.stringify({ ...info, rpc: info.rpc.replace(/\/\/[^@]*@/, '//') }, null, 2));
   }));
+
+program
+  .command('resolve <domain>')
+  .description('print the onion address of a .bit name (example.bit, files.example.bit), asking a Namecoin node')
+  .option('--namecoin-rpc <url>', "Namecoin Core JSON-RPC URL http://user:pass@host:port (env BITDROP_NAMECOIN_RPC); default: the node of --data-dir's daemon")
+  .option('--namecoin-cookie <file>', "the node's .cookie file (env BITDROP_NAMECOIN_COOKIE)")
+  .option('--data-dir <dir>', 'use the Namecoin node of the daemon in this data dir, the embedded devnet included (env BITDROP_DATA_DIR)')
+  .option('--socks <host:port>', "tor's SocksPort, for a node not on this machine (env BITDROP_SOCKS)", process.env.BITDROP_SOCKS)
+  .option('--clearnet', 'allow reaching a remote node outside Tor')
+  .option('--json', 'print JSON: name, onion, value, height, expiresIn')
+  .action((domain: string, opts: { namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; json?: boolean }) => run(async () => {
+    const config = loadConfig({ flags: { dataDir: opts.dataDir, namecoinRpc: opts.namecoinRpc, namecoinCookie: opts.namecoinCookie } });
+    const url = config.namecoinRpc ?? namecoinNodeOf(config.dataDir);
+    const socks = opts.socks ? parseHostPort(opts.socks) : undefined;
+    const rpc = new NamecoinRpc({ url, cookieFile: config.namecoinCookie, socks, clearnet: opts.clearnet ?? config.clearnet, timeoutMs: 15_000, retries: 1 });
+    const r = await resolveName(domain, rpc);
+    if (opts.json) console.log(JSON.stringify({ domain: r.domain, name: r.name, onion: r.onion, value: r.value, txid: r.txid, height: r.height, expiresIn: r.expiresIn }, null, 2));
+    else console.log(r.onion);
+  }));
+
+/** The Namecoin node a daemon's data dir uses when no --namecoin-rpc is given: its embedded devnet's. */
+function namecoinNodeOf(dataDir: string): string {
+  let info;
+  try {
+    info = readDevnetInfo(path.join(dataDir, 'devnet'));
+  } catch {
+    throw new Error(`no Namecoin node to ask: give --namecoin-rpc http://user:pass@HOST:PORT, or --data-dir of a daemon that ran with its devnet (none in ${dataDir})`);
+  }
+  if (!info.namecoinRpc) throw new Error(`the devnet in ${dataDir} has no Namecoin node; give --namecoin-rpc`);
+  return info.namecoinRpc;
+}
 
 const auth = program.command('auth').description('private drops: Tor v3 client authorization');
 auth.command('add <name>')

@@ -56,7 +56,14 @@ export interface Config {
 
   // names (Namecoin)
   namecoinRpc?: string;
-  name?: string;
+  /** the node's .cookie file, when the URL carries no user:password */
+  namecoinCookie?: string;
+  /** how often the registrar asks the node (milliseconds); default 200 ms for a node on this machine, 10 s for others */
+  namecoinPoll?: number;
+  /** Namecoin names to register and renew, e.g. d/example for example.bit */
+  name: string[];
+  /** a file holding extra JSON merged into each name's value */
+  nameValue?: string;
 }
 
 export class ConfigError extends Error {}
@@ -97,8 +104,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'torPassword', kind: 'string', describe: 'control port password (attach mode)' },
   { key: 'torBinary', kind: 'string', describe: 'tor executable for managed mode' },
   { key: 'torrcAppend', kind: 'string', describe: 'file of extra torrc lines for the managed tor' },
-  { key: 'namecoinRpc', kind: 'string', describe: 'Namecoin JSON-RPC URL http://user:pass@host:port' },
-  { key: 'name', kind: 'string', describe: '.bit name to register and renew' },
+  { key: 'namecoinRpc', kind: 'string', describe: 'Namecoin Core JSON-RPC URL http://user:pass@host:port[/wallet/NAME] (none: the embedded devnet)' },
+  { key: 'namecoinCookie', kind: 'string', describe: "the Namecoin node's .cookie file (instead of user:pass in the URL)" },
+  { key: 'namecoinPoll', kind: 'duration', describe: 'how often the Namecoin node is asked for its tip (default 200ms on loopback, 10s remote)' },
+  { key: 'name', kind: 'list', describe: 'Namecoin name to register and renew, d/example for example.bit (repeatable)' },
+  { key: 'nameValue', kind: 'string', describe: "file of extra JSON merged into the names' value (≤ 520 bytes in all)" },
 ];
 
 const GiB = 1024 ** 3;
@@ -132,6 +142,7 @@ export function defaults(): Config {
     watchBudget: 500,
     clearnet: false,
     tor: 'managed',
+    name: [],
     torBinary: 'tor',
   };
 }
@@ -265,6 +276,17 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 export const isLoopback = (host: string) => LOOPBACK.test(host);
 
 function validate(c: Config): void {
+  // example.bit is accepted for d/example; anything else must be a d/ name a .bit domain maps to.
+  c.name = c.name.map((n) => {
+    const m = /^([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\.bit$/.exec(n.toLowerCase());
+    const name = m ? `d/${m[1]}` : n;
+    if (!/^d\/[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(name)) throw new ConfigError(`--name ${n}: expected d/NAME (d/example is example.bit), lowercase letters, digits and -`);
+    return name;
+  });
+  c.name = [...new Set(c.name)];
+  if (c.namecoinRpc && !/^https?:\/\/[^/]+(\/wallet\/[^/]*)?\/?$/.test(c.namecoinRpc)) {
+    throw new ConfigError(`--namecoin-rpc: expected http://user:password@HOST:PORT[/wallet/NAME]`);
+  }
   if (!isLoopback(c.listen.host) && !c.listenPublic) {
     throw new ConfigError(
       `--listen ${c.listen.host}:${c.listen.port} is not a loopback address; add --listen-public if you really want clearnet exposure`,

@@ -21,6 +21,7 @@ import { Watcher, parseXpub, deriveFileAddress, type ParsedXpub } from './paymen
 import { Devnet } from './devnet';
 import { HeaderChain } from './chain';
 import { TorService } from './tor';
+import { buildValue, NameValueError, NamecoinRpc, readExtraValue, redact, Registrar } from './names';
 import pkg from '../package.json';
 
 export const VERSION: string = pkg.version;
@@ -74,6 +75,9 @@ export class BitdropNode {
   ledger?: Ledger;
   watcher?: Watcher;
   chain?: HeaderChain;
+  registrar?: Registrar;
+  private namesVia = '';
+  private nameExtra: Record<string, unknown> = {};
   devnet?: Devnet;
   tor?: TorService;
   private sweepTimer?: NodeJS.Timeout;
@@ -107,6 +111,7 @@ export class BitdropNode {
     fs.writeFileSync(pidPath(c.dataDir), `${process.pid}\n`, { mode: 0o600 });
     tightenPermissions(c.dataDir);
     const adminToken = readOrCreateSecret(adminTokenPath(c.dataDir));
+    this.checkNameValue();
     if (paymentsEnabled(c)) await this.startPayments();
     const app = createApp({
       config: c,
@@ -138,6 +143,7 @@ export class BitdropNode {
       this.writeRuntime(this.tor.onionUrl());
     }
     if (this.ledger) await this.startWatcher();
+    if (c.name.length) await this.startNames();
     this.announce();
   }
 
@@ -207,6 +213,57 @@ export class BitdropNode {
       }
       await new Promise((r) => setTimeout(r, this.opts.standbyPollMs ?? STANDBY_POLL_MS));
     }
+  }
+
+  /** The names' value is checked (≤ 520 bytes) before anything starts, so a bad --name-value fails at once. */
+  private checkNameValue() {
+    const c = this.config;
+    if (!c.name.length) return;
+    try {
+      this.nameExtra = c.nameValue ? readExtraValue(c.nameValue) : {};
+      buildValue('a'.repeat(56) + '.onion', this.nameExtra); // every v3 onion has the same length
+    } catch (err) {
+      if (err instanceof NameValueError) throw new ConfigError(`--name ${c.name.join(', ')}: ${err.message}`);
+      throw err;
+    }
+  }
+
+  /**
+   * Names: registered and renewed through the Namecoin node of --namecoin-rpc, or — when none is given — the
+   * embedded devnet's Namecoin regtest node. Started after tor: the value carries the onion, and a remote
+   * node is reached through tor's SocksPort.
+   */
+  private async startNames() {
+    const c = this.config;
+    let url = c.namecoinRpc;
+    if (!url) {
+      this.devnet ??= await Devnet.open({ dir: path.join(c.dataDir, 'devnet') });
+      url = this.devnet.namecoinRpcUrl;
+      this.namesVia = `the embedded devnet's Namecoin regtest node (${redact(url)}): SIMULATED, no real NMC; mine with bitdrop devnet mine --data-dir ${c.dataDir}`;
+    } else {
+      this.namesVia = `the Namecoin node ${redact(url)}`;
+    }
+    let rpc: NamecoinRpc;
+    try {
+      rpc = new NamecoinRpc({ url, cookieFile: c.namecoinCookie, socks: this.tor?.status().socks, clearnet: c.clearnet });
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    const onion = () => this.tor?.status().onion ?? undefined;
+    this.registrar = new Registrar({
+      db: this.store!.db,
+      rpc,
+      names: c.name,
+      desiredValue: () => {
+        const o = onion();
+        return o ? buildValue(o, this.nameExtra) : undefined;
+      },
+      missingValueReason: () => (c.tor === 'off' ? 'tor is off (--tor off): there is no onion address to publish' : 'waiting for tor to publish the onion service'),
+      // A poll is one getblockcount; the names are looked at when the tip moves or an operation is in flight.
+      pollMs: c.namecoinPoll ?? (isLoopback(new URL(url).hostname) ? 200 : 10_000),
+      log: this.log,
+    });
+    await this.registrar.start();
   }
 
   /** The Electrum watcher starts after tor, so that its connections can go through tor's SocksPort. */
@@ -317,7 +374,8 @@ export class BitdropNode {
         this.log(`payments  ${c.network} via ${c.electrum.join(', ')}`);
       }
     }
-    if (!c.name) missing.push('--name (.bit name)');
+    if (!c.name.length) missing.push('--name (.bit name)');
+    else this.log(`names     ${c.name.join(', ')} via ${this.namesVia}`);
     if (missing.length) this.log(`not configured yet: ${missing.join('; ')}`);
     this.log('ready     (Ctrl-C or SIGTERM stops)');
   }
@@ -347,6 +405,7 @@ export class BitdropNode {
         : { mode: 'free' },
       tor: this.tor ? this.tor.status() : { mode: 'off', bootstrap: 0 },
       onion: this.tor?.status().onion ?? null,
+      names: this.registrar?.status() ?? [],
       totals: {
         files: s.files,
         bytes: s.bytes,
@@ -361,6 +420,7 @@ export class BitdropNode {
     this.stopping ??= (async () => {
       if (!this.store) return; // a standby that never took over made nothing to undo
       clearInterval(this.sweepTimer);
+      await this.registrar?.stop();
       await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));
       await this.watcher?.stop();
       if (this.consoleServer) {

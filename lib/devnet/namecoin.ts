@@ -256,6 +256,12 @@ export class NamecoinNode {
         if (history.length === 0) throw new RpcError(WALLET.WALLET_ERROR, `name not found: ${quoted(n)}`);
         return history.map((d) => this.nameInfo(d, wallet));
       },
+      name_scan: ([start, count], ctx) => {
+        const from = start === undefined || start === null ? Buffer.alloc(0) : this.nameArg(start);
+        const n = typeof count === 'number' ? count : 500;
+        const wallet = this.maybeWallet(ctx);
+        return this.names.all().filter((d) => Buffer.compare(d.name, from) >= 0).slice(0, Math.max(0, n)).map((d) => this.nameInfo(d, wallet));
+      },
       name_list: ([name], ctx) => {
         const w = this.walletFor(ctx);
         const filter = name === undefined || name === null ? undefined : this.nameArg(name);

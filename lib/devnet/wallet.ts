@@ -306,12 +306,28 @@ export async function devnetMine(dir: string, n = 1, address?: string): Promise<
   return hashes;
 }
 
-/** Mines `n` blocks of the devnet's Namecoin chain (with its mempool), paying the node's default wallet. */
-export async function devnetMineNames(dir: string, n = 1): Promise<string[]> {
+/** Pause between Namecoin blocks while names live on the chain, so daemons see each block as on a real network. */
+export const NAME_BLOCK_PACE_MS = 500;
+
+/**
+ * Mines `n` blocks of the devnet's Namecoin chain (with its mempool), paying the node's default wallet. While
+ * names exist or name operations are pending, the blocks come one at a time, NAME_BLOCK_PACE_MS apart: a daemon
+ * gets to send its name_firstupdate at the twelfth confirmation and its renewals in time, as it would between
+ * real blocks. Without names the blocks are mined at once.
+ */
+export async function devnetMineNames(dir: string, n = 1, paceMs = NAME_BLOCK_PACE_MS): Promise<string[]> {
   const info = readDevnetInfo(dir);
   if (!info.namecoinRpc) return [];
   const address = await rpcCall<string>(`${info.namecoinRpc}/wallet/default`, 'getnewaddress');
-  return rpcCall<string[]>(info.namecoinRpc, 'generatetoaddress', [n, address]);
+  const active = async () =>
+    (await rpcCall<unknown[]>(info.namecoinRpc, 'name_scan', ['', 1])).length > 0 || (await rpcCall<unknown[]>(info.namecoinRpc, 'getrawmempool')).length > 0;
+  if (n <= 1 || !(await active())) return rpcCall<string[]>(info.namecoinRpc, 'generatetoaddress', [n, address]);
+  const hashes: string[] = [];
+  for (let i = 0; i < n; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, paceMs));
+    hashes.push(...(await rpcCall<string[]>(info.namecoinRpc, 'generatetoaddress', [1, address])));
+  }
+  return hashes;
 }
 
 /**

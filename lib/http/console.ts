@@ -93,7 +93,15 @@ export function createConsoleServer(app: Koa): http.Server {
 export function formatStatus(status: Record<string, unknown>, prefix = ''): string[] {
   const lines: string[] = [];
   for (const [k, v] of Object.entries(status)) {
-    if (k === 'events' && Array.isArray(v)) {
+    if (k === 'names' && Array.isArray(v)) {
+      lines.push(`${(prefix + k).padEnd(24)} ${v.length ? v.length : 'none (--name d/NAME registers one)'}`);
+      for (const n of v as Array<{ name: string; state: string; height: number | null; expiresIn: number | null; value: string | null; lastError: string | null }>) {
+        const facts = [n.state, n.height !== null ? `height ${n.height}` : '', n.expiresIn !== null ? `expires in ${n.expiresIn} blocks` : ''].filter(Boolean);
+        lines.push(`  ${n.name.padEnd(22)} ${facts.join(', ')}`);
+        if (n.value !== null) lines.push(`  ${''.padEnd(22)} value ${n.value}`);
+        if (n.lastError) lines.push(`  ${''.padEnd(22)} last error: ${n.lastError}`);
+      }
+    } else if (k === 'events' && Array.isArray(v)) {
       lines.push(`${(prefix + k).padEnd(24)} ${v.length} recent (newest first)`);
       for (const e of v.slice(0, 10) as Array<{ time: string; line: string }>) lines.push(`  ${e.time}  ${e.line}`);
     } else if (v && typeof v === 'object' && !Array.isArray(v)) lines.push(...formatStatus(v as Record<string, unknown>, `${prefix}${k}.`));

@@ -91,6 +91,8 @@ export class Registrar {
   private readonly records = new Map<string, NameRecord>();
   private timer?: NodeJS.Timeout;
   private running?: Promise<void>;
+  private lastTip = -1;
+  private lastFull = 0;
   private stopped = false;
 
   constructor(private readonly o: RegistrarOptions) {}
@@ -139,6 +141,19 @@ export class Registrar {
   }
 
   private async pass(): Promise<void> {
+    // The cheap part: has the tip moved? Settled names need looking at only then (or once a minute).
+    let tip: number;
+    try {
+      tip = await this.o.rpc.call<number>('getblockcount');
+    } catch (err) {
+      tip = -1;
+      for (const name of this.o.names) await this.fail(name, err);
+      return;
+    }
+    const settled = [...this.records.values()].every((r) => (r.state === 'registered' || r.state === 'taken') && !r.lastError);
+    if (settled && tip === this.lastTip && Date.now() - this.lastFull < 60_000) return;
+    this.lastTip = tip;
+    this.lastFull = Date.now();
     // One name at a time: at most one paying call is in flight, so a crash leaves at most one open intent.
     for (const name of this.o.names) {
       if (this.stopped) return;
@@ -148,15 +163,19 @@ export class Registrar {
         const now = this.records.get(name)!;
         if (now.lastError) await this.save({ ...now, lastError: undefined });
       } catch (err) {
-        if (!(err instanceof NamecoinError) && !(err instanceof Waiting)) {
-          this.o.log(`names: ${name}: ${(err as Error).stack}`);
-        }
-        const message = (err as Error).message;
-        if (message !== rec.lastError) {
-          this.o.log(`names: ${name}: ${message}`);
-          await this.save({ ...this.records.get(name)!, lastError: message });
-        }
+        await this.fail(name, err);
       }
+    }
+  }
+
+  /** Records why a name did not move (logged once per new reason); it is tried again on the next pass. */
+  private async fail(name: string, err: unknown): Promise<void> {
+    if (!(err instanceof NamecoinError) && !(err instanceof Waiting)) this.o.log(`names: ${name}: ${(err as Error).stack}`);
+    const message = (err as Error).message;
+    const rec = this.records.get(name)!;
+    if (message !== rec.lastError) {
+      this.o.log(`names: ${name}: ${message}`);
+      await this.save({ ...rec, lastError: message });
     }
   }
 
