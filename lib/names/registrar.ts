@@ -163,20 +163,18 @@ export class Registrar {
         const now = this.records.get(name)!;
         if (now.lastError) await this.save({ ...now, lastError: undefined });
       } catch (err) {
-        await this.fail(name, err);
+        await this.fail(name, err, rec.lastError);
       }
     }
   }
 
   /** Records why a name did not move (logged once per new reason); it is tried again on the next pass. */
-  private async fail(name: string, err: unknown): Promise<void> {
+  private async fail(name: string, err: unknown, previous = this.records.get(name)!.lastError): Promise<void> {
     if (!(err instanceof NamecoinError) && !(err instanceof Waiting)) this.o.log(`names: ${name}: ${(err as Error).stack}`);
     const message = (err as Error).message;
+    if (message !== previous) this.o.log(`names: ${name}: ${message}`);
     const rec = this.records.get(name)!;
-    if (message !== rec.lastError) {
-      this.o.log(`names: ${name}: ${message}`);
-      await this.save({ ...rec, lastError: message });
-    }
+    if (message !== rec.lastError) await this.save({ ...rec, lastError: message });
   }
 
   private async save(rec: NameRecord): Promise<void> {
@@ -215,15 +213,16 @@ export class Registrar {
           if (show.ismine) return this.confirmed(rec, show, 'registered (found in the wallet)');
           const taken = `${name} is registered to another wallet (${show.address}); it expires in ${show.expires_in} blocks`;
           if (rec.state !== 'taken' || rec.expiresIn !== show.expires_in) {
-            await this.save({ ...rec, state: 'taken', height: show.height, expiresIn: show.expires_in, value: show.value });
+            await this.save({ ...rec, state: 'taken', height: show.height, expiresIn: show.expires_in, value: show.value, lastError: taken });
           }
           throw new Waiting(taken);
         }
         const pending = (await this.pending(name)).find((p) => p.op === 'name_firstupdate');
         if (pending?.ismine) return this.save({ ...rec, state: 'firstupdate-sent', txid: pending.txid, value: pending.value });
         if (pending) {
-          await this.save({ ...rec, state: 'taken' });
-          throw new Waiting(`${name} is being registered by another wallet (transaction ${pending.txid})`);
+          const taken = `${name} is being registered by another wallet (transaction ${pending.txid})`;
+          await this.save({ ...rec, state: 'taken', lastError: taken });
+          throw new Waiting(taken);
         }
         const value = this.desired();
         await this.save({ name, state: 'new-sending', intentHeight: tip, value });
@@ -272,8 +271,9 @@ export class Registrar {
         }
         const show = await this.show(name);
         if (show && !show.expired && !show.ismine) {
-          await this.save({ ...rec, state: 'taken', height: show.height, expiresIn: show.expires_in, value: show.value });
-          throw new Waiting(`${name} was registered by another wallet first (${show.address}); the name_new ${rec.newTxid} stays unused`);
+          const taken = `${name} was registered by another wallet first (${show.address}); the name_new ${rec.newTxid} stays unused`;
+          await this.save({ ...rec, state: 'taken', height: show.height, expiresIn: show.expires_in, value: show.value, lastError: taken });
+          throw new Waiting(taken);
         }
         const pending = (await this.pending(name)).find((p) => p.op === 'name_firstupdate' && p.ismine);
         if (pending) return this.save({ ...rec, state: 'firstupdate-sent', txid: pending.txid, value: pending.value });
@@ -333,8 +333,9 @@ export class Registrar {
           return this.save({ name, state: 'unregistered' });
         }
         if (!show.ismine) {
-          await this.save({ ...rec, state: 'taken', height: show.height, expiresIn: show.expires_in, value: show.value });
-          throw new Waiting(`${name} now belongs to another wallet (${show.address})`);
+          const taken = `${name} now belongs to another wallet (${show.address})`;
+          await this.save({ ...rec, state: 'taken', height: show.height, expiresIn: show.expires_in, value: show.value, lastError: taken });
+          throw new Waiting(taken);
         }
         const mine = (await this.pending(name)).find((p) => p.op === 'name_update' && p.ismine);
         if (mine) return this.save({ ...rec, state: 'update-sent', txid: mine.txid, value: mine.value });
