@@ -6,7 +6,8 @@ import t from 'tap';
 import fs from 'fs';
 import path from 'path';
 import { openDevnet } from './helpers/devnet';
-import { CLI, exec, tmpDir } from './helpers/daemon';
+import { CLI, exec, startDaemon, tmpDir } from './helpers/daemon';
+import { offlineAppendFile } from './helpers/tor-lone';
 import { nameOps, nameStatus, namesDaemon, rpcProxy, waitFor, writeJson } from './helpers/namecoin';
 import { rpcCall } from '../lib/devnet/wallet';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
@@ -228,4 +229,17 @@ t.test('a value over 520 bytes stops the start with one line, before anything is
   t.match(res.stderr.trim(), /^bitdrop: --name d\/example: the value would be \d+ bytes; Namecoin allows at most 520/);
   t.equal(res.stderr.trim().split('\n').length, 1, 'one line');
   t.same(nameOps(devnet), []);
+});
+
+t.test('on a fresh data dir: bitdrop start --name d/example, bitdrop devnet mine 13, bitdrop resolve example.bit --data-dir', async (t) => {
+  const dataDir = tmpDir('bitdrop-names-');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const daemon = await startDaemon({ dataDir, args: ['--tor', 'managed', '--torrc-append', offlineAppendFile(dataDir), '--name', 'd/example'] });
+  t.teardown(() => daemon.stop());
+  t.match(daemon.output(), /names\s+d\/example via the embedded devnet's Namecoin regtest node .*SIMULATED/, 'says it uses the devnet');
+  await waitFor('name_new', async () => (await nameStatus(dataDir)).state === 'new-sent');
+  await exec(process.execPath, [CLI, 'devnet', 'mine', '13', '--data-dir', dataDir]);
+  const onion = (await fetchStatus(dataDir)).onion as string;
+  const resolved = await waitFor('resolution', async () => (await exec(process.execPath, [CLI, 'resolve', 'example.bit', '--data-dir', dataDir])).stdout.trim());
+  t.equal(resolved, onion, 'example.bit → the daemon\'s onion');
 });
