@@ -145,9 +145,15 @@ t.test('413: by Content-Length before the body, and while streaming without one'
   t.equal(streamed.status, 413);
   const mp = await curlStatus('-F', `file=@${big}`, `${small.url}/`);
   t.equal(mp.status, 413, 'multipart over the cap');
-  const ok = await curlStatus('-T', randomFile(work, 1000, 'exact.bin'), `${small.url}/`);
+  const exact = randomFile(work, 1000, 'exact.bin');
+  const ok = await curlStatus('-H', 'Accept: application/json', '-T', exact, `${small.url}/`);
   t.equal(ok.status, 201, 'exactly the cap is fine');
-  t.equal(chunkFiles(small.dataDir).length, 1, 'only the accepted file has a chunk');
+  // Files this small live inline in LevelDB, in their manifest's batch: no chunk file at all, and the
+  // refused uploads left none either.
+  t.equal(chunkFiles(small.dataDir).length, 0, 'no chunk file: the refused uploads left none');
+  const back = path.join(work, 'exact.out');
+  await curl('-f', '-o', back, `${small.url}/${JSON.parse(ok.body).id}`);
+  t.equal(await sha256File(back), await sha256File(exact), 'the accepted file reads back whole');
 });
 
 t.test('hostile file names are neutralised', async (t) => {

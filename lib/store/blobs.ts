@@ -8,7 +8,7 @@ import fs from 'fs';
 import fsp from 'fs/promises';
 import path from 'path';
 import crypto from 'crypto';
-import type { Level } from 'level';
+import type { Db } from './db';
 import { layout, PREFIX } from './layout';
 
 export type BlobBackend = 'file' | 'level';
@@ -158,13 +158,18 @@ export class FileBlobs implements BlobStore {
 }
 
 export class LevelBlobs implements BlobStore {
-  constructor(private readonly db: Level<Buffer, Buffer>) {}
+  private dirty = false;
+
+  constructor(private readonly db: Db) {}
 
   async put(hash: Buffer, data: Buffer[]): Promise<void> {
+    this.dirty = true;
     await this.db.put(layout.blob(hash), Buffer.concat(data));
   }
 
   async flush(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
     // LevelDB's log is sequential: one synced write makes every earlier write durable too.
     await this.db.put(layout.singleton('flush'), Buffer.alloc(0), { sync: true });
   }

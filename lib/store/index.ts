@@ -9,20 +9,19 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import { PassThrough, type Readable } from 'stream';
-import { Level } from 'level';
 import { UserError } from '../errors';
 import { layout, PREFIX, SCHEMA_VERSION } from './layout';
 import { BlobBackend, BlobStore, FileBlobs, LevelBlobs } from './blobs';
 import { Mutex } from './mutex';
-import { BufferPool, sendSegments, type SendTarget, type Segment } from './reader';
+import { BufferPool, sendSegments, type ChunkSource, type SendTarget, type Segment } from './reader';
+import type { BlobHandle } from './blobs';
 import { HashPool, type Slot } from './hashers';
 import { inspectVolume, type VolumeInfo } from './volume';
 
+import { Db, type BatchOp } from './db';
+
 export type { BlobBackend } from './blobs';
-export type BatchOp =
-  | { type: 'put'; key: Buffer; value: Buffer }
-  | { type: 'del'; key: Buffer };
-export type Db = Level<Buffer, Buffer>;
+export { Db, type BatchOp } from './db';
 
 export interface FileManifest {
   id: string;
@@ -96,6 +95,14 @@ export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 const SLOTS_IN_FLIGHT = 6;
 /** one-chunk files up to this size are hashed on the event loop: a thread round trip costs more */
 const INLINE_HASH_BYTES = 256 * 1024;
+/**
+ * Chunks up to this size (small files, whose only chunk is this short) are stored inline: their payload is
+ * a LevelDB value b[sha256] written in the same synced batch as the manifest, not a chunk file with its own
+ * fdatasync, rename and directory sync. A small upload then costs one share of a group commit (db.ts), and
+ * payload and manifest become durable in the same instant. MinIO inlines small objects into their metadata
+ * for the same reason.
+ */
+export const INLINE_MAX = 64 * 1024;
 /** bytes of read buffers shared by all downloads in flight */
 const READ_BUDGET = 4 * 1024 * 1024;
 const MAX_READ = 1024 * 1024;
@@ -134,13 +141,9 @@ export class Store {
 
   static async open(opts: StoreOptions): Promise<Store> {
     fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
-    const db: Db = new Level<Buffer, Buffer>(path.join(opts.dir, 'db'), {
-      keyEncoding: 'buffer',
-      valueEncoding: 'buffer',
-      writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024,
-    });
+    let db: Db;
     try {
-      await db.open();
+      db = await Db.open(path.join(opts.dir, 'db'), { writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024 });
     } catch (err) {
       if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(opts.dir);
       throw err;
@@ -256,6 +259,7 @@ export class Store {
     const jobs: Promise<void>[] = [];
     let failed: unknown;
     let onlyChunk: string | undefined;
+    let inline: Buffer | undefined;
     let size = 0;
     let slot: Slot | undefined;
     let fill = 0;
@@ -273,6 +277,12 @@ export class Store {
         const data = Buffer.from(full.buf.subarray(0, length));
         this.hashers.recycle(full);
         const digest = crypto.createHash('sha256').update(data).digest();
+        if (length <= INLINE_MAX) {
+          // Goes down with the manifest, in its batch: no pin needed, the commit itself holds it.
+          onlyChunk = chunks[index] = digest.toString('hex');
+          inline = data;
+          return;
+        }
         onlyChunk = chunks[index] = this.pinHex(digest, pinned);
         jobs.push(this.storeChunk(digest, [data]).catch((err) => { failed ??= err; }));
         return;
@@ -329,7 +339,7 @@ export class Store {
         ...(opts.drop ? { drop: opts.drop.id } : {}),
       };
       await opts.beforeCommit?.(manifest);
-      await this.commit(manifest, opts.extraOps ? await opts.extraOps(manifest) : []);
+      await this.commit(manifest, opts.extraOps ? await opts.extraOps(manifest) : [], inline);
       return { manifest, deleteToken };
     } catch (err) {
       await Promise.all(jobs);
@@ -354,26 +364,34 @@ export class Store {
     await this.blobs.put(hash, data);
   }
 
-  private async commit(manifest: FileManifest, extra: BatchOp[]) {
-    await this.blobs.flush();
-    await this.commitLock.run(async () => {
+  /** `inline`: the payload of the file's one small chunk, stored in the batch itself (INLINE_MAX) */
+  private async commit(manifest: FileManifest, extra: BatchOp[], inline?: Buffer) {
+    if (!inline) await this.blobs.flush();
+    let newChunks = 0;
+    let newChunkBytes = 0;
+    // The refcounts are read and the batch queued under the lock, so commits see each other's counts in
+    // order; the fsync is waited for outside it, so uploads finishing together share one (group commit,
+    // db.ts). The answer still waits until this manifest is on disk.
+    const { durable } = await this.commitLock.run(async () => {
       const ops: BatchOp[] = [{ type: 'put', key: layout.file(manifest.id), value: json(manifest) }];
-      const sizes = chunkSizes(manifest);
-      let newChunks = 0;
-      let newChunkBytes = 0;
-      for (const [hex, size] of sizes) {
+      for (const [hex, size] of chunkSizes(manifest)) {
         const hash = Buffer.from(hex, 'hex');
         const cur = await this.db.get(layout.chunkRef(hash));
         const count = cur === undefined ? 0 : cur.readUInt32BE(0);
-        if (count === 0) { newChunks++; newChunkBytes += size; }
+        if (count === 0) {
+          newChunks++;
+          newChunkBytes += size;
+          if (inline) ops.push({ type: 'put', key: layout.blob(hash), value: inline });
+        }
         ops.push({ type: 'put', key: layout.chunkRef(hash), value: refValue(count + 1, size) });
       }
-      await this.db.batch([...ops, ...extra], { sync: true });
-      this.counts.files++;
-      this.counts.bytes += manifest.size;
-      this.counts.chunks += newChunks;
-      this.counts.chunkBytes += newChunkBytes;
+      return { durable: this.db.batch([...ops, ...extra], { sync: true }) };
     });
+    await durable;
+    this.counts.files++;
+    this.counts.bytes += manifest.size;
+    this.counts.chunks += newChunks;
+    this.counts.chunkBytes += newChunkBytes;
   }
 
   /**
@@ -419,6 +437,7 @@ export class Store {
         const count = cur === undefined ? 0 : cur.readUInt32BE(0);
         if (count <= drop) {
           ops.push({ type: 'del', key: layout.chunkRef(hash) });
+          if (size <= INLINE_MAX) ops.push({ type: 'del', key: layout.blob(hash) });
           freed.push(hash);
           freedBytes += size;
         } else {
@@ -474,11 +493,23 @@ export class Store {
     onBytes?: (n: number) => void): Promise<void> {
     this.activeReads++;
     try {
-      await sendSegments(this.blobs, this.segments(manifest, start, end), () => this.readBufferSize(), out, pool, onBytes);
+      await sendSegments(this.chunkSource, this.segments(manifest, start, end), () => this.readBufferSize(), out, pool, onBytes);
     } finally {
       this.activeReads--;
     }
   }
+
+  /** Small chunks are read from LevelDB when they are there (inline), else from the blob store. */
+  private readonly chunkSource: ChunkSource = {
+    open: async (seg: Segment): Promise<BlobHandle> => {
+      const data = seg.inline ? await this.db.get(layout.blob(seg.hash)) : undefined;
+      if (!data) return this.blobs.open(seg.hash);
+      return {
+        read: async (buf, position) => data.copy(buf, 0, position, Math.min(data.length, position + buf.length)),
+        close: async () => {},
+      };
+    },
+  };
 
   private segments(manifest: FileManifest, start: number, end: number): Segment[] {
     const cs = manifest.chunkSize;
@@ -488,6 +519,7 @@ export class Store {
         hash: Buffer.from(manifest.chunks[i], 'hex'),
         from: Math.max(start - i * cs, 0),
         to: Math.min(end - i * cs, Math.min(cs, manifest.size - i * cs) - 1),
+        inline: Math.min(cs, manifest.size - i * cs) <= INLINE_MAX,
       });
     }
     return segments;

@@ -6,7 +6,8 @@
  *   V                     -> { version }                      schema version of this database
  *   f[id]                 -> FileManifest                     one uploaded file (id = 22-char base64url)
  *   c[sha256:32]          -> uint32 BE refcount               how many manifests list this chunk
- *   b[sha256:32]          -> raw bytes                        chunk payload (only with the "level" blob backend)
+ *   b[sha256:32]          -> raw bytes                        chunk payload: every chunk with the "level" blob
+ *                                                             backend, chunks ≤ 64 KiB (small files) with both
  *   a[id]                 -> Account                          a file's payment account (ledger); before its
  *                                                             upload, a reservation's (same id: reserve first)
  *   s[scripthash:32]      -> id                               which file an Electrum scripthash belongs to

@@ -1,13 +1,20 @@
 // Sends bytes [start, end] of a file chunk by chunk, with positioned reads straight into the buffers that
 // go to the socket, one read ahead of it, and no stream layer in between.
 
-import type { BlobHandle, BlobStore } from './blobs';
+import type { BlobHandle } from './blobs';
 
 export interface Segment {
   hash: Buffer;
   /** first and last byte (inclusive) within the chunk */
   from: number;
   to: number;
+  /** small enough to be stored inline in LevelDB (b[sha256]) rather than as a chunk file */
+  inline: boolean;
+}
+
+/** where sendSegments finds each segment's chunk */
+export interface ChunkSource {
+  open(seg: Segment): Promise<BlobHandle>;
 }
 
 /**
@@ -54,7 +61,7 @@ export interface SendTarget {
  * buffer goes to the socket with a callback, and returns to the pool when the kernel has taken it. The
  * next read runs while the socket sends the last one. Resolves when all is written or `out` closed.
  */
-export async function sendSegments(blobs: BlobStore, segments: Segment[], bufferSize: () => number, out: SendTarget,
+export async function sendSegments(chunks: ChunkSource, segments: Segment[], bufferSize: () => number, out: SendTarget,
   pool: BufferPool, onBytes?: (n: number) => void): Promise<void> {
   let index = 0;
   let handle: BlobHandle | undefined;
@@ -63,7 +70,7 @@ export async function sendSegments(blobs: BlobStore, segments: Segment[], buffer
     const seg = segments[index];
     if (!seg) return null;
     if (!handle) {
-      handle = await blobs.open(seg.hash);
+      handle = await chunks.open(seg);
       position = seg.from;
     }
     const length = Math.min(bufferSize(), seg.to - position + 1);
