@@ -192,7 +192,7 @@ async function downloads() {
 
   const nginx = await startNginx(www, dav);
   const onionshare = await startOnionshare(src);
-  const bd = await startBitdrop('bitdrop', path.join(work, 'data-dl'));
+  const bd = await startBitdrop('bitdrop', path.join(work, 'data-dl'), ['--free']);
   const up = execFileSync('curl', ['-sSf', '-H', 'Accept: application/json', '-T', src, `${bd.base}/payload.bin`]).toString();
   bd.url = JSON.parse(up).url;
   const servers: Server[] = [nginx, onionshare, bd];
@@ -252,7 +252,7 @@ async function uploads() {
   for (const p of [work, www, dav, path.join(dav, '.tmp')]) fs.chmodSync(p, 0o777);
   const nginx = await startNginx(www, dav);
   const base = nginx.url.replace(/\/payload\.bin$/, '');
-  const free = await startBitdrop('bitdrop', path.join(work, 'data-up-free'));
+  const free = await startBitdrop('bitdrop', path.join(work, 'data-up-free'), ['--free']);
   const paid = await startBitdrop('bitdrop-paid', path.join(work, 'data-up-paid'), ['--storage-price', '1000', '--transfer-price', '1000']);
   const targets: { name: string; base: string; prefix: string; pids: () => number[] }[] = [
     { name: 'nginx PUT', base, prefix: '/dav/', pids: nginx.pids },
