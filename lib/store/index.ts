@@ -13,7 +13,7 @@ import { UserError } from '../errors';
 import { layout, PREFIX, SCHEMA_VERSION } from './layout';
 import { BlobBackend, BlobStore, FileBlobs, LevelBlobs } from './blobs';
 import { Mutex } from './mutex';
-import { BufferPool, sendSegments, type ChunkSource, type SendTarget, type Segment } from './reader';
+import { BufferPool, ChunkCache, sendSegments, type ChunkSource, type SendTarget, type Segment } from './reader';
 import type { BlobHandle } from './blobs';
 import { HashPool, type Slot } from './hashers';
 import { inspectVolume, type VolumeInfo } from './volume';
@@ -106,6 +106,8 @@ export const INLINE_MAX = 64 * 1024;
 /** bytes of read buffers shared by all downloads in flight */
 const READ_BUDGET = 4 * 1024 * 1024;
 const MAX_READ = 1024 * 1024;
+/** whole chunks kept for downloads in flight (reader.ts#ChunkCache), shared by all of them */
+const CHUNK_CACHE_BYTES = Number(process.env.BITDROP_CHUNK_CACHE_MIB ?? 24) * 1024 * 1024;
 
 /** 128 random bits, URL-safe. Not derived from content, so nobody can probe whether some bytes are stored. */
 export const newId = () => crypto.randomBytes(16).toString('base64url');
@@ -131,6 +133,7 @@ export class Store {
   private readonly hashers: HashPool;
   /** read buffers reused by downloads: as much as the read budget, no more */
   private readonly readPool = new BufferPool(READ_BUDGET);
+  private readonly chunkCache = new ChunkCache(CHUNK_CACHE_BYTES);
 
   private constructor(readonly db: Db, readonly blobs: BlobStore, chunkSize: number, readonly backend: BlobBackend, readonly volume: VolumeInfo) {
     this.chunkSize = chunkSize;
@@ -486,14 +489,14 @@ export class Store {
 
   /** Writes bytes [start, end] of a file to an HTTP response (reusing read buffers); resolves when done. */
   send(manifest: FileManifest, start: number, end: number, out: SendTarget, onBytes?: (n: number) => void): Promise<void> {
-    return this.sendWith(this.readPool, manifest, start, end, out, onBytes);
+    return this.sendWith(this.readPool, manifest, start, end, out, onBytes, this.chunkCache);
   }
 
   private async sendWith(pool: BufferPool, manifest: FileManifest, start: number, end: number, out: SendTarget,
-    onBytes?: (n: number) => void): Promise<void> {
+    onBytes?: (n: number) => void, cache?: ChunkCache): Promise<void> {
     this.activeReads++;
     try {
-      await sendSegments(this.chunkSource, this.segments(manifest, start, end), () => this.readBufferSize(), out, pool, onBytes);
+      await sendSegments(this.chunkSource, this.segments(manifest, start, end), () => this.readBufferSize(), out, pool, onBytes, cache);
     } finally {
       this.activeReads--;
     }
@@ -520,6 +523,7 @@ export class Store {
         from: Math.max(start - i * cs, 0),
         to: Math.min(end - i * cs, Math.min(cs, manifest.size - i * cs) - 1),
         inline: Math.min(cs, manifest.size - i * cs) <= INLINE_MAX,
+        size: Math.min(cs, manifest.size - i * cs),
       });
     }
     return segments;

@@ -10,6 +10,8 @@ export interface Segment {
   to: number;
   /** small enough to be stored inline in LevelDB (b[sha256]) rather than as a chunk file */
   inline: boolean;
+  /** the whole chunk's length */
+  size: number;
 }
 
 /** where sendSegments finds each segment's chunk */
@@ -48,6 +50,76 @@ export class BufferPool {
   }
 }
 
+/**
+ * Whole chunks held in memory while downloads send them, shared by every download of the same chunk. With
+ * many downloads at once, each one reading its own small slices (the shared read budget split N ways) was
+ * dominated by thread-pool round trips: every positioned read is a hand-off to a libuv thread and back, two
+ * context switches, 64 KiB at a time with 64 clients (`perf`: finish_task_switch was a third of the
+ * daemon's CPU; BENCHMARKS.md). A cached chunk is read once with one call and written to each socket in
+ * large slices. The bytes held are bounded: entries in use are pinned, unused ones are evicted oldest
+ * first, and when the budget is all pinned a download falls back to pooled slice reads.
+ */
+export class ChunkCache {
+  private readonly entries = new Map<string, { data: Promise<Buffer>; buf?: Buffer; size: number; users: number }>();
+  private bytes = 0;
+  /** buffers of evicted chunks, reused for the next reads (fresh pages are slow here, see BufferPool) */
+  private readonly spare: Buffer[] = [];
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** The whole chunk, pinned until `release`; undefined when the budget is all pinned. */
+  acquire(seg: Segment, source: ChunkSource): { data: Promise<Buffer>; release: () => void } | undefined {
+    const key = seg.hash.toString('latin1');
+    let e = this.entries.get(key);
+    if (e) {
+      this.entries.delete(key); // re-insert: Map order is the eviction order
+      this.entries.set(key, e);
+    } else {
+      for (const [k, old] of this.entries) {
+        if (this.bytes + seg.size <= this.maxBytes) break;
+        if (old.users === 0) {
+          this.entries.delete(k);
+          this.bytes -= old.size;
+          if (old.buf && this.spare.length < 2) this.spare.push(old.buf);
+        }
+      }
+      if (this.bytes + seg.size > this.maxBytes) return undefined;
+      const i = this.spare.findIndex((b) => b.length >= seg.size);
+      const into = i >= 0 ? this.spare.splice(i, 1)[0].subarray(0, seg.size) : Buffer.allocUnsafeSlow(seg.size);
+      const data = readWhole(seg, source, into);
+      const entry: { data: Promise<Buffer>; buf?: Buffer; size: number; users: number } = { data, size: seg.size, users: 0 };
+      data.then((b) => { entry.buf = b; }, () => {});
+      e = entry;
+      this.entries.set(key, entry);
+      this.bytes += seg.size;
+      // A failed read is not kept.
+      data.catch(() => { if (this.entries.get(key) === entry) { this.entries.delete(key); this.bytes -= entry.size; } });
+    }
+    const entry = e;
+    entry.users++;
+    let released = false;
+    return { data: entry.data, release: () => { if (!released) { released = true; entry.users--; } } };
+  }
+}
+
+async function readWhole(seg: Segment, source: ChunkSource, buf: Buffer): Promise<Buffer> {
+  const handle = await source.open(seg);
+  try {
+    let off = 0;
+    while (off < seg.size) {
+      const n = await handle.read(off === 0 ? buf : buf.subarray(off), off);
+      if (n <= 0) throw Object.assign(new Error(`chunk ${seg.hash.toString('hex')} is shorter than its manifest says`), { code: 'EIO' });
+      off += n;
+    }
+    return buf;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** bytes handed to the socket per write from a cached chunk: libuv writes it out without JS in between */
+const CACHED_WRITE = 1024 * 1024;
+
 export interface SendTarget {
   write(chunk: Buffer, cb: (err?: Error | null) => void): boolean;
   end(): void;
@@ -62,7 +134,57 @@ export interface SendTarget {
  * next read runs while the socket sends the last one. Resolves when all is written or `out` closed.
  */
 export async function sendSegments(chunks: ChunkSource, segments: Segment[], bufferSize: () => number, out: SendTarget,
-  pool: BufferPool, onBytes?: (n: number) => void): Promise<void> {
+  pool: BufferPool, onBytes?: (n: number) => void, cache?: ChunkCache): Promise<void> {
+  const waitDrain = () => new Promise<void>((resolve) => {
+    const done = () => { out.off('drain', done); out.off('close', done); resolve(); };
+    out.once('drain', done);
+    out.once('close', done);
+  });
+  let i = 0;
+  while (i < segments.length) {
+    // Large parts of chunk files go through the shared cache; small ranges and a full cache use slice reads.
+    const seg = segments[i];
+    const pinned = cache && !seg.inline && seg.to - seg.from + 1 >= seg.size / 2 ? cache.acquire(seg, chunks) : undefined;
+    if (!pinned) {
+      let j = i + 1;
+      while (j < segments.length && !(cache && !segments[j].inline && segments[j].to - segments[j].from + 1 >= segments[j].size / 2)) j++;
+      if (!(await sendSlices(chunks, segments.slice(i, j), bufferSize, out, pool, onBytes, waitDrain))) return;
+      i = j;
+      continue;
+    }
+    // Read the next chunk while this one is sent (a lone download would otherwise stall between chunks).
+    const next = segments[i + 1];
+    const ahead = next && cache && !next.inline ? cache.acquire(next, chunks) : undefined;
+    ahead?.data.catch(() => {});
+    let outstanding = 0;
+    let finished = false;
+    const settle = () => { if (finished && outstanding === 0) pinned.release(); };
+    try {
+      const data = await pinned.data;
+      for (let pos = seg.from; pos <= seg.to;) {
+        if (out.destroyed) return;
+        const n = Math.min(CACHED_WRITE, seg.to - pos + 1);
+        outstanding++;
+        onBytes?.(n);
+        const more = out.write(data.subarray(pos, pos + n), () => { outstanding--; settle(); });
+        pos += n;
+        if (!more) await waitDrain();
+      }
+    } finally {
+      finished = true;
+      // A socket destroyed mid-write may never call back: its pin goes with it.
+      if (out.destroyed) outstanding = 0;
+      settle();
+      ahead?.release();
+    }
+    i++;
+  }
+  if (!out.destroyed) out.end();
+}
+
+/** Slice reads into pooled buffers, one read ahead of the socket; false when `out` closed. */
+async function sendSlices(chunks: ChunkSource, segments: Segment[], bufferSize: () => number, out: SendTarget,
+  pool: BufferPool, onBytes: ((n: number) => void) | undefined, waitDrain: () => Promise<void>): Promise<boolean> {
   let index = 0;
   let handle: BlobHandle | undefined;
   let position = 0;
@@ -92,19 +214,12 @@ export async function sendSegments(chunks: ChunkSource, segments: Segment[], buf
   try {
     for (;;) {
       const next = await pending;
-      if (!next) break;
-      if (out.destroyed) return;
+      if (!next) return true;
+      if (out.destroyed) return false;
       pending = readNext();
       pending.catch(() => {}); // awaited on the next turn; a client gone meanwhile must not leave it unhandled
-      if (!out.write(next.bytes, (err) => { if (!err) pool.give(next.owned); })) {
-        await new Promise<void>((resolve) => {
-          const done = () => { out.off('drain', done); out.off('close', done); resolve(); };
-          out.once('drain', done);
-          out.once('close', done);
-        });
-      }
+      if (!out.write(next.bytes, (err) => { if (!err) pool.give(next.owned); })) await waitDrain();
     }
-    out.end();
   } finally {
     await pending.catch(() => null);
     await handle?.close();
