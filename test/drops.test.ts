@@ -71,3 +71,40 @@ t.test('priced: one address for the drop; unpaid, a browser gets the 402 page, n
   t.equal(single.status, 201);
   t.notOk(JSON.parse(single.body).files, 'one file in a form is a plain file, not a drop');
 });
+
+t.test('files of a drop never finished (the daemon died mid-upload) are removed at the next start', async (t) => {
+  const { Store } = await import('../lib/store');
+  const { Readable } = await import('stream');
+  const dir = tmpDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  let store = await Store.open({ dir });
+  const drop = { id: 'DDDDDDDDDDDDDDDDDDDDDD', deleteToken: 'tok' };
+  const one = await store.ingest(Readable.from([Buffer.from('first file')]), { name: 'a', type: 'text/plain', maxBytes: 1e6, drop });
+  const two = await store.ingest(Readable.from([Buffer.from('second')]), { name: 'b', type: 'text/plain', maxBytes: 1e6, drop });
+  const kept = await store.ingest(Readable.from([Buffer.from('a finished drop')]), { name: 'c', type: 'text/plain', maxBytes: 1e6, drop: { id: 'EEEEEEEEEEEEEEEEEEEEEE', deleteToken: 't' } });
+  const kept2 = await store.ingest(Readable.from([Buffer.from('its second file')]), { name: 'd', type: 'text/plain', maxBytes: 1e6, drop: { id: 'EEEEEEEEEEEEEEEEEEEEEE', deleteToken: 't' } });
+  await store.finishDrop('EEEEEEEEEEEEEEEEEEEEEE', [kept.manifest, kept2.manifest]);
+  await store.close();
+  store = await Store.open({ dir });
+  t.teardown(() => store.close());
+  t.notOk(await store.get(one.manifest.id), 'the unfinished drop is gone');
+  t.notOk(await store.get(two.manifest.id));
+  t.ok(await store.get(kept.manifest.id), 'a finished drop stays');
+  t.same((await store.getDrop('EEEEEEEEEEEEEEEEEEEEEE'))?.files, [kept.manifest.id, kept2.manifest.id]);
+  t.equal(store.stats().files, 2);
+  t.equal(store.stats().chunks, 2, 'the unfinished files freed their chunks');
+});
+
+t.test('the home page names the prices in plain words and the onion curl line', async (t) => {
+  const { homePage } = await import('../lib/http/pages');
+  const { loadConfig } = await import('../lib/config');
+  const paid = homePage({ base: 'http://127.0.0.1:8080', onion: 'http://' + 'a'.repeat(56) + '.onion', config: loadConfig({ env: {} }) });
+  t.match(paid, /1 GiB kept 30 days and downloaded 10 times costs <strong>160 sats<\/strong>/);
+  t.match(paid, new RegExp(`curl --socks5-hostname 127\\.0\\.0\\.1:9050 -T file http://a{56}\\.onion/`));
+  t.match(paid, /Largest upload: 5 GiB/);
+  t.match(paid, /<input id="file" name="file" type="file" multiple required>/);
+  const free = homePage({ base: 'http://127.0.0.1:8080', config: loadConfig({ env: {}, flags: { free: true } }) });
+  t.match(free, /This drop box is <strong>free<\/strong>/);
+  t.match(free, /curl -T file http:\/\/127\.0\.0\.1:8080\//);
+  t.notMatch(paid + free, /<script|style="/, 'no scripts, no inline styles');
+});
