@@ -2,7 +2,6 @@
 
 import { spawn, execFile, type ChildProcess } from 'child_process';
 import fs from 'fs';
-import os from 'os';
 import path from 'path';
 import { promisify } from 'util';
 
@@ -21,9 +20,9 @@ export interface Daemon {
   kill9: () => Promise<void>;
 }
 
-export function tmpDir(prefix = 'bitdrop-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+import { tmpDir } from './tmp';
+
+export { tmpDir };
 
 export interface DaemonOptions {
   dataDir?: string;
@@ -51,7 +50,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   proc.stderr!.on('data', (d) => { out += d; });
   const ready = opts.readyPattern ?? /^ready\s/m;
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon did not start in time:\n${out}`)), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL'); // the caller gets no handle to stop it: do not leave it running
+      reject(new Error(`daemon did not start in time:\n${out}`));
+    }, opts.timeoutMs ?? 30_000);
     const check = () => {
       const m = /serving\s+(http:\/\/\S+?)\/?\s/.exec(out);
       if (m && ready.test(out)) { clearTimeout(timer); resolve(m[1]); }

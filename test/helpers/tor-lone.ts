@@ -7,6 +7,7 @@ import os from 'os';
 import path from 'path';
 import { ControlAddress, ControlPort } from '../../lib/tor/control';
 import { findExecutable } from '../../lib/tor/process';
+import { tmpDir as tmpDirOf } from './tmp';
 
 /** Fails loudly (never skips) when tor is not installed. */
 export function requireTor(): string {
@@ -16,7 +17,7 @@ export function requireTor(): string {
 }
 
 export function tmpDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `bitdrop-${prefix}-`));
+  return tmpDirOf(`bitdrop-${prefix}-`);
 }
 
 /** A --torrc-append file that keeps a managed tor off the network. */
@@ -65,7 +66,10 @@ export async function startLoneTor(opts: { password?: string; unix?: boolean } =
   const deadline = Date.now() + 20_000;
   let text = '';
   while (!/PORT=/.test(text)) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('the lone test tor did not start');
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL'); // a tor that never said its port is not left running
+      throw new Error('the lone test tor did not start');
+    }
     await new Promise((r) => setTimeout(r, 50));
     text = fs.existsSync(portFile) ? fs.readFileSync(portFile, 'utf8') : '';
   }

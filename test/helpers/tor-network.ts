@@ -5,7 +5,8 @@
 // Every tor runs in the foreground as our child with __OwningControllerProcess, so a crashed test
 // run leaves no tor behind (they exit within tor's 15 s poll). Ports are picked free, so runs can
 // overlap. Authority keys are made once (tor --list-fingerprint + tor-gencert, 3-10 s of CPU) and
-// kept under the system tmp dir for later networks.
+// kept in node_modules/.cache (the usual home of tool caches, not /tmp: a test run leaves /tmp as it
+// found it) for later networks.
 
 import { ChildProcess, execFile, spawn } from 'child_process';
 import fs from 'fs';
@@ -19,7 +20,19 @@ import { findExecutable } from '../../lib/tor/process';
 const run = promisify(execFile);
 const AUTHORITIES = 3;
 const RELAYS = 3;
-const KEY_CACHE = path.join(os.tmpdir(), 'bitdrop-tornet-authority-keys-v1');
+const KEY_CACHE = path.join(cacheRoot(), 'bitdrop-tornet-authority-keys-v1');
+
+/** <the project>/node_modules/.cache, found from here whether run from test/ or build/test/. */
+function cacheRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'node_modules'))) {
+      const cache = path.join(dir, 'node_modules', '.cache');
+      fs.mkdirSync(cache, { recursive: true });
+      return cache;
+    }
+    if (path.dirname(dir) === dir) return os.tmpdir();
+  }
+}
 
 export interface TorClient {
   socksPort: number;
