@@ -43,7 +43,7 @@ function ensureNginx(): string {
     execFileSync('apt-get', ['install', '-y', '-qq', 'nginx-light'], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
     return '/usr/sbin/nginx';
   }
-  throw new Error('bench/throughput needs nginx: sudo apt-get install -y nginx-light');
+  throw new Error('bench/throughput needs nginx: apt-get install -y nginx-light (as root)');
 }
 
 function makeFile(file: string, size: number) {

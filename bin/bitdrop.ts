@@ -1,7 +1,7 @@
 // bitdrop's command line: parses flags and calls the library. Nothing else lives here.
 
 import { Command, Option } from 'commander';
-import { OPTIONS, ConfigError, envName, flagName, loadConfig, defaults, parseHostPort, type Config } from '../lib/config';
+import { OPTIONS, ConfigError, commandName, envName, flagName, loadConfig, defaults, parseHostPort, type Config } from '../lib/config';
 import { BitdropNode, VERSION } from '../lib/node';
 import { uploadFile } from '../lib/cli/upload';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
@@ -190,7 +190,7 @@ auth.command('add <name>')
     console.log(`added ${client.name}; give this key to its Tor Browser user (the "onion service key" prompt):`);
     console.log(client.privateKey);
     if (client.line) console.log(`for a client tor's ClientOnionAuthDir (${client.name}.auth_private):\n${client.line}`);
-    else console.log('(start bitdrop once to create the onion address; `bitdrop auth list` then shows the full line)');
+    else console.log(`(start bitdrop once to create the onion address; \`${commandName()} auth list\` then shows the full line)`);
   }));
 auth.command('list')
   .description('list authorized clients')

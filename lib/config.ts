@@ -273,6 +273,12 @@ export function loadConfig(sources: ConfigSources = {}): Config {
 }
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+/** How the operator ran us, for commands we print: `npx bitdrop` when started through npx (npm sets
+ * npm_command=exec), plain `bitdrop` when it is on PATH. */
+export function commandName(env: NodeJS.ProcessEnv = process.env): string {
+  return env.npm_command === 'exec' ? 'npx bitdrop' : 'bitdrop';
+}
+
 export const isLoopback = (host: string) => LOOPBACK.test(host);
 
 function validate(c: Config): void {

@@ -8,7 +8,7 @@ import os from 'os';
 import path from 'path';
 import type http from 'http';
 import type { AddressInfo } from 'net';
-import { Config, ConfigError, defaults, isLoopback, paymentsEnabled } from './config';
+import { Config, ConfigError, commandName, defaults, isLoopback, paymentsEnabled } from './config';
 import { Store, StoreLockedError, type BlobBackend } from './store';
 import { describeVolume, volumeWarnings } from './store/volume';
 import { createApp, createServer } from './http/app';
@@ -368,7 +368,7 @@ export class BitdropNode {
       this.log(`prices    ${c.storagePrice} sats per GiB per day stored, ${c.transferPrice} sats per GiB sent (pay per use)`);
       if (this.simulated) {
         this.log(`payments  SIMULATED on an embedded regtest devnet (${this.devnet!.electrumUrl}): nothing real moves, no real coins are asked for or paid`);
-        this.log(`          pay a file: bitdrop devnet pay <file URL> <sats> --data-dir ${c.dataDir}; then: bitdrop devnet mine --data-dir ${c.dataDir}`);
+        this.log(`          pay a file: ${commandName()} devnet pay <file URL> <sats> --data-dir ${c.dataDir}; then: ${commandName()} devnet mine --data-dir ${c.dataDir}`);
         missing.push('--xpub and --electrum (payments are simulated)');
       } else {
         this.log(`payments  ${c.network} via ${c.electrum.join(', ')}`);

@@ -49,7 +49,7 @@ t.test('bitdrop start with no prices configured runs pay per use on the devnet a
   t.teardown(() => d.stop());
   t.match(d.output(), /^prices\s+2 sats per GiB per day stored, 10 sats per GiB sent \(pay per use\)$/m);
   t.match(d.output(), /^payments\s+SIMULATED on an embedded regtest devnet .*nothing real moves/m);
-  t.match(d.output(), /pay a file: bitdrop devnet pay <file URL> <sats> --data-dir .*bitdrop devnet mine/);
+  t.match(d.output(), /pay a file: (npx )?bitdrop devnet pay <file URL> <sats> --data-dir .*bitdrop devnet mine/);
   const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(tmpDir(), 1000), `${d.url}/`));
   t.equal(up.state, 'awaiting payment');
   t.equal(up.amountDue, 546, 'a small file costs the smallest payable amount');

@@ -3,7 +3,7 @@
 import t from 'tap';
 import fs from 'fs';
 import path from 'path';
-import { loadConfig, parseBytes, parseDuration, ConfigError } from '../lib/config';
+import { commandName, loadConfig, parseBytes, parseDuration, ConfigError } from '../lib/config';
 import { tmpDir } from './helpers/daemon';
 
 t.test('defaults', async (t) => {
@@ -84,4 +84,10 @@ t.test('sizes and durations', async (t) => {
   t.equal(parseDuration('7d'), 7 * 86_400_000);
   t.equal(parseDuration('90m'), 90 * 60_000);
   t.equal(parseDuration('45'), 45_000, 'a bare number is seconds');
+});
+
+t.test('printed commands say npx bitdrop when the operator ran npx bitdrop (bitdrop is not on PATH after npm ci)', async (t) => {
+  t.equal(commandName({ npm_command: 'exec' }), 'npx bitdrop');
+  t.equal(commandName({}), 'bitdrop');
+  t.equal(commandName({ npm_command: 'test' }), 'bitdrop');
 });

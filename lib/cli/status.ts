@@ -2,6 +2,7 @@
 // same object the console page shows.
 
 import fs from 'fs';
+import { commandName } from '../config';
 import { adminTokenPath, runtimePath, type RuntimeInfo } from '../node';
 export { formatStatus } from '../http/console';
 
@@ -10,7 +11,7 @@ export async function fetchStatus(dataDir: string): Promise<Record<string, unkno
   try {
     info = JSON.parse(fs.readFileSync(runtimePath(dataDir), 'utf8'));
   } catch {
-    throw new Error(`no bitdrop is running with data dir ${dataDir} (start one with: bitdrop start --data-dir ${dataDir})`);
+    throw new Error(`no bitdrop is running with data dir ${dataDir} (start one with: ${commandName()} start --data-dir ${dataDir})`);
   }
   const token = fs.readFileSync(adminTokenPath(dataDir), 'utf8').trim();
   let res: Response;
