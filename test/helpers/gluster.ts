@@ -19,7 +19,9 @@ import path from 'path';
 import { promisify } from 'util';
 
 const run = promisify(execFile);
-const LOCK = path.join(os.tmpdir(), 'bitdrop-glusterd.lock');
+// One machine-wide glusterd: the lock must be one path for every test run on the machine, so not under
+// os.tmpdir() (npm test gives each run a TMPDIR of its own, scripts/tmp-guard). Removed after use.
+const LOCK = '/tmp/bitdrop-glusterd.lock';
 const GLUSTERD_PORT = 24007;
 const BRICK_LOG_DIR = '/var/log/glusterfs/bricks';
 
