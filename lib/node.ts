@@ -10,7 +10,7 @@ import type http from 'http';
 import type { AddressInfo } from 'net';
 import { Config, ConfigError, commandName, defaults, isLoopback, paymentsEnabled } from './config';
 import { Store, StoreLockedError, type BlobBackend } from './store';
-import { describeVolume, volumeWarnings } from './store/volume';
+import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './store/volume';
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
 import { EventLog } from './events';
@@ -59,6 +59,10 @@ export interface NodeOptions {
   maxSweepRate?: number;
   /** how often a standby tries the data dir's lock (ms) */
   standbyPollMs?: number;
+  /** on a GlusterFS volume: how long it may be unreachable before the daemon stops (default half its ping-timeout) */
+  fenceAfterMs?: number;
+  /** what a fenced daemon does last (default: exit with status 75) */
+  onFenced?: (code: number) => void;
 }
 
 /** A standby tries the lock this often: a takeover starts at most this long after the primary died. */
@@ -84,6 +88,7 @@ export class BitdropNode {
   private simulated = false;
   private readonly log: (line: string) => void;
   private stopping?: Promise<void>;
+  private volumeWatch?: { stop(): void };
   /** true once this process holds the data dir: only then may it write or remove its runtime files */
   private owner = false;
   private readonly debug: (line: string) => void;
@@ -144,7 +149,30 @@ export class BitdropNode {
     }
     if (this.ledger) await this.startWatcher();
     if (c.name.length) await this.startNames();
+    this.fenceOnVolumeLoss();
     this.announce();
+  }
+
+  /**
+   * On a GlusterFS volume, a primary that loses the bricks stops before they drop its lock, so a standby
+   * that takes over never finds this one still serving or publishing the onion (docs/scale-out.md).
+   */
+  private fenceOnVolumeLoss() {
+    const volume = this.store!.volume;
+    if (volume.kind !== 'glusterfs') return;
+    const exit = this.opts.onFenced ?? ((code: number) => process.exit(code));
+    this.volumeWatch = watchVolume({
+      probe: path.join(this.config.dataDir, 'db', 'CURRENT'),
+      failAfterMs: this.opts.fenceAfterMs ?? fenceAfterMs(volume),
+      onLost: (why) => {
+        this.log(`FATAL     ${why}: stopping, so that a standby can take over the data dir safely`);
+        // Unpublish the onion and stop listening at once; the store cannot be closed cleanly without its volume.
+        this.server?.close();
+        this.server?.closeAllConnections();
+        const unpublished = this.tor?.stop().catch(() => undefined) ?? Promise.resolve();
+        Promise.race([unpublished, new Promise((r) => setTimeout(r, 2000))]).then(() => exit(75));
+      },
+    });
   }
 
   /**
@@ -419,6 +447,7 @@ export class BitdropNode {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (!this.store) return; // a standby that never took over made nothing to undo
+      this.volumeWatch?.stop();
       clearInterval(this.sweepTimer);
       await this.registrar?.stop();
       await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));

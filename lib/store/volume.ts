@@ -140,3 +140,48 @@ export function describeVolume(v: VolumeInfo): string {
     : 'unknown layout';
   return `GlusterFS volume ${v.source} at ${v.mountPoint} (${shape}${v.pingTimeout !== undefined ? `, ping-timeout ${v.pingTimeout} s` : ''})`;
 }
+
+export interface VolumeWatchOptions {
+  /** a file of the data dir to stat (its metadata comes from the bricks) */
+  probe: string;
+  /** how long the volume may stay unreachable before `onLost` (ms) */
+  failAfterMs: number;
+  everyMs?: number;
+  onLost: (why: string) => void;
+}
+
+/**
+ * Fencing for a primary on a GlusterFS volume. When this machine loses the bricks, they drop its client
+ * after network.ping-timeout and with it the data dir's lock — and a standby elsewhere takes over. Before
+ * that can happen, a primary that cannot reach its volume must stop serving (and stop publishing the onion);
+ * so it stops after half the ping-timeout without a successful stat. A probe that hangs counts as failing.
+ */
+export function watchVolume(o: VolumeWatchOptions): { stop(): void } {
+  let failingSince = 0;
+  let lastError = '';
+  let pending = false;
+  let stopped = false;
+  const timer = setInterval(() => {
+    if (pending) {
+      // the last probe still hangs: a mount that does not answer is as good as gone
+      failingSince ||= Date.now();
+      lastError = 'the mount does not answer';
+    } else {
+      pending = true;
+      fs.promises.stat(o.probe).then(() => { failingSince = 0; }, (err: NodeJS.ErrnoException) => {
+        failingSince ||= Date.now();
+        lastError = err.code ?? err.message;
+      }).finally(() => { pending = false; });
+    }
+    if (!stopped && failingSince && Date.now() - failingSince >= o.failAfterMs) {
+      stopped = true;
+      clearInterval(timer);
+      o.onLost(`the data dir's volume has been unreachable for ${Math.round((Date.now() - failingSince) / 1000)} s (${lastError})`);
+    }
+  }, o.everyMs ?? 1000);
+  timer.unref();
+  return { stop: () => { stopped = true; clearInterval(timer); } };
+}
+
+/** How long a primary may go without its volume: half the ping-timeout, so it stops before its lock is dropped. */
+export const fenceAfterMs = (v: VolumeInfo) => Math.max(2000, ((v.pingTimeout ?? 42) * 1000) / 2);

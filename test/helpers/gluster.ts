@@ -38,6 +38,8 @@ export interface GlusterVolume {
   brickPid(brick: string): Promise<number | undefined>;
   /** new brick directories (not yet in the volume) */
   newBricks(n: number): string[];
+  /** pid of the FUSE client process behind `mount` (killing it cuts that mount off the volume) */
+  fuseClientPid(mount: string): number | undefined;
   /** files still to heal, summed over every brick; undefined while a brick is unreachable */
   healPending(): Promise<number | undefined>;
   remove(): Promise<void>;
@@ -216,6 +218,9 @@ export async function createVolume(opts: GlusterOptions = {}): Promise<GlusterVo
       const xml = await gluster('volume', 'status', name, `${host}:${brick}`, '--xml');
       const m = /<status>1<\/status>[\s\S]*?<pid>(\d+)<\/pid>/.exec(xml);
       return m ? Number(m[1]) : undefined;
+    },
+    fuseClientPid(mount) {
+      return processesNaming(mount).find((p) => p.args.includes('--process-name') && p.args.includes('fuse') && p.args.includes(mount))?.pid;
     },
     async healPending() {
       // (heal info runs glfsheal, which asks glusterd on its default socket, not ours)
