@@ -155,13 +155,15 @@ t.test('the pages in Chromium with JavaScript off', async (t) => {
   // ---- a phone-sized window ----
   const phone = await browser.context.newPage();
   await phone.setViewportSize({ width: 390, height: 844 });
+  // A full-page screenshot is as wide as the page: wider than the window means sideways scrolling.
+  const fitsPhone = async (name: string) => t.equal(PNG.sync.read(await shot(phone, name)).width, 390, `${name}: no sideways scrolling on a phone`);
   for (const [url, name] of [[`${d.url}/`, '13-phone-home.png'], [filePage, '14-phone-file.png'], [`${dropUrl}`, '15-phone-drop.png']]) {
     await phone.goto(url);
-    await shot(phone, name);
+    await fitsPhone(name);
   }
   const unpaidOnPhone = JSON.parse(await curl('-H', 'Accept: application/json', '-T', randomFile(work, 5000, 'unpaid.txt'), `${d.url}/`));
   t.equal((await phone.goto(unpaidOnPhone.url))!.status(), 402);
-  await shot(phone, '16-phone-402.png');
+  await fitsPhone('16-phone-402.png');
   await phone.close();
 
   // ---- the operator console on its loopback port ----

@@ -137,6 +137,12 @@ async function story(t: Tap, network: TorNetwork, daemon: Daemon, dataDir: strin
   const firstFetch = await reachable(client.socksPort, `${url}/`, 150_000);
   t.comment(`${elapsed()}: onion reachable (${firstFetch.toFixed(1)} s of retries)`);
 
+  await t.test("the home page over the onion gives the onion's curl line", async (t) => {
+    const home = await curl(client.socksPort, ['-f', '-H', 'Accept: text/html', `${url}/`], 60);
+    t.equal(home.code, 0, `home: ${home.stderr}`);
+    t.match(home.stdout, `curl --socks5-hostname 127.0.0.1:9050 -T file ${url}/`);
+  });
+
   await t.test('upload 5 MiB with curl -T, download it, same SHA-256', async (t) => {
     const upload = path.join(dataDir, 'upload.bin');
     fs.writeFileSync(upload, crypto.randomBytes(5 * 1024 * 1024));

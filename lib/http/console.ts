@@ -118,10 +118,19 @@ const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v
 function value(v: unknown): Html {
   if (v instanceof Html) return v;
   if (v === undefined || v === null || v === '') return html`<span class="muted">—</span>`;
+  if (Array.isArray(v) && v.length && v.every((x) => x && typeof x === 'object' && !Array.isArray(x))) return table(v as Obj[]);
   if (Array.isArray(v)) return v.length ? html`${v.map((x, i) => html`${i ? ', ' : ''}${value(x)}`)}` : html`<span class="muted">none</span>`;
   if (typeof v === 'object') return facts(v as Obj);
   if (typeof v === 'boolean') return html`${v ? 'yes' : 'no'}`;
   return html`<span class="mono">${String(v)}</span>`;
+}
+
+/** A list of like objects (names and their states, servers) as a table. */
+function table(rows: Obj[]): Html {
+  const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  return html`<div class="wrap"><table><thead><tr>${cols.map((c) => html`<th scope="col">${c}</th>`)}</tr></thead><tbody>${
+    rows.map((r) => html`<tr>${cols.map((c) => html`<td>${value(r[c])}</td>`)}</tr>`)
+  }</tbody></table></div>`;
 }
 
 /** A definition list of an object's fields (nested objects nest). */

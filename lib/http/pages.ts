@@ -225,7 +225,7 @@ export async function errorPage(status: number, reason: string, message: string,
   const pay = status === 402 && details.paymentUri ? await paymentPanel(details, 'Pay to unlock') : '';
   return page(`${status} ${reason}`, html`<h1>${status} ${reason}</h1>
     ${words ? html`<p class="lead">${words}</p>` : ''}
-    <p>${sentence(message)}</p>
+    ${pay ? '' : html`<p>${sentence(message)}</p>`}
     ${status === 402 && details.page ? html`<p><a href="${String(details.page)}">See this file's page</a>: its state, balance and how long it is paid for.</p>` : ''}
     ${pay}
     <p><a href="/">Go to the upload page</a></p>`, { className: 'error' });

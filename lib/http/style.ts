@@ -9,7 +9,7 @@ export const STYLESHEET = `
 @media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9da7b3;--bg:#0d1117;--panel:#161b22;--line:#30363d;--accent:#c297ff;--ok:#3fb950;--warn:#d29922;--bad:#f85149}}
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
-body{margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif}
+body{overflow-wrap:break-word;margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif}
 header,main,footer{max-width:46rem;margin:0 auto;padding:0 1rem}
 header{padding-top:1rem;padding-bottom:.5rem;border-bottom:1px solid var(--line)}
 header a{color:var(--fg);font-weight:700;font-size:1.2rem;text-decoration:none}
