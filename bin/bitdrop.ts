@@ -7,7 +7,7 @@ import { uploadFile } from '../lib/cli/upload';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
 import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
 import { addClient, listClients, removeClient } from '../lib/tor';
-import { NamecoinRpc, resolveName } from '../lib/names';
+import { NamecoinRpc, resolveName, resolveNameElectrum } from '../lib/names';
 import path from 'path';
 
 const program = new Command();
@@ -152,19 +152,29 @@ devnet.command('info')
 
 program
   .command('resolve <domain>')
-  .description('print the onion address of a .bit name (example.bit, files.example.bit), asking a Namecoin node')
+  .description('print the onion address of a .bit name (example.bit, files.example.bit), asking a Namecoin node, or Namecoin Electrum servers with every answer checked (--electrum-nmc)')
   .option('--namecoin-rpc <url>', "Namecoin Core JSON-RPC URL http://user:pass@host:port (env BITDROP_NAMECOIN_RPC); default: the node of --data-dir's daemon")
   .option('--namecoin-cookie <file>', "the node's .cookie file (env BITDROP_NAMECOIN_COOKIE)")
   .option('--data-dir <dir>', 'use the Namecoin node of the daemon in this data dir, the embedded devnet included (env BITDROP_DATA_DIR)')
   .option('--socks <host:port>', "tor's SocksPort, for a node not on this machine (env BITDROP_SOCKS)", process.env.BITDROP_SOCKS)
   .option('--clearnet', 'allow reaching a remote node outside Tor')
   .option('--json', 'print JSON: name, onion, value, height, expiresIn')
-  .action((domain: string, opts: { namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; json?: boolean }) => run(async () => {
+  .option('--electrum-nmc <url>', 'a Namecoin Electrum server tcp://HOST:PORT or ssl://HOST:PORT[#sha256=PIN] instead of a node; repeat it: all must agree (env BITDROP_ELECTRUM_NMC, comma-separated)', collect)
+  .addOption(new Option('--nmc-network <network>', 'the Namecoin network of the --electrum-nmc servers (env BITDROP_NMC_NETWORK)').choices(['namecoin', 'namecoin-regtest']).default(process.env.BITDROP_NMC_NETWORK ?? 'namecoin'))
+  .action((domain: string, opts: { namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; json?: boolean; electrumNmc?: string[]; nmcNetwork: 'namecoin' | 'namecoin-regtest' }) => run(async () => {
     const config = loadConfig({ flags: { dataDir: opts.dataDir, namecoinRpc: opts.namecoinRpc, namecoinCookie: opts.namecoinCookie } });
-    const url = config.namecoinRpc ?? namecoinNodeOf(config.dataDir);
     const socks = opts.socks ? parseHostPort(opts.socks) : undefined;
-    const rpc = new NamecoinRpc({ url, cookieFile: config.namecoinCookie, socks, clearnet: opts.clearnet ?? config.clearnet, timeoutMs: 15_000, retries: 1 });
-    const r = await resolveName(domain, rpc);
+    const clearnet = opts.clearnet ?? config.clearnet;
+    const servers = opts.electrumNmc ?? process.env.BITDROP_ELECTRUM_NMC?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
+    let r;
+    if (servers.length > 0) {
+      // checked headers are kept in the data dir, so the next lookup only fetches new ones
+      r = await resolveNameElectrum(domain, { servers, network: opts.nmcNetwork, chainDir: path.join(config.dataDir, 'chain', opts.nmcNetwork), socks, clearnet, timeoutMs: 30_000 });
+    } else {
+      const url = config.namecoinRpc ?? namecoinNodeOf(config.dataDir);
+      const rpc = new NamecoinRpc({ url, cookieFile: config.namecoinCookie, socks, clearnet, timeoutMs: 15_000, retries: 1 });
+      r = await resolveName(domain, rpc);
+    }
     if (opts.json) console.log(JSON.stringify({ domain: r.domain, name: r.name, onion: r.onion, value: r.value, txid: r.txid, height: r.height, expiresIn: r.expiresIn }, null, 2));
     else console.log(r.onion);
   }));

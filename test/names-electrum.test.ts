@@ -8,6 +8,7 @@ import fs from 'fs';
 import os from 'os';
 import path from 'path';
 import { openDevnet } from './helpers/devnet';
+import { CLI, exec } from './helpers/daemon';
 import { startLyingElectrum } from './helpers/lying-electrum';
 import { rpcCall } from '../lib/devnet/wallet';
 import { ElectrumConnection } from '../lib/payments/electrum';
@@ -66,6 +67,20 @@ t.test('resolving d/example through the devnet\'s Namecoin Electrum server', asy
     t.equal(again.txid, fu, 'two servers agree');
     t.equal(proxy.counts['blockchain.block.headers'] ?? 0, 0, 'no headers downloaded again');
     await refused(t, lookupName('d/nobody', opts([url])), 'unknown', /d\/nobody is not registered/);
+  });
+
+  await t.test('bitdrop resolve example.bit --electrum-nmc: the onion, or one line and exit status 1', async (t) => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitdrop-names-cli-'));
+    t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+    const cli = (...args: string[]) => exec(process.execPath, [CLI, 'resolve', ...args, '--nmc-network', 'namecoin-regtest', '--data-dir', dataDir]);
+    const onion = 'a'.repeat(56) + '.onion';
+    t.equal((await cli('example.bit', '--electrum-nmc', url)).stdout, onion + '\n');
+    const json = JSON.parse((await cli('example.bit', '--electrum-nmc', url, '--electrum-nmc', url, '--json')).stdout);
+    t.match(json, { domain: 'example.bit', name: 'd/example', onion, txid: fu, height: registeredAt });
+    t.ok(fs.existsSync(path.join(dataDir, 'chain', 'namecoin-regtest', 'headers')), 'checked headers kept in the data dir');
+    const unknown = await cli('nobody.bit', '--electrum-nmc', url).then(() => undefined, (e) => e);
+    t.equal(unknown?.code, 1);
+    t.match(unknown?.stderr, /^bitdrop: nobody\.bit \(d\/nobody\) is not registered \(.*\)\n$/);
   });
 
   await t.test('a forged merkle proof is refused', async (t) => {

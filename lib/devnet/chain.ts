@@ -13,8 +13,7 @@ import { assembleBlock, checkBlockShape, outpointKey, scriptHash, subsidy } from
 import { BlockFile, files, writeFileAtomic } from './layout';
 import { ChainView, Mempool, MempoolEntry } from './mempool';
 import { BITCOIN_REGTEST, type ChainParams } from './params';
-import { parseNameScript } from '../names/script';
-import { nameIndexScriptHash } from '../names/electrum';
+import { nameIndexScriptHash, parseNameScript } from '../names/script';
 import { checkTransaction, Coin, isOpReturn, txidOfInput, TxRejected } from './validation';
 
 export interface ChainUpdate {

@@ -12,28 +12,15 @@
 // The name index (ElectrumX's NameIndexMixin.build_name_index_script): a name's history is the history of
 // the script OP_NAME_UPDATE <name> <empty> OP_2DROP OP_DROP OP_RETURN, under its Electrum scripthash.
 
-import crypto from 'crypto';
 import { Transaction } from 'bitcoinjs-lib';
 import { ChainError, HeaderChain, LessWork, ProofError, parseTip, syncChain, type Anchor } from '../chain';
 import { ElectrumConnection, ElectrumRpcError } from '../payments/electrum';
-import { OP_NAME_UPDATE, parseNameScript } from './script';
+import { nameIndexScriptHash, parseNameScript } from './script';
+import { domainToName, NameValueError, onionFromValue } from './value';
+import { ResolveError, type Resolution } from './resolve';
 import type { NetworkName } from '../config';
 
-const OP_2DROP = 0x6d;
-const OP_DROP = 0x75;
-const OP_RETURN = 0x6a;
-
-/** ElectrumX's build_name_index_script. */
-export function nameIndexScript(name: Uint8Array): Buffer {
-  const n = Buffer.from(name);
-  const push = n.length < 0x4c ? Buffer.concat([Buffer.from([n.length]), n]) : n.length <= 0xff ? Buffer.concat([Buffer.from([0x4c, n.length]), n]) : Buffer.concat([Buffer.from([0x4d, n.length & 0xff, n.length >> 8]), n]);
-  return Buffer.concat([Buffer.from([OP_NAME_UPDATE]), push, Buffer.from([0x00, OP_2DROP, OP_DROP, OP_RETURN])]);
-}
-
-/** The Electrum scripthash of a name's index script (sha256, reversed, hex). */
-export function nameIndexScriptHash(name: Uint8Array): string {
-  return crypto.createHash('sha256').update(nameIndexScript(name)).digest().reverse().toString('hex');
-}
+export { nameIndexScript, nameIndexScriptHash } from './script';
 
 export type NameFailure = 'unknown' | 'expired' | 'proof-invalid' | 'disagree' | 'unreachable';
 
@@ -189,4 +176,33 @@ async function askServer(chain: HeaderChain, url: string, name: string, opts: El
   } finally {
     conn.close();
   }
+}
+
+/**
+ * example.bit (or files.example.bit, or d/example) → the onion address, through Namecoin Electrum servers with
+ * every answer checked (lookupName). The same Resolution shape and ResolveError reasons as the node path.
+ */
+export async function resolveNameElectrum(domain: string, opts: ElectrumNameOptions): Promise<Resolution> {
+  let target: { name: string; labels: string[] };
+  try {
+    target = domainToName(domain);
+  } catch (err) {
+    throw new ResolveError((err as Error).message, 'invalid');
+  }
+  let record: NameRecord;
+  try {
+    record = await lookupName(target.name, opts);
+  } catch (err) {
+    if (!(err instanceof NameLookupError)) throw err;
+    const reason = err.kind === 'unknown' ? 'unknown' : err.kind === 'expired' ? 'expired' : err.kind === 'unreachable' ? 'node' : err.kind;
+    throw new ResolveError(err.message.replace(target.name, `${domain} (${target.name})`), reason as ResolveError['reason']);
+  }
+  let onion: string;
+  try {
+    onion = onionFromValue(record.value, target.labels, domain);
+  } catch (err) {
+    if (err instanceof NameValueError) throw new ResolveError(err.message, 'no-onion');
+    throw err;
+  }
+  return { domain, name: target.name, onion, value: record.value, txid: record.txid, height: record.height, expiresIn: record.expiresIn };
 }

@@ -3,3 +3,4 @@ export { NamecoinError, NamecoinRpc, redact, type NamecoinRpcOptions } from './r
 export { Registrar, type NameStatus, type NameState } from './registrar';
 export { buildValue, readExtraValue, domainToName, onionFromValue, NameValueError } from './value';
 export { resolveName, ResolveError, type Resolution } from './resolve';
+export { lookupName, resolveNameElectrum, nameIndexScriptHash, NameLookupError, type ElectrumNameOptions, type NameRecord } from './electrum';

@@ -17,8 +17,9 @@ export interface Resolution {
 export class ResolveError extends Error {
   constructor(
     message: string,
-    /** unknown | expired | no-onion | node: what a caller (names-proxy) tells the user */
-    readonly reason: 'unknown' | 'expired' | 'no-onion' | 'invalid' | 'node',
+    /** unknown | expired | no-onion | node: what a caller (names-proxy) tells the user; the Electrum path adds
+     *  proof-invalid (a server's answer did not check) and disagree (servers gave different answers) */
+    readonly reason: 'unknown' | 'expired' | 'no-onion' | 'invalid' | 'node' | 'proof-invalid' | 'disagree',
   ) {
     super(message);
   }

@@ -116,3 +116,17 @@ export function parseNameScript(script: Uint8Array): NameOp | undefined {
 export function addressScript(script: Uint8Array): Buffer {
   return parseNameScript(script)?.address ?? Buffer.from(script);
 }
+
+// ElectrumX's name index (NameIndexMixin.build_name_index_script): a name's history in an Electrum server is
+// the history of this script, which no real output ever has.
+const OP_RETURN = 0x6a;
+
+/** ElectrumX's build_name_index_script. */
+export function nameIndexScript(name: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from([OP_NAME_UPDATE]), push(name), push(Buffer.alloc(0)), Buffer.from([OP_2DROP, OP_DROP, OP_RETURN])]);
+}
+
+/** The Electrum scripthash of a name's index script (sha256, reversed, hex). */
+export function nameIndexScriptHash(name: Uint8Array): string {
+  return crypto.createHash('sha256').update(nameIndexScript(name)).digest().reverse().toString('hex');
+}
