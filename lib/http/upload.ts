@@ -14,6 +14,7 @@ import { filePage } from './pages';
 import { dropPageHtml, dropText, dropView } from './drops';
 import { fileUrl, fileView } from './views';
 import { queryParam } from './params';
+import { clientGone } from './errors';
 
 function uploadContext(ctx: Context): UploadContext {
   const declared = ctx.get('Content-Length');
@@ -81,11 +82,13 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
       }
       let chain = Promise.resolve();
       let failed = false;
+      let current: import('stream').Readable | undefined;
       const fail = (err: unknown) => { failed = true; reject(err); };
       bb.on('file', (field, stream, info) => {
         if (field !== 'file' || failed) { stream.resume(); return; }
         chain = chain.then(async () => {
           if (failed) { stream.resume(); return; }
+          current = stream;
           const name = safeName(info.filename);
           const { manifest } = await d.store.ingest(stream, {
             name,
@@ -94,7 +97,8 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
             // a reservation is for one file, which takes its id
             id: up.reservation,
             drop: { id: dropId, deleteToken },
-          }).catch((err) => { throw err instanceof UserError ? err : new UserError(400, `malformed multipart body: ${err.message}`); });
+            cut: (err) => { stream.destroy(err); ctx.req.destroy(); },
+          }).catch((err) => { throw err instanceof UserError || clientGone(err) ? err : new UserError(400, `malformed multipart body: ${err.message}`); });
           members.push(manifest);
           total += manifest.size;
         }).catch(fail);
@@ -102,7 +106,16 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
       bb.on('filesLimit', () => fail(new UserError(413, up.reservation ? 'a reservation is for one file' : `at most ${MAX_DROP_FILES} files in one drop`)));
       bb.on('error', (err) => fail(new UserError(400, `malformed multipart body: ${(err as Error).message}`)));
       bb.on('close', () => { chain.then(() => { if (!failed) resolve(); }); });
-      ctx.req.on('aborted', () => fail(new UserError(400, 'upload aborted')));
+      // A dropped connection never ends busboy's file stream: end it with an error, so that the store
+      // removes the chunks written so far and frees the upload's memory at once.
+      ctx.req.once('close', () => {
+        if (ctx.req.complete) return;
+        const err = Object.assign(new Error('the client went away mid-upload'), { code: 'ECONNRESET' });
+        ctx.req.unpipe(bb);
+        current?.destroy(err);
+        bb.destroy();
+        fail(err);
+      });
       ctx.req.pipe(bb);
     });
     if (members.length === 0) throw new UserError(400, 'the multipart body has no field named "file"');

@@ -69,6 +69,11 @@ export interface IngestOptions {
   id?: string;
   /** part of a form upload of several files (see finishDrop): the drop's id, and the delete token they share */
   drop?: { id: string; deleteToken: string };
+  /**
+   * Cuts the upload (its connection) when it holds memory while stalled and others wait; by default the
+   * source is destroyed when it is a stream.
+   */
+  cut?: (err: Error) => void;
 }
 
 export interface StoreOptions {
@@ -93,6 +98,13 @@ export class StoreLockedError extends Error {
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 /** chunks being hashed and written at once, for all uploads together (4 MiB of memory each) */
 const SLOTS_IN_FLIGHT = 6;
+/**
+ * slots in use at once for all uploads together (being filled, hashed or written): 64 MiB, the memory
+ * bound of every upload together; beyond it uploads wait (their sockets are not read)
+ */
+const MAX_SLOTS = SLOTS_IN_FLIGHT + 10;
+/** an upload holding a slot that receives nothing for this long, while others wait for one, is cut */
+const STALL_MS = 10_000;
 /** one-chunk files up to this size are hashed on the event loop: a thread round trip costs more */
 const INLINE_HASH_BYTES = 256 * 1024;
 /**
@@ -139,7 +151,7 @@ export class Store {
     this.chunkSize = chunkSize;
     // One hashing thread per core beyond the event loop's: on two cores one thread was as fast as two and
     // costs one V8 heap less (BENCHMARKS.md).
-    this.hashers = new HashPool({ threads: Math.min(4, Math.max(1, os.availableParallelism() - 1)), inFlight: SLOTS_IN_FLIGHT, slotSize: chunkSize });
+    this.hashers = new HashPool({ threads: Math.min(4, Math.max(1, os.availableParallelism() - 1)), inFlight: SLOTS_IN_FLIGHT, maxSlots: MAX_SLOTS, slotSize: chunkSize, stallMs: STALL_MS });
   }
 
   static async open(opts: StoreOptions): Promise<Store> {
@@ -257,6 +269,16 @@ export class Store {
     // Slots in flight are bounded for all uploads together, so memory stays flat and disk, CPU and
     // network overlap.
     const whole = this.hashers.stream();
+    const holder = {
+      lastData: Date.now(),
+      filling: false,
+      cut: () => {
+        const err = new UserError(408, 'the upload stalled while others waited for room; send it again');
+        if (opts.cut) opts.cut(err);
+        else (source as Partial<Readable>).destroy?.(err);
+      },
+    };
+    const release = this.hashers.hold(holder);
     const chunks: string[] = [];
     const pinned: string[] = [];
     const jobs: Promise<void>[] = [];
@@ -267,6 +289,7 @@ export class Store {
     let slot: Slot | undefined;
     let fill = 0;
     const flushChunk = async (last: boolean) => {
+      holder.filling = false;
       const full = slot!;
       const length = fill;
       const index = chunks.length;
@@ -314,10 +337,15 @@ export class Store {
       for await (const piece of source) {
         if (failed) throw failed;
         size += piece.length;
+        holder.lastData = Date.now();
         if (size > opts.maxBytes) throw tooLarge(opts.maxBytes);
         let off = 0;
         while (off < piece.length) {
-          slot ??= this.hashers.slot();
+          if (!slot) {
+            slot = await this.hashers.slot();
+            holder.filling = true;
+            holder.lastData = Date.now();
+          }
           const n = piece.copy(slot.buf, fill, off, Math.min(piece.length, off + this.chunkSize - fill));
           fill += n;
           off += n;
@@ -349,6 +377,7 @@ export class Store {
       whole.drop();
       throw translateIoError(err);
     } finally {
+      release();
       if (slot) this.hashers.recycle(slot);
       await this.unpin(pinned);
     }
