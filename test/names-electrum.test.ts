@@ -10,6 +10,7 @@ import path from 'path';
 import { openDevnet } from './helpers/devnet';
 import { CLI, exec } from './helpers/daemon';
 import { startLyingElectrum } from './helpers/lying-electrum';
+import { startTestSocks } from './helpers/payments-electrum';
 import { rpcCall } from '../lib/devnet/wallet';
 import { ElectrumConnection } from '../lib/payments/electrum';
 import { lookupName, nameIndexScript, nameIndexScriptHash, NameLookupError, type ElectrumNameOptions } from '../lib/names/electrum';
@@ -81,6 +82,15 @@ t.test('resolving d/example through the devnet\'s Namecoin Electrum server', asy
     const unknown = await cli('nobody.bit', '--electrum-nmc', url).then(() => undefined, (e) => e);
     t.equal(unknown?.code, 1);
     t.match(unknown?.stderr, /^bitdrop: nobody\.bit \(d\/nobody\) is not registered \(.*\)\n$/);
+  });
+
+  await t.test("a remote server is reached through tor's SOCKS port, the host name unresolved; never in the clear", async (t) => {
+    const socks = await startTestSocks({ host: '127.0.0.1', port: Number(new URL(url).port) });
+    t.teardown(() => socks.close());
+    const r = await lookupName('d/example', opts(['tcp://nmcelectrum.example.onion:50001'], { socks: { host: '127.0.0.1', port: socks.port } }));
+    t.equal(r.txid, fu);
+    t.same(socks.asked, ['nmcelectrum.example.onion:50001'], 'the proxy was asked for the name itself');
+    await refused(t, lookupName('d/example', opts(['tcp://nmcelectrum.example.org:50001'])), 'unreachable', /Tor is off; refusing a clearnet connection/);
   });
 
   await t.test('a forged merkle proof is refused', async (t) => {
