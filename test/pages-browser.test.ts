@@ -17,7 +17,7 @@ const MiB = 1024 * 1024;
 
 t.test('the pages in Chromium with JavaScript off', async (t) => {
   // `bitdrop start` with no prices: pay per use on the embedded devnet is the default.
-  const d = await startDaemon({ paid: true, args: ['--max-upload-bytes', '3MiB'] });
+  const d = await startDaemon({ paid: true, args: ['--max-upload-bytes', '3MiB', '--max-unpaid-bytes', '600KB'] });
   t.teardown(() => d.stop());
   const work = tmpDir();
   t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
@@ -151,6 +151,13 @@ t.test('the pages in Chromium with JavaScript off', async (t) => {
   await page.waitForLoadState('load');
   await t.resolveMatch(page.locator('h1').innerText(), /413/);
   await shot(page, '12-413.png');
+  await page.goto(`${d.url}/`);
+  await page.setInputFiles('#file', randomFile(work, 700_000, 'too-many-unpaid.bin'));
+  const [busy] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button[type=submit]')]);
+  t.equal(busy.status(), 503, 'more unpaid bytes than the box takes: 503');
+  await page.waitForLoadState('load');
+  await t.resolveMatch(page.locator('main').innerText(), /busy or cannot take this now/);
+  await shot(page, '12b-503.png');
 
   // ---- a phone-sized window ----
   const phone = await browser.context.newPage();
