@@ -67,8 +67,13 @@ export function createServer(app: Koa, idleMs = 120_000, debug: (line: string) =
   (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // Malformed requests are routine on the internet: one debug line and one readable line back.
   server.on('clientError', (err: NodeJS.ErrnoException & { bytesParsed?: number }, socket) => {
-    debug(`malformed request from ${(socket as import('net').Socket).remoteAddress ?? '?'}: ${oneLine(err)}`);
-    if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return; }
+    const from = (socket as import('net').Socket).remoteAddress ?? 'a client';
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      debug(`connection reset by ${from}`);
+      socket.destroy();
+      return;
+    }
+    debug(`malformed request from ${from}: ${oneLine(err)}`);
     const [status, reason, what] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large', 'the request headers are too large']
       : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout', 'the request headers took too long']
         : [400, 'Bad Request', 'malformed HTTP request'];
