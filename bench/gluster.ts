@@ -109,10 +109,11 @@ async function main() {
     const upRatio = median(ups.map(([dd, up]) => dd / up));
     const downRatio = median(downs.map(([cat, down]) => cat / down));
     const med = (xs: number[]) => median(xs);
+    console.log(`pairs: upload/dd ${ups.map(([dd, up]) => (dd / up).toFixed(2)).join(' ')}; download/cat ${downs.map(([cat, down]) => (cat / down).toFixed(2)).join(' ')}`);
     console.log(`dd conv=fdatasync onto the mount   ${mbps(SIZE, med(ups.map((p) => p[0])))}`);
-    console.log(`bitdrop upload onto the volume     ${mbps(SIZE, med(ups.map((p) => p[1])))}   ${upRatio.toFixed(2)}× dd     (goal ≥ 0.5×)`);
+    console.log(`bitdrop upload onto the volume     ${mbps(SIZE, med(ups.map((p) => p[1])))}   ${upRatio.toFixed(2)}× dd (median of pairs)     (goal ≥ 0.5×)`);
     console.log(`cat of the chunks from the mount   ${mbps(SIZE, med(downs.map((p) => p[0])))}`);
-    console.log(`bitdrop download from the volume   ${mbps(SIZE, med(downs.map((p) => p[1])))}   ${downRatio.toFixed(2)}× cat    (goal ≥ 0.8×)`);
+    console.log(`bitdrop download from the volume   ${mbps(SIZE, med(downs.map((p) => p[1])))}   ${downRatio.toFixed(2)}× cat (median of pairs)    (goal ≥ 0.8×)`);
   } finally {
     await vol.remove();
     fs.rmSync(work, { recursive: true, force: true });
