@@ -85,6 +85,7 @@ export class BitdropNode {
   devnet?: Devnet;
   tor?: TorService;
   private sweepTimer?: NodeJS.Timeout;
+  private sweeps?: Promise<void>;
   private simulated = false;
   private readonly log: (line: string) => void;
   private stopping?: Promise<void>;
@@ -139,6 +140,7 @@ export class BitdropNode {
     this.url = urlOf(addr);
     await this.startConsole(adminToken);
     this.writeRuntime();
+    this.startSweeps();
     if (c.tor !== 'off') {
       this.tor = new TorService({
         mode: c.tor, dataDir: c.dataDir, torControl: c.torControl, torPassword: c.torPassword,
@@ -294,6 +296,22 @@ export class BitdropNode {
     await this.registrar.start();
   }
 
+  /**
+   * Start-up reads a few keys whatever the number of files; the walks over the whole store — orphaned
+   * chunks, files due for expiry — run once the listener is up, in bounded slices.
+   */
+  private startSweeps() {
+    const stopped = () => this.stopping !== undefined;
+    const startedAt = Date.now();
+    this.sweeps = (async () => {
+      const unfinished = await this.store!.removeUnfinishedDrops(startedAt, { stopped });
+      if (unfinished) this.log(`store: removed ${unfinished} file${unfinished === 1 ? '' : 's'} of uploads never finished`);
+      const orphans = await this.store!.removeOrphans({ stopped });
+      if (orphans) this.log(`store: removed ${orphans} orphaned chunk${orphans === 1 ? '' : 's'} (uploads that never finished)`);
+      if (this.ledger && !stopped()) await this.ledger.sweep();
+    })().catch((err) => this.log(`error: background sweep: ${err}`));
+  }
+
   /** The Electrum watcher starts after tor, so that its connections can go through tor's SocksPort. */
   private async startWatcher() {
     const c = this.config;
@@ -358,7 +376,7 @@ export class BitdropNode {
     this.gate = ledgerGate(this.ledger, c.maxUploadBytes, c.publicUrl);
     const ledger = this.ledger;
     this.sweepTimer = setInterval(() => {
-      ledger.sweep().catch((err) => this.log(`error: expiry sweep: ${err}`));
+      if (!ledger.sweepRunning) ledger.sweep().catch((err) => this.log(`error: expiry sweep: ${err}`));
     }, this.opts.sweepEveryMs ?? 60_000);
     this.sweepTimer.unref();
   }
@@ -450,6 +468,7 @@ export class BitdropNode {
       this.volumeWatch?.stop();
       clearInterval(this.sweepTimer);
       await this.registrar?.stop();
+      this.ledger?.stop();
       await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));
       await this.watcher?.stop();
       if (this.consoleServer) {
@@ -465,6 +484,7 @@ export class BitdropNode {
           setTimeout(() => this.server!.closeAllConnections(), 2000).unref();
         });
       }
+      await this.sweeps;
       await this.store?.close();
       await this.devnet?.close();
       // A daemon that never got the data dir (another one holds it) leaves that one's files alone.

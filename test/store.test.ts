@@ -8,6 +8,7 @@ import crypto from 'crypto';
 import { PassThrough, Readable } from 'stream';
 import { startDaemon, curl, curlStatus, sha256File, randomFile, tmpDir, chunkFiles, CLI } from './helpers/daemon';
 import { Store } from '../lib/store';
+import { layout, PREFIX } from '../lib/store/layout';
 import { FileBlobs } from '../lib/store/blobs';
 import { sharedPageAligned } from '../lib/store/hashers';
 
@@ -95,7 +96,10 @@ for (const backend of ['file', 'level'] as const) {
     await store.blobs.flush();
     await store.close();
     store = await Store.open({ dir, backend, chunkSize: 1024 });
-    t.equal(await store.blobs.has(Buffer.alloc(32, 9)), false, 'the orphan is gone after reopening');
+    t.equal(await store.blobs.has(Buffer.alloc(32, 9)), true, 'opening does not walk the payloads');
+    t.equal(await store.removeOrphans({ slice: 2 }), 1, 'the background sweep finds the one orphan');
+    t.equal(await store.blobs.has(Buffer.alloc(32, 9)), false, 'the orphan is gone after the sweep');
+    t.equal(await store.blobs.has(Buffer.from(a.manifest.chunks[0], 'hex')), true, 'referenced chunks stay');
     t.equal(store.stats().files, 2, 'files survive a reopen');
     await store.delete(a.manifest.id);
     const whole = Buffer.concat(await store.read(b.manifest).toArray());
@@ -108,6 +112,34 @@ for (const backend of ['file', 'level'] as const) {
     await store.close();
   });
 }
+
+t.test('layout: every key prefix is its own', async (t) => {
+  const letters = Object.values(PREFIX);
+  t.equal(new Set(letters).size, letters.length, `no two kinds of key share a prefix (${letters.join(' ')})`);
+});
+
+t.test('counters: persisted with every change, counted once for a store from before them', async (t) => {
+  const dir = tmpDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  let store = await Store.open({ dir, chunkSize: 1024 });
+  const a = await store.ingest(Readable.from([crypto.randomBytes(3000)]), { name: 'a', type: 'x/y', maxBytes: 1e9 });
+  await store.ingest(Readable.from([crypto.randomBytes(10)]), { name: 'b', type: 'x/y', maxBytes: 1e9 });
+  await store.delete(a.manifest.id);
+  const expected = { files: 1, bytes: 10, chunks: 1, chunkBytes: 10 };
+  t.match(store.stats(), expected, 'counted as the changes commit');
+  await store.write([{ type: 'count', name: 'widgets', by: 3 }]);
+  await store.close();
+  store = await Store.open({ dir, chunkSize: 1024 });
+  t.match(store.stats(), expected, 'read back from k[counters] after a reopen');
+  t.equal(store.counters().widgets, 3, 'a count op of a plain batch');
+  // An older store has no k[counters]: the next open counts once and writes them.
+  await store.db.del(layout.counters());
+  await store.close();
+  store = await Store.open({ dir, chunkSize: 1024 });
+  t.teardown(() => store.close());
+  t.match(store.stats(), expected, 'counted once when missing');
+  t.ok(await store.db.get(layout.counters()), 'and persisted');
+});
 
 t.test('hashing threads: concurrent uploads get the right chunk and file hashes and read back whole', async (t) => {
   const dir = tmpDir();

@@ -33,7 +33,12 @@ export interface Account {
   negativeSince?: number;
   /** set on a reservation: the size it was quoted for */
   reservedSize?: number;
+  /** the state the persisted counters count this account under, as of its last save */
+  counted?: CountedState;
 }
+
+/** FileState as a counter name, plus reservations (accounts with no upload yet); deleted ones are gone. */
+export type CountedState = 'reserved' | 'awaiting_payment' | 'partially_paid' | 'active' | 'suspended';
 
 export interface Policy extends Prices {
   confirmations: number;

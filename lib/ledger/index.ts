@@ -6,11 +6,14 @@ import crypto from 'crypto';
 import { UserError } from '../errors';
 import { layout, PREFIX } from '../store/layout';
 import { Mutex } from '../store/mutex';
-import { newId, ID_PATTERN, type BatchOp, type Db, type FileManifest, type Store } from '../store';
-import { Account, Evaluation, Payment, Policy, activate, canSend, credits, evaluate, isConfirmed } from './account';
+import { count, newId, ID_PATTERN, type BatchOp, type Db, type FileManifest, type Store } from '../store';
+import { Account, CountedState, Evaluation, Payment, Policy, activate, canSend, evaluate, isConfirmed } from './account';
 import { formatCoins, payable } from './pricing';
 
-export type { Account, Evaluation, Payment, Policy, FileState } from './account';
+export type { Account, Evaluation, Payment, Policy, FileState, CountedState } from './account';
+
+/** What a file is counted as in the persisted counters (files.<state>, bytes.<state>). */
+export const COUNTED_STATES: readonly CountedState[] = ['reserved', 'awaiting_payment', 'partially_paid', 'active', 'suspended'];
 
 export interface AddressAllocator {
   (index: number): { address: string; scriptHash: string };
@@ -55,6 +58,10 @@ export interface ReservationView extends PaymentView {
 }
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+/** how long after its paid time an active file is looked at again (its balance is negative by then) */
+const SUSPEND_CHECK_DELAY_MS = 60_000;
+/** expiry-index entries looked at per turn of the event loop */
+const SWEEP_SLICE = 200;
 
 export class Ledger {
   readonly policy: Policy;
@@ -63,17 +70,16 @@ export class Ledger {
   private readonly log: (line: string) => void;
   private nextIndex = 0;
   private tipHeight = 0;
-  /** total size of uploads and reservations not activated yet */
+  /** total size of uploads and reservations not activated yet, including uploads not committed yet */
   private unpaidBytes = 0;
   /** downloads in flight per file (their bytes are already debited): the sweep leaves these files alone */
   private readonly inFlight = new Map<string, number>();
-  /** accounts whose payments are not all confirmed enough yet: a new block may activate them */
-  private readonly maturing = new Set<string>();
   /** accounts of deletions in progress, for forgetId after the commit */
   private readonly forgotten = new Map<string, Account>();
   private watch: WatchControl = { watchHot() {}, unwatch() {} };
-  /** scripts of accounts awaiting payment when the ledger opened, oldest first: hot again on attach */
-  private awaitingPayment: Array<{ created: number; scriptHash: string }> = [];
+  private readonly sweepLock = new Mutex();
+  private sweepsRunning = 0;
+  private stopped = false;
 
   private constructor(private readonly o: LedgerOptions) {
     this.policy = o.policy;
@@ -81,6 +87,7 @@ export class Ledger {
     this.log = o.log ?? (() => {});
   }
 
+  /** Reads a few keys, never every account: the totals it needs are persisted counters (k[counters]). */
   static async open(o: LedgerOptions): Promise<Ledger> {
     const l = new Ledger(o);
     const n = await o.db.get(layout.nextIndex());
@@ -88,14 +95,8 @@ export class Ledger {
     const tip = await o.db.get(layout.singleton('tip'));
     l.tipHeight = tip ? JSON.parse(tip.toString()).height : 0;
     await l.settleCrashedDownloads();
-    for await (const v of o.db.values(layout.range(PREFIX.account))) {
-      const a = JSON.parse(v.toString()) as Account;
-      if (a.activatedAt === undefined) {
-        l.unpaidBytes += a.reservedSize ?? a.size;
-        l.awaitingPayment.push({ created: a.created, scriptHash: a.scriptHash });
-      }
-      if (a.payments.some((p) => !isConfirmed(p, l.tipHeight, l.policy.confirmations))) l.maturing.add(a.id);
-    }
+    if (o.store.counters().accounts === undefined) await l.countOnce();
+    l.unpaidBytes = o.store.counters().unpaidBytes ?? 0;
     return l;
   }
 
@@ -111,18 +112,54 @@ export class Ledger {
       bytes += Number(value.readBigUInt64BE(0));
     }
     if (ops.length === 0) return;
-    await this.o.db.batch(ops, { sync: true });
+    await this.o.store.write(ops);
     this.log(`${ops.length} download${ops.length > 1 ? 's were' : ' was'} cut by a crash: charged in full (${bytes} bytes)`);
   }
 
   /**
+   * A store from before the counters: evaluate every account once, file it under its state and in the
+   * maturing index, and write the totals last (a crash half-way simply counts again at the next start).
+   */
+  private async countOnce() {
+    const totals: Record<string, number> = { accounts: 0, unpaidBytes: 0 };
+    for (const s of COUNTED_STATES) totals[`files.${s}`] = totals[`bytes.${s}`] = 0;
+    let ops: BatchOp[] = [];
+    for await (const v of this.o.db.values(layout.range(PREFIX.account))) {
+      const a = JSON.parse(v.toString()) as Account;
+      a.counted = countedState(a, this.evaluate(a));
+      totals.accounts++;
+      totals[`files.${a.counted}`]++;
+      totals[`bytes.${a.counted}`] += sizeOf(a);
+      totals.unpaidBytes += unpaid(a);
+      ops.push({ type: 'put', key: layout.account(a.id), value: json(a) });
+      ops.push(maturingOp(a, this.tipHeight, this.policy.confirmations));
+      if (ops.length >= 10_000) { await this.o.store.write(ops, { sync: false }); ops = []; }
+    }
+    if (ops.length) await this.o.store.write(ops, { sync: false });
+    await this.o.store.setCounters(totals);
+    if (totals.accounts > 0) this.log(`ledger: counted ${totals.accounts} accounts once (a store from before persisted counters)`);
+  }
+
+  /**
    * Addresses handed out before a restart (or a standby's takeover) may be paid any moment: they are hot
-   * again, the most recent last so they are the last to fall back to the sweep when over budget.
+   * again, oldest first so the most recent are the last to fall back to the sweep when over budget. Found
+   * in the background through the expiry index, where unpaid accounts are filed by the end of their TTL.
    */
   attach(watch: WatchControl) {
     this.watch = watch;
-    for (const a of this.awaitingPayment.sort((x, y) => x.created - y.created)) watch.watchHot(a.scriptHash);
-    this.awaitingPayment = [];
+    this.rewatchAwaiting().catch((err) => this.log(`ledger: re-watching unpaid addresses: ${(err as Error).message}`));
+  }
+
+  private async rewatchAwaiting() {
+    // Unpaid accounts are filed at created + TTL (+ grace for a paid reservation), so in time order.
+    const until = layout.expiry(this.clock() + this.policy.unpaidTtl + this.policy.grace + 1, '');
+    let seen = 0;
+    for await (const key of this.o.db.keys({ gte: layout.range(PREFIX.expiry).gte, lt: until })) {
+      if (this.stopped) return;
+      if (++seen % SWEEP_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+      const a = await this.account(layout.parseExpiry(key).id);
+      if (a && a.activatedAt === undefined) this.watch.watchHot(a.scriptHash);
+    }
   }
 
   tip() {
@@ -130,7 +167,13 @@ export class Ledger {
   }
 
   stats() {
-    return { nextIndex: this.nextIndex, tip: this.tipHeight, unpaidBytes: this.unpaidBytes, downloadsInFlight: this.inFlight.size };
+    const c = this.o.store.counters();
+    const byState: Record<string, { files: number; bytes: number }> = {};
+    for (const s of COUNTED_STATES) byState[s] = { files: c[`files.${s}`] ?? 0, bytes: c[`bytes.${s}`] ?? 0 };
+    return {
+      nextIndex: this.nextIndex, tip: this.tipHeight, unpaidBytes: this.unpaidBytes, downloadsInFlight: this.inFlight.size,
+      accounts: c.accounts ?? 0, byState,
+    };
   }
 
   /** Files and bytes by state, credits confirmed on live accounts, bytes charged: the console's totals. */
@@ -208,15 +251,24 @@ export class Ledger {
     const now = this.clock();
     if (e.balance < 0 && after.activatedAt !== undefined) after.negativeSince ??= now;
     else delete after.negativeSince;
-    after.reviewAt = e.reviewAt;
+    // An active file is looked at again just after its paid time runs out too, so the counters see it
+    // become suspended without waiting for a download or a payment to touch it.
+    const suspendAt = e.state === 'active' && e.paidThrough !== undefined && e.paidThrough >= now ? e.paidThrough + SUSPEND_CHECK_DELAY_MS : undefined;
+    after.reviewAt = suspendAt !== undefined && (e.reviewAt === undefined || suspendAt < e.reviewAt) ? suspendAt : e.reviewAt;
+    after.counted = countedState(after, e);
     if (before?.reviewAt !== undefined && before.reviewAt !== after.reviewAt) ops.push({ type: 'del', key: layout.expiry(before.reviewAt, after.id) });
     if (after.reviewAt !== undefined) ops.push({ type: 'put', key: layout.expiry(after.reviewAt, after.id), value: Buffer.alloc(0) });
     ops.push({ type: 'put', key: layout.account(after.id), value: json(after) });
+    ops.push(maturingOp(after, this.tipHeight, this.policy.confirmations));
+    // The counters move in the same batch: what this account was counted as, and what it is now.
+    if (!before) ops.push(count('accounts', 1));
+    if (before?.counted) ops.push(count(`files.${before.counted}`, -1), count(`bytes.${before.counted}`, -sizeOf(before)));
+    ops.push(count(`files.${after.counted}`, 1), count(`bytes.${after.counted}`, sizeOf(after)));
+    ops.push(count('unpaidBytes', unpaid(after) - unpaid(before)));
     return ops;
   }
 
   private trackUnpaid(before: Account | undefined, after: Account | undefined) {
-    const unpaid = (a?: Account) => (a && a.activatedAt === undefined ? a.reservedSize ?? a.size : 0);
     this.unpaidBytes += unpaid(after) - unpaid(before);
   }
 
@@ -280,7 +332,7 @@ export class Ledger {
     return this.lock.run(async () => {
       this.checkQuota(size);
       const { account, ops } = this.newAccount(newId(), 0, size);
-      await this.o.db.batch(ops, { sync: true });
+      await this.o.store.write(ops);
       this.trackUnpaid(undefined, account);
       this.watch.watchHot(account.scriptHash);
       return account;
@@ -299,7 +351,11 @@ export class Ledger {
     return [
       { type: 'del', key: layout.account(a.id) },
       { type: 'del', key: layout.scriptHash(Buffer.from(a.scriptHash, 'hex')) },
+      { type: 'del', key: layout.maturing(a.id) },
       ...(a.reviewAt !== undefined ? [{ type: 'del' as const, key: layout.expiry(a.reviewAt, a.id) }] : []),
+      count('accounts', -1),
+      ...(a.counted ? [count(`files.${a.counted}`, -1), count(`bytes.${a.counted}`, -sizeOf(a))] : []),
+      count('unpaidBytes', -unpaid(a)),
     ];
   }
 
@@ -317,7 +373,6 @@ export class Ledger {
 
   forget(a: Account) {
     this.trackUnpaid(a, undefined);
-    this.maturing.delete(a.id);
     this.inFlight.delete(a.id);
     this.watch.unwatch(a.scriptHash);
   }
@@ -343,7 +398,7 @@ export class Ledger {
       const amount = Buffer.alloc(8);
       amount.writeBigUInt64BE(BigInt(bytes));
       const after = { ...a, sentBytes: a.sentBytes + bytes };
-      await this.o.db.batch([...this.saveOps(a, after), { type: 'put', key, value: amount }], { sync: true });
+      await this.o.store.write([...this.saveOps(a, after), { type: 'put', key, value: amount }]);
       this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
       let settled = false;
       return {
@@ -367,7 +422,7 @@ export class Ledger {
       const before = await this.account(id);
       if (before && refund > 0) ops.push(...this.saveOps(before, { ...before, sentBytes: Math.max(0, before.sentBytes - refund) }));
       // Not synced: if this write is lost in a crash, the download stays charged in full (never free).
-      await this.o.db.batch(ops);
+      await this.o.store.write(ops, { sync: false });
     });
   }
 
@@ -407,7 +462,10 @@ export class Ledger {
     if (height === this.tipHeight) return;
     this.tipHeight = height;
     await this.o.db.put(layout.singleton('tip'), json({ height }));
-    for (const id of [...this.maturing]) await this.refresh(id, (a) => a);
+    // Only the accounts with payments still maturing can change with a block (the m[id] index).
+    const maturing: string[] = [];
+    for await (const key of this.o.db.keys(layout.range(PREFIX.maturing))) maturing.push(layout.body(key).toString('ascii'));
+    for (const id of maturing) await this.refresh(id, (a) => a);
   }
 
   /** Applies a change to an account, activates it if now paid, and re-files it. */
@@ -418,16 +476,13 @@ export class Ledger {
   /** refresh() for callers that already hold the lock */
   private async apply(id: string, change: (a: Account) => Account): Promise<void> {
     const before = await this.account(id);
-    if (!before) { this.maturing.delete(id); return; }
+    if (!before) return;
     const after = activate(change(before), this.tipHeight, this.clock(), this.policy);
-    const { pending } = credits(after.payments, this.tipHeight, this.policy.confirmations);
-    if (pending > 0) this.maturing.add(id);
-    else this.maturing.delete(id);
     if (after.activatedAt !== undefined && before.activatedAt === undefined) {
       this.log(`file ${id} is paid and active (${after.payments.length} payment${after.payments.length > 1 ? 's' : ''})`);
     }
     this.trackUnpaid(before, after);
-    await this.o.db.batch(this.saveOps(before, after), { sync: true });
+    await this.o.store.write(this.saveOps(before, after));
   }
 
   // ---- expiry -------------------------------------------------------------------------------------
@@ -438,32 +493,65 @@ export class Ledger {
    * Returns the ids deleted.
    */
   async sweep(): Promise<string[]> {
-    const now = this.clock();
-    const due: string[] = [];
-    for await (const key of this.o.db.keys(layout.expiryDue(now))) due.push(layout.parseExpiry(key).id);
-    const deleted: string[] = [];
-    for (const id of due) {
-      // Each decision holds the lock: a payment arriving now is applied before or after, never between.
-      await this.lock.run(async () => {
-        const a = await this.account(id);
-        if (!a) return;
-        if (!this.evaluate(a).expired || this.inFlight.has(id)) {
-          await this.apply(id, (x) => x);
-          return;
-        }
-        const m = await this.o.store.get(id);
-        const ops = this.removalOps(a);
-        const why = a.activatedAt === undefined ? 'never paid' : 'unpaid past the grace period';
-        let what = 'file';
-        if (m) await this.o.store.delete(id, ops, why);
-        else if (await this.o.store.deleteDrop(id, ops, why)) what = 'drop';
-        else { await this.o.db.batch(ops, { sync: true }); what = 'reservation'; }
-        this.forget(a);
-        deleted.push(id);
-        this.log(`deleted ${what} ${id}: ${why}`);
-      });
+    // One sweep at a time; one asked for during another runs after it, with its own clock reading.
+    return this.sweepLock.run(() => this.sweepDue());
+  }
+
+  /** Ends a sweep in progress after its current slice (the daemon is stopping). */
+  stop() {
+    this.stopped = true;
+  }
+
+  /** true while a sweep runs (the daemon's timer skips a turn rather than queue behind a long one) */
+  get sweepRunning(): boolean {
+    return this.sweepsRunning > 0;
+  }
+
+  private async sweepDue(): Promise<string[]> {
+    this.sweepsRunning++;
+    try {
+      return await this.sweepSlices();
+    } finally {
+      this.sweepsRunning--;
     }
-    return deleted;
+  }
+
+  private async sweepSlices(): Promise<string[]> {
+    const now = this.clock();
+    const due = layout.expiryDue(now);
+    const deleted: string[] = [];
+    let after: Buffer | undefined;
+    for (;;) {
+      // Bounded slices with a turn of the event loop between them: a million files due at once never
+      // hold the daemon up, nor sit in memory together.
+      const keys: Buffer[] = [];
+      for await (const key of this.o.db.keys({ ...(after ? { gt: after } : { gte: due.gte }), lt: due.lt, limit: SWEEP_SLICE })) keys.push(key);
+      for (const key of keys) {
+        const id = layout.parseExpiry(key).id;
+        // Each decision holds the lock: a payment arriving now is applied before or after, never between.
+        await this.lock.run(async () => {
+          const a = await this.account(id);
+          if (!a) return;
+          if (!this.evaluate(a).expired || this.inFlight.has(id)) {
+            await this.apply(id, (x) => x);
+            return;
+          }
+          const m = await this.o.store.get(id);
+          const ops = this.removalOps(a);
+          const why = a.activatedAt === undefined ? 'never paid' : 'unpaid past the grace period';
+          let what = 'file';
+          if (m) await this.o.store.delete(id, ops, why);
+          else if (await this.o.store.deleteDrop(id, ops, why)) what = 'drop';
+          else { await this.o.store.write(ops); what = 'reservation'; }
+          this.forget(a);
+          deleted.push(id);
+          this.log(`deleted ${what} ${id}: ${why}`);
+        });
+      }
+      if (keys.length < SWEEP_SLICE || this.stopped) return deleted;
+      after = keys[keys.length - 1];
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   /** Scripthashes of every account, in key order, for the watcher's slow sweep. */
@@ -474,4 +562,19 @@ export class Ledger {
     for await (const key of this.o.db.keys(opts)) out.push(Buffer.from(layout.body(key)).toString('hex'));
     return out;
   }
+}
+
+const sizeOf = (a: Account) => a.reservedSize ?? a.size;
+const unpaid = (a?: Account) => (a && a.activatedAt === undefined ? sizeOf(a) : 0);
+
+function countedState(a: Account, e: Evaluation): CountedState {
+  if (a.reservedSize !== undefined) return 'reserved';
+  return e.state.replace(' ', '_') as CountedState;
+}
+
+/** In the maturing index while any payment lacks the confirmations the policy asks for. */
+function maturingOp(a: Account, tip: number, confirmations: number): BatchOp {
+  return a.payments.some((p) => !isConfirmed(p, tip, confirmations))
+    ? { type: 'put', key: layout.maturing(a.id), value: Buffer.alloc(0) }
+    : { type: 'del', key: layout.maturing(a.id) };
 }

@@ -2,7 +2,9 @@
 // lists a file's chunks. Identical chunks are stored once and refcounted. Every change that must be atomic
 // (a manifest with its refcounts, a deletion with its refcounts) is one synced LevelDB batch, and payloads
 // are durable before the batch that references them, so a crash never exposes a partial file. Payloads
-// that no manifest references (an upload killed half-way) are removed at the next start.
+// that no manifest references (an upload killed half-way) are removed by a background sweep after start.
+// The totals start-up needs (k[counters]) are written in the batch of every change they count, so opening
+// a store reads one key whatever the number of files.
 
 import crypto from 'crypto';
 import fs from 'fs';
@@ -18,10 +20,17 @@ import type { BlobHandle } from './blobs';
 import { HashPool, type Slot } from './hashers';
 import { inspectVolume, type VolumeInfo } from './volume';
 
-import { Db, type BatchOp } from './db';
+import { Db, type BatchOp as DbOp } from './db';
 
 export type { BlobBackend } from './blobs';
-export { Db, type BatchOp } from './db';
+export { Db } from './db';
+/**
+ * One write of an atomic batch. `count` adds `by` to a persisted counter (k[counters]) in the same batch;
+ * the counters are computed when the batch is queued, and the Db applies batches in queue order, so the
+ * stored totals are exactly the sum of the batches written.
+ */
+export type BatchOp = DbOp | { type: 'count'; name: string; by: number };
+export type Counters = Record<string, number>;
 
 export interface FileManifest {
   id: string;
@@ -128,6 +137,7 @@ export const hashToken = (token: string) => crypto.createHash('sha256').update(t
 
 const EMPTY_SHA256 = crypto.createHash('sha256').digest('hex');
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+export const count = (name: string, by: number): BatchOp => ({ type: 'count', name, by });
 const refValue = (count: number, size: number) => {
   const b = Buffer.alloc(8);
   b.writeUInt32BE(count, 0);
@@ -141,7 +151,10 @@ export class Store {
   /** chunks held by uploads in flight: never deleted under them */
   private readonly pins = new Map<string, number>();
   private activeReads = 0;
-  private counts = { files: 0, bytes: 0, chunks: 0, chunkBytes: 0 };
+  /** the persisted counters, as of the last committed batch */
+  private totals: Counters = {};
+  /** chunks the orphan sweep is deleting: an upload of the same bytes waits for the deletion to finish */
+  private readonly deleting = new Map<string, Promise<void>>();
   private readonly hashers: HashPool;
   /** read buffers reused by downloads: as much as the read budget, no more */
   private readonly readPool = new BufferPool(READ_BUDGET);
@@ -170,9 +183,7 @@ export class Store {
       : new LevelBlobs(db);
     const store = new Store(db, blobs, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, backend, volume);
     await store.checkVersion();
-    await store.removeUnfinishedDrops();
-    await store.removeOrphans();
-    await store.recount();
+    await store.loadCounters();
     return store;
   }
 
@@ -188,15 +199,21 @@ export class Store {
   /**
    * Files of a several-file upload are committed one by one, then the drop (or, for one file, the file
    * itself) is finished in one batch with its payment account. Files of a drop never finished (the daemon
-   * stopped mid-upload) are removed here.
+   * stopped mid-upload) are removed by this sweep, which the daemon runs in the background after start:
+   * only files created before `before` (the start), since uploads after it may still be finishing theirs.
    */
-  private async removeUnfinishedDrops() {
+  async removeUnfinishedDrops(before: number, opts: { slice?: number; stopped?: () => boolean } = {}): Promise<number> {
+    const slice = opts.slice ?? 256;
     const unfinished: string[] = [];
+    let seen = 0;
     for await (const v of this.db.values(layout.range(PREFIX.file))) {
+      if (opts.stopped?.()) break;
+      if (++seen % slice === 0) await new Promise((resolve) => setImmediate(resolve));
       const m = JSON.parse(v.toString()) as FileManifest;
-      if (m.drop && (await this.db.get(layout.drop(m.drop))) === undefined) unfinished.push(m.id);
+      if (m.drop && m.created < before && (await this.db.get(layout.drop(m.drop))) === undefined) unfinished.push(m.id);
     }
     if (unfinished.length) await this.deleteMany(unfinished, [], 'upload not finished');
+    return unfinished.length;
   }
 
   /**
@@ -206,11 +223,11 @@ export class Store {
   async finishDrop(dropId: string, members: FileManifest[], extraOps: BatchOp[] = []): Promise<Drop | undefined> {
     if (members.length === 1) {
       const { drop: _unused, ...single } = members[0];
-      await this.db.batch([{ type: 'put', key: layout.file(single.id), value: json(single) }, ...extraOps], { sync: true });
+      await this.write([{ type: 'put', key: layout.file(single.id), value: json(single) }, ...extraOps]);
       return undefined;
     }
     const drop: Drop = { id: dropId, files: members.map((m) => m.id), created: Date.now() };
-    await this.db.batch([...this.dropOps(drop), ...extraOps], { sync: true });
+    await this.write([...this.dropOps(drop), ...extraOps]);
     return drop;
   }
 
@@ -219,19 +236,37 @@ export class Store {
     if (members.length) await this.deleteMany(members.map((m) => m.id), [], 'upload not finished');
   }
 
-  /** Payloads with no refcount entry were written by an upload that never committed. */
-  async removeOrphans(): Promise<number> {
+  /**
+   * Payloads with no refcount entry were written by an upload that never committed (killed half-way).
+   * Runs while the daemon serves: in slices of `slice` payloads with a turn of the event loop between
+   * them, skipping chunks that uploads in flight hold.
+   */
+  async removeOrphans(opts: { slice?: number; stopped?: () => boolean } = {}): Promise<number> {
+    const slice = opts.slice ?? 256;
     let removed = 0;
+    let seen = 0;
     for await (const hash of this.blobs.list()) {
-      if ((await this.db.get(layout.chunkRef(hash))) === undefined) {
-        await this.blobs.del(hash);
-        removed++;
-      }
+      if (opts.stopped?.()) break;
+      if (++seen % slice === 0) await new Promise((resolve) => setImmediate(resolve));
+      const hex = hash.toString('hex');
+      if (this.pins.has(hex) || (await this.db.get(layout.chunkRef(hash))) !== undefined) continue;
+      // Checked and marked in one turn: an upload that pins this chunk later waits for the deletion.
+      if (this.pins.has(hex) || this.deleting.has(hex)) continue;
+      const done = this.blobs.del(hash).finally(() => this.deleting.delete(hex));
+      this.deleting.set(hex, done);
+      await done;
+      removed++;
     }
     return removed;
   }
 
-  private async recount() {
+  private async loadCounters() {
+    const v = await this.db.get(layout.counters());
+    if (v !== undefined) {
+      this.totals = JSON.parse(v.toString());
+      return;
+    }
+    // A store from before the counters (or a new one): count once, and keep the totals from now on.
     const c = { files: 0, bytes: 0, chunks: 0, chunkBytes: 0 };
     for await (const value of this.db.values(layout.range(PREFIX.file))) {
       c.files++;
@@ -241,11 +276,49 @@ export class Store {
       c.chunks++;
       c.chunkBytes += value.readUInt32BE(4);
     }
-    this.counts = c;
+    await this.setCounters(c);
+  }
+
+  /** The persisted counters (a name never counted is absent). */
+  counters(): Readonly<Counters> {
+    return this.totals;
+  }
+
+  /** Sets counters to absolute values (a one-time count of an older store). */
+  setCounters(values: Counters): Promise<void> {
+    this.totals = { ...this.totals, ...values };
+    return this.db.put(layout.counters(), json(this.totals), { sync: true });
+  }
+
+  /** Writes one atomic batch; its `count` operations update the persisted counters in the same batch. */
+  write(ops: BatchOp[], opts: { sync?: boolean } = {}): Promise<void> {
+    return this.queueWrite(ops, opts.sync ?? true);
+  }
+
+  /**
+   * Queues a batch with its counts folded into k[counters]. Synchronous up to the queueing, so no other
+   * batch can come between reading the totals and queueing the new ones; resolves once written.
+   */
+  private queueWrite(ops: BatchOp[], sync: boolean): Promise<void> {
+    const writes: DbOp[] = [];
+    const deltas = new Map<string, number>();
+    for (const op of ops) {
+      if (op.type === 'count') deltas.set(op.name, (deltas.get(op.name) ?? 0) + op.by);
+      else writes.push(op);
+    }
+    if ([...deltas.values()].some((by) => by !== 0)) {
+      const next = { ...this.totals };
+      for (const [name, by] of deltas) if (by !== 0) next[name] = (next[name] ?? 0) + by;
+      writes.push({ type: 'put', key: layout.counters(), value: json(next) });
+      // Ahead of the write: a failed write fails every later one too (db.ts), and a restart reads the disk.
+      this.totals = next;
+    }
+    return this.db.batch(writes, { sync });
   }
 
   stats() {
-    return { ...this.counts, backend: this.backend, chunkSize: this.chunkSize };
+    const c = this.totals;
+    return { files: c.files ?? 0, bytes: c.bytes ?? 0, chunks: c.chunks ?? 0, chunkBytes: c.chunkBytes ?? 0, backend: this.backend, chunkSize: this.chunkSize };
   }
 
   async get(id: string): Promise<FileManifest | undefined> {
@@ -391,6 +464,7 @@ export class Store {
   }
 
   private async storeChunk(hash: Buffer, data: Buffer[]) {
+    await this.deleting.get(hash.toString('hex'));
     // A refcount entry means the payload is already durable: identical chunks are written once.
     if ((await this.db.get(layout.chunkRef(hash))) !== undefined) return;
     await this.blobs.put(hash, data);
@@ -417,13 +491,10 @@ export class Store {
         }
         ops.push({ type: 'put', key: layout.chunkRef(hash), value: refValue(count + 1, size) });
       }
-      return { durable: this.db.batch([...ops, ...extra], { sync: true }) };
+      ops.push(count('files', 1), count('bytes', manifest.size), count('chunks', newChunks), count('chunkBytes', newChunkBytes));
+      return { durable: this.queueWrite([...ops, ...extra], true) };
     });
     await durable;
-    this.counts.files++;
-    this.counts.bytes += manifest.size;
-    this.counts.chunks += newChunks;
-    this.counts.chunkBytes += newChunkBytes;
   }
 
   /**
@@ -476,11 +547,9 @@ export class Store {
           ops.push({ type: 'put', key: layout.chunkRef(hash), value: refValue(count - drop, size) });
         }
       }
-      await this.db.batch([...ops, ...extraOps], { sync: true });
-      this.counts.files -= manifests.length;
-      this.counts.bytes -= manifests.reduce((n, m) => n + m.size, 0);
-      this.counts.chunks -= freed.length;
-      this.counts.chunkBytes -= freedBytes;
+      ops.push(count('files', -manifests.length), count('bytes', -manifests.reduce((n, m) => n + m.size, 0)),
+        count('chunks', -freed.length), count('chunkBytes', -freedBytes));
+      await this.queueWrite([...ops, ...extraOps], true);
       // After the batch: a crash here leaves orphans, which the next start removes.
       for (const hash of freed) if (!this.pins.has(hash.toString('hex'))) await this.blobs.del(hash);
       return manifests;

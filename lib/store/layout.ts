@@ -13,7 +13,7 @@
  *   s[scripthash:32]      -> id                               which file an Electrum scripthash belongs to
  *   x[when:8 BE][id]      -> ''                               expiry index: when the ledger must next look at
  *                                                             the file (unpaid TTL or end of grace), ordered by time
- *   d[id][ticket:8]       -> uint64 BE bytes                  an open download: bytes already debited from the
+ *   o[id][ticket:8]       -> uint64 BE bytes                  an open download: bytes already debited from the
  *                                                             file's account (Account.sentBytes) before the first
  *                                                             byte left, in the same synced batch; deleted with the
  *                                                             refund of what was not sent when the download ends.
@@ -23,10 +23,16 @@
  *   d[id]                 -> Drop                             several files uploaded together: member ids; the
  *                                                             drop id is also their payment account's id
  *   t[id]                 -> { deleted, why }                 tombstone of a deleted file or drop (its URL answers 410)
+ *   m[id]                 -> ''                               maturing: the account has payments not confirmed
+ *                                                             enough yet, so a new block may change it (ledger)
  *   n                     -> uint32 BE                        next address derivation index
  *   k[name]               -> JSON                             small named singletons: k[tip] = {height} last chain
  *                                                             tip seen; k[flush] = '' (the level backend's sync
- *                                                             marker)
+ *                                                             marker); k[counters] = { name: number } the
+ *                                                             totals start-up needs (files, bytes, chunks,
+ *                                                             unpaid bytes, files and bytes by state), written
+ *                                                             in the same batch as every change they count
+ *                                                             (absent: an older store, counted once at start)
  *   N[name]               -> NameRecord                       one .bit name's registration state (lib/names/
  *                                                             registrar.ts): state, name_new txid and rand (written
  *                                                             in one synced put before the RPC answer is used for
@@ -46,7 +52,8 @@ export const PREFIX = {
   account: 'a',
   scriptHash: 's',
   expiry: 'x',
-  download: 'd',
+  download: 'o',
+  maturing: 'm',
   nextIndex: 'n',
   drop: 'd',
   tombstone: 't',
@@ -72,9 +79,11 @@ export const layout = {
     return p(PREFIX.expiry, Buffer.concat([t, ascii(id)]));
   },
   download: (id: string, ticket: Buffer) => p(PREFIX.download, Buffer.concat([ascii(id), ticket])),
+  maturing: (id: string) => p(PREFIX.maturing, ascii(id)),
   nextIndex: () => p(PREFIX.nextIndex),
   drop: (id: string) => p(PREFIX.drop, ascii(id)),
   tombstone: (id: string) => p(PREFIX.tombstone, ascii(id)),
+  counters: () => p(PREFIX.singleton, ascii('counters')),
   singleton: (name: string) => p(PREFIX.singleton, ascii(name)),
   /** a Namecoin name (e.g. "d/example"), bytes as given (names are ≤ 255 bytes) */
   name: (name: string) => p(PREFIX.name, Buffer.from(name, 'latin1')),
