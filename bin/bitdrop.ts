@@ -1,13 +1,16 @@
 // bitdrop's command line: parses flags and calls the library. Nothing else lives here.
 
 import { Command, Option } from 'commander';
-import { OPTIONS, ConfigError, commandName, envName, flagName, loadConfig, defaults, parseHostPort, type Config } from '../lib/config';
+import { OPTIONS, ConfigError, commandName, envName, flagName, loadConfig, defaults, parseDuration, parseHostPort, type Config } from '../lib/config';
 import { BitdropNode, VERSION } from '../lib/node';
 import { uploadFile } from '../lib/cli/upload';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
 import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
 import { addClient, listClients, removeClient } from '../lib/tor';
-import { NamecoinRpc, resolveName, resolveNameElectrum } from '../lib/names';
+import { NamecoinRpc, redact, resolveName, resolveNameElectrum } from '../lib/names';
+import { NamesProxy, guardProxy } from '../lib/names/proxy';
+import { parseControlAddress } from '../lib/tor/control';
+import { spawn } from 'child_process';
 import path from 'path';
 
 const program = new Command();
@@ -177,6 +180,76 @@ program
     }
     if (opts.json) console.log(JSON.stringify({ domain: r.domain, name: r.name, onion: r.onion, value: r.value, txid: r.txid, height: r.height, expiresIn: r.expiresIn }, null, 2));
     else console.log(r.onion);
+  }));
+
+program
+  .command('names-proxy')
+  .description("open .bit names in a tor you already run (Tor Browser: control port 9151; system tor: 9051)")
+  .option('--tor-control <addr>', 'control port HOST:PORT or unix:PATH (default: 127.0.0.1:9151, then 127.0.0.1:9051)')
+  .option('--tor-password <pw>', 'control port password (default: cookie authentication)')
+  .option('--electrum-nmc <url>', 'resolve through this Namecoin Electrum server, checking proofs (repeatable: all must agree)', collect)
+  .addOption(new Option('--nmc-network <network>', 'the Namecoin network of the --electrum-nmc servers (env BITDROP_NMC_NETWORK)').choices(['namecoin', 'namecoin-regtest']).default(process.env.BITDROP_NMC_NETWORK ?? 'namecoin'))
+  .option('--namecoin-rpc <url>', 'resolve through this Namecoin Core node instead (env BITDROP_NAMECOIN_RPC)')
+  .option('--namecoin-cookie <file>', "the node's .cookie file")
+  .option('--data-dir <dir>', "a bitdrop data dir: its devnet's Namecoin node, and where checked headers are kept")
+  .option('--socks <host:port>', "tor's SocksPort, for remote servers or nodes (env BITDROP_SOCKS)", process.env.BITDROP_SOCKS)
+  .option('--clearnet', 'allow reaching remote servers outside Tor')
+  .option('--ttl <duration>', 'how long an answer is cached', '60s')
+  .action((opts: { torControl?: string; torPassword?: string; electrumNmc?: string[]; nmcNetwork: 'namecoin' | 'namecoin-regtest'; namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; ttl: string }) => run(async () => {
+    const config = loadConfig({ flags: { dataDir: opts.dataDir, namecoinRpc: opts.namecoinRpc, namecoinCookie: opts.namecoinCookie } });
+    const socks = opts.socks ? parseHostPort(opts.socks) : undefined;
+    const clearnet = opts.clearnet ?? config.clearnet;
+    let resolve: (domain: string) => Promise<string>;
+    let via: string;
+    const servers = opts.electrumNmc ?? process.env.BITDROP_ELECTRUM_NMC?.split(',').map((x) => x.trim()).filter(Boolean) ?? [];
+    if (servers.length) {
+      const network = opts.nmcNetwork;
+      const chainDir = path.join(config.dataDir, 'chain', network);
+      via = `proof-checked Electrum (${servers.join(', ')})`;
+      resolve = async (domain) => (await resolveNameElectrum(domain, { servers, network, chainDir, socks, clearnet, timeoutMs: 20_000 })).onion;
+    } else {
+      const url = config.namecoinRpc ?? namecoinNodeOf(config.dataDir);
+      const rpc = new NamecoinRpc({ url, cookieFile: config.namecoinCookie, socks, clearnet, timeoutMs: 10_000, retries: 1 });
+      via = `the Namecoin node ${redact(url)}`;
+      resolve = async (domain) => (await resolveName(domain, rpc)).onion;
+    }
+    const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
+    const candidates = opts.torControl ? [opts.torControl] : ['127.0.0.1:9151', '127.0.0.1:9051'];
+    let proxy: NamesProxy | undefined;
+    let lastError: unknown;
+    for (const c of candidates) {
+      const p = new NamesProxy({ control: parseControlAddress(c), password: opts.torPassword, resolve, ttlMs: parseDuration(opts.ttl), log });
+      try {
+        await p.start();
+        proxy = p;
+        break;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    if (!proxy) throw lastError;
+    log(`names-proxy: resolving through ${via}`);
+    // The guard puts tor back if this process is killed before it can.
+    const control = opts.torControl ?? candidates[0];
+    const guard = spawn(process.execPath, [process.argv[1], 'names-proxy-guard', String(process.pid), control, proxy.previousSetting],
+      { detached: true, stdio: 'ignore', env: { ...process.env, BITDROP_TOR_PASSWORD: opts.torPassword ?? '' } });
+    guard.unref();
+    let stopping = false;
+    const stop = (sig: string) => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      log(`names-proxy: ${sig}, restoring tor`);
+      guard.kill('SIGTERM');
+      proxy!.stop().then(() => process.exit(0), (err) => fail(err));
+    };
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+  }));
+
+program
+  .command('names-proxy-guard <pid> <control> <previous>', { hidden: true })
+  .action((pid: string, control: string, previous: string) => run(async () => {
+    await guardProxy(Number(pid), parseControlAddress(control), previous, process.env.BITDROP_TOR_PASSWORD || undefined, (line) => console.log(line));
   }));
 
 /** The Namecoin node a daemon's data dir uses when no --namecoin-rpc is given: its embedded devnet's. */

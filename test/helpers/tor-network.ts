@@ -40,6 +40,8 @@ export interface TorClient {
   bootstrapped(timeoutMs?: number): Promise<void>;
   /** SIGNAL NEWNYM: new circuits, and the client forgets cached onion descriptors (Tor Browser's "New Identity") */
   newnym(): Promise<void>;
+  /** its control port as "HOST:PORT" (cookie authentication), for a controller such as names-proxy */
+  controlArg(): string;
   stop(): Promise<void>;
 }
 
@@ -258,6 +260,10 @@ export async function startTorNetwork(): Promise<TorNetwork> {
       return {
         socksPort,
         newnym: () => withControl(async (c) => void (await c.command('SIGNAL NEWNYM'))),
+        controlArg: () => {
+          const m = /PORT=(.+):(\d+)/.exec(fs.readFileSync(path.join(dir, 'control-port'), 'utf8'))!;
+          return `${m[1]}:${m[2]}`;
+        },
         async bootstrapped(timeoutMs = 120_000) {
           const deadline = Date.now() + timeoutMs;
           for (;;) {
