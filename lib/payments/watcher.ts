@@ -225,7 +225,13 @@ export class Watcher extends EventEmitter {
   }
 
   private async resync(): Promise<void> {
-    await this.onHeader(await this.client.request('blockchain.headers.subscribe', []));
+    const announced = await this.client.request('blockchain.headers.subscribe', []);
+    const behind = ((announced as { height?: number } | null)?.height ?? 0) - this.chain.height;
+    const synced = this.onHeader(announced);
+    // A first run on a real network checks many headers (mainnet: ~200k since the checkpoint): do not hold up
+    // the daemon's start for that; confirmations wait for the chain (proof checks queue behind the sync).
+    if (behind <= 2016) await synced;
+    else this.log(`watcher: checking ${behind} headers from ${this.client.server} in the background; confirmations count once they are checked`);
     // most recently hot first: those are the addresses someone is paying right now
     await pool([...this.hot.keys()].reverse(), 16, (sh) => this.serverSubscribe(sh));
   }
