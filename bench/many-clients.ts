@@ -2,12 +2,14 @@
 //
 //   npm run build && node build/bench/many-clients.js [--rounds 3] [--clients 64] [--wide 256] [--size-mib 64]
 //                                                     [--small-clients 32] [--small-seconds 5] [--only downloads|uploads]
+//                                                     [--without-cache]
 //
 // Downloads: N parallel `curl` processes fetch the same file from each server; rounds alternate the servers
 // (the order rotates each round) so every peer sees the same machine state. Printed per round: aggregate
 // MiB/s, the server's CPU time per GiB sent (utime+stime of its processes, threads included: less noisy
 // than wall time on a shared machine) and bitdrop's ratio to each peer in that round; then the medians.
-// A wide round (256 clients) counts failures. Small uploads: `wrk`, 32 keep-alive connections, each PUT
+// A wide round (256 clients) counts failures. `--without-cache` adds a bitdrop started with
+// BITDROP_CHUNK_CACHE_MIB=0 (every download reads its own slices, as before the shared chunk cache). Small uploads: `wrk`, 32 keep-alive connections, each PUT
 // a ~30-byte body, against nginx's WebDAV PUT and bitdrop (free, and paid mode with its embedded devnet).
 //
 // Peers: Debian's nginx (sendfile on, worker_processes auto, the same bytes through a hard link) and
@@ -37,6 +39,7 @@ const SMALL_CLIENTS = arg('small-clients', 32);
 const SMALL_SECONDS = arg('small-seconds', 5);
 const onlyAt = argv.indexOf('--only');
 const ONLY = onlyAt > 0 ? argv[onlyAt + 1] : undefined;
+const WITHOUT_CACHE = argv.includes('--without-cache');
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'bitdrop-many-'));
 const children: ChildProcess[] = [];
 
@@ -143,8 +146,8 @@ async function startOnionshare(file: string): Promise<Server> {
   return { name: 'onionshare', url: `${m[1]}/download`, pids: () => [proc.pid!] };
 }
 
-async function startBitdrop(name: string, dataDir: string, extra: string[] = []): Promise<Server & { pid: number; base: string; stop: () => Promise<void> }> {
-  const { proc, out } = run(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tor', 'off', ...extra]);
+async function startBitdrop(name: string, dataDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Server & { pid: number; base: string; stop: () => Promise<void> }> {
+  const { proc, out } = run(process.execPath, [CLI, 'start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tor', 'off', ...extra], { ...process.env, ...env });
   const m = await waitFor(/serving\s+(http:\/\/\S+?)\/?\s/, out, proc, 'bitdrop');
   await waitFor(/^ready\s/m, out, proc, 'bitdrop');
   return {
@@ -196,36 +199,44 @@ async function downloads() {
   const up = execFileSync('curl', ['-sSf', '-H', 'Accept: application/json', '-T', src, `${bd.base}/payload.bin`]).toString();
   bd.url = JSON.parse(up).url;
   const servers: Server[] = [nginx, onionshare, bd];
+  if (WITHOUT_CACHE) {
+    const nc = await startBitdrop('bitdrop-nocache', path.join(work, 'data-dl-nocache'), ['--free'], { BITDROP_CHUNK_CACHE_MIB: '0' });
+    nc.url = JSON.parse(execFileSync('curl', ['-sSf', '-H', 'Accept: application/json', '-T', src, `${nc.base}/payload.bin`]).toString()).url;
+    servers.push(nc);
+  }
   // Warm every server's path (page cache, JIT) once.
   for (const s of servers) await parallelGet(s.url, 2, SIZE);
 
   console.log(`\n== ${CLIENTS} parallel downloads of one ${SIZE / MiB} MiB file, ${ROUNDS} alternating rounds ==`);
-  const all: Record<string, Measured[]> = { nginx: [], onionshare: [], bitdrop: [] };
+  const all: Record<string, Measured[]> = Object.fromEntries(servers.map((s) => [s.name, []]));
   for (let r = 0; r < ROUNDS; r++) {
     const order = servers.map((_, i) => servers[(i + r) % servers.length]);
     for (const s of order) {
       const m = await measureDownloads(s, CLIENTS);
       all[s.name].push(m);
-      console.log(`round ${r + 1}  ${s.name.padEnd(10)} ${fmt(m)}`);
+      console.log(`round ${r + 1}  ${s.name.padEnd(15)} ${fmt(m)}`);
     }
     const b = all.bitdrop[r];
-    console.log(`round ${r + 1}  bitdrop/nginx ${(b.mibps / all.nginx[r].mibps).toFixed(2)}×   bitdrop/onionshare ${(b.mibps / all.onionshare[r].mibps).toFixed(2)}×`);
+    const nc = all['bitdrop-nocache']?.[r];
+    console.log(`round ${r + 1}  bitdrop/nginx ${(b.mibps / all.nginx[r].mibps).toFixed(2)}×   bitdrop/onionshare ${(b.mibps / all.onionshare[r].mibps).toFixed(2)}×` +
+      (nc ? `   without the chunk cache: ${(nc.mibps / all.nginx[r].mibps).toFixed(2)}× nginx` : ''));
   }
   const ratio = (peer: string) => median(all.bitdrop.map((b, i) => b.mibps / all[peer][i].mibps));
   const cpu = (name: string) => median(all[name].map((m) => m.cpuPerGiB));
   console.log(`median of rounds: bitdrop/nginx ${ratio('nginx').toFixed(2)}× (goal ≥ 0.9×), bitdrop/onionshare ${ratio('onionshare').toFixed(2)}× (goal ≥ 2×)`);
-  console.log(`server CPU per GiB sent (median): nginx ${cpu('nginx').toFixed(2)} s, onionshare ${cpu('onionshare').toFixed(2)} s, bitdrop ${cpu('bitdrop').toFixed(2)} s`);
+  console.log(`server CPU per GiB sent (median): ${servers.map((s) => `${s.name} ${cpu(s.name).toFixed(2)} s`).join(', ')}`);
   console.log(`bitdrop peak RSS after the ${CLIENTS}-client rounds: ${peakRssMiB(bd.pid).toFixed(0)} MiB (goal ≤ 200 MiB)`);
 
   console.log(`\n== ${WIDE} parallel downloads, one round each ==`);
   const wide: Record<string, Measured> = {};
   for (const s of servers) {
     wide[s.name] = await measureDownloads(s, WIDE);
-    console.log(`${s.name.padEnd(10)} ${fmt(wide[s.name])}`);
+    console.log(`${s.name.padEnd(15)} ${fmt(wide[s.name])}`);
   }
   console.log(`${WIDE} clients: bitdrop/nginx ${(wide.bitdrop.mibps / wide.nginx.mibps).toFixed(2)}×, bitdrop/onionshare ${(wide.bitdrop.mibps / wide.onionshare.mibps).toFixed(2)}×, bitdrop failures ${wide.bitdrop.failed} (goal 0), peak RSS ${peakRssMiB(bd.pid).toFixed(0)} MiB`);
   await bd.stop();
   for (const c of children) c.kill('SIGTERM');
+  await sleep(500);
 }
 
 /** wrk: `clients` keep-alive connections PUT a small body for `seconds`, each to its own path */
@@ -261,6 +272,8 @@ async function uploads() {
   ];
   console.log(`\n== small uploads (~30 bytes), ${SMALL_CLIENTS} keep-alive clients (wrk), ${SMALL_SECONDS} s each, ${ROUNDS} alternating rounds ==`);
   const all: Record<string, number[]> = {};
+  // Warm each server up (JIT, LevelDB's first files) before anything is counted.
+  for (const tg of targets) wrkPut(tg.base, tg.prefix, 1);
   for (let r = 0; r < ROUNDS; r++) {
     const order = targets.map((_, i) => targets[(i + r) % targets.length]);
     for (const tg of order) {
