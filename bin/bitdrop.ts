@@ -39,7 +39,7 @@ for (const spec of OPTIONS) {
   const shown = def === undefined || (Array.isArray(def) && def.length === 0) ? '' : ` (default ${typeof def === 'object' && !Array.isArray(def) ? Object.values(def as object).join(':') : def})`;
   const help = `${spec.describe}${shown}; env ${envName(spec.key)}`;
   let opt: Option;
-  if (spec.kind === 'bool') opt = new Option(flag, help);
+  if (spec.kind === 'bool') opt = def === true ? new Option(`${flag} <on|off>`, help) : new Option(flag, help);
   else if (spec.kind === 'list') opt = new Option(`${flag} <value>`, help).argParser(collect);
   else opt = new Option(`${flag} <value>`, help);
   if (spec.choices) opt = opt.choices(spec.choices as string[]);

@@ -53,6 +53,12 @@ export interface Config {
   torBinary: string;
   /** a file of extra torrc lines appended to the managed tor's torrc (bridges, test networks) */
   torrcAppend?: string;
+  /** onion DoS defences (tor's ADD_ONION): proof-of-work at the introduction, and its queue */
+  onionPow: boolean;
+  onionPowQueueRate: number;
+  onionPowQueueBurst: number;
+  /** most streams per rendezvous circuit; a circuit asking for more is closed (0: no limit) */
+  onionMaxStreams: number;
 
   // names (Namecoin)
   namecoinRpc?: string;
@@ -104,6 +110,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'torPassword', kind: 'string', describe: 'control port password (attach mode)' },
   { key: 'torBinary', kind: 'string', describe: 'tor executable for managed mode' },
   { key: 'torrcAppend', kind: 'string', describe: 'file of extra torrc lines for the managed tor' },
+  { key: 'onionPow', kind: 'bool', describe: 'proof-of-work DoS defence at the onion\'s introduction points (on|off)' },
+  { key: 'onionPowQueueRate', kind: 'int', describe: 'introductions handled per second from the proof-of-work queue' },
+  { key: 'onionPowQueueBurst', kind: 'int', describe: 'largest burst handled from the proof-of-work queue' },
+  { key: 'onionMaxStreams', kind: 'int', describe: 'streams per Tor circuit before the circuit is closed (0: no limit)' },
   { key: 'namecoinRpc', kind: 'string', describe: 'Namecoin Core JSON-RPC URL http://user:pass@host:port[/wallet/NAME] (none: the embedded devnet)' },
   { key: 'namecoinCookie', kind: 'string', describe: "the Namecoin node's .cookie file (instead of user:pass in the URL)" },
   { key: 'namecoinPoll', kind: 'duration', describe: 'how often the Namecoin node is asked for its tip (default 200ms on loopback, 10s remote)' },
@@ -144,6 +154,12 @@ export function defaults(): Config {
     tor: 'managed',
     name: [],
     torBinary: 'tor',
+    // tor's own defaults for the queue (tor(1): HiddenServicePoWQueueRate 250, HiddenServicePoWQueueBurst 2500)
+    onionPow: true,
+    onionPowQueueRate: 250,
+    onionPowQueueBurst: 2500,
+    // A browser opens a handful of streams per circuit; a page with its assets stays far below this.
+    onionMaxStreams: 64,
   };
 }
 

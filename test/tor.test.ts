@@ -170,6 +170,44 @@ t.test('attach (cookie): DEL_ONION on stop, seen from a second control connectio
   t.same(await detached(observer), []);
 });
 
+t.test('onion DoS defences: proof-of-work and a stream limit go with ADD_ONION, and tor takes them', async (t) => {
+  const lone = await startLoneTor();
+  t.teardown(() => lone.stop());
+  const dataDir = tmpDir('defences');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const observer = await lone.connect();
+  t.teardown(() => observer.close());
+
+  // tor checks every ADD_ONION keyword and value: a misspelt one, or a value out of range, is refused whole.
+  const probe = { key: 'NEW:ED25519-V3', ports: [{ virtualPort: 80, target: '127.0.0.1:18080' }] };
+  await t.rejects(observer.command('ADD_ONION NEW:ED25519-V3 PoWDefenseEnabled=1 Port=80,127.0.0.1:18080'), /512 .*Unrecognized keyword argument "PoWDefenseEnabled"/,
+    'a keyword tor does not know is refused, so an accepted one was understood');
+  await t.rejects(observer.command('ADD_ONION NEW:ED25519-V3 MaxStreams=70000 Port=80,127.0.0.1:18080'), /512/, 'MaxStreams past 65535 is refused');
+  const accepted = await observer.addOnion({ ...probe, maxStreams: 64, pow: { queueRate: 250, queueBurst: 2500 } });
+  t.match(accepted.serviceId, /^[a-z2-7]{56}$/, 'PoWDefensesEnabled, PoWQueueRate, PoWQueueBurst, MaxStreams and MaxStreamsCloseCircuit accepted');
+  await observer.delOnion(accepted.serviceId).catch(() => undefined);
+
+  const { tor, logs } = service(dataDir, { mode: 'attach', torControl: lone.controlArg, defenses: { pow: true, powQueueRate: 100, powQueueBurst: 1000, maxStreams: 32 } });
+  t.teardown(() => tor.stop());
+  await tor.start();
+  const id = tor.status().onion!.replace('.onion', '');
+  t.same(await detached(observer), [id], 'tor lists the onion it accepted with the defences (GETINFO onions/detached)');
+  t.match(tor.status().defenses, {
+    pow: { on: true, queueRate: 100, queueBurst: 1000 },
+    maxStreams: { on: true, limit: 32, closeCircuit: true },
+    introDoS: { on: false, why: /HiddenServiceEnableIntroDoSDefense/ },
+  }, 'status reports what tor took, and what ADD_ONION cannot set');
+  t.ok(logs.some((l) => /DoS defences: proof-of-work \(queue 100\/s, burst 1000\), at most 32 streams a circuit/.test(l)), 'and the log says so');
+  // Ephemeral onions are not configuration: GETCONF has nothing to show for them (hence the checks above).
+  t.same((await observer.command('GETCONF HiddenServiceOptions')).lines, ['HiddenServiceOptions']);
+  await tor.stop();
+
+  const off = service(dataDir, { mode: 'attach', torControl: lone.controlArg, defenses: { pow: false, powQueueRate: 250, powQueueBurst: 2500, maxStreams: 0 } });
+  t.teardown(() => off.tor.stop());
+  await off.tor.start();
+  t.match(off.tor.status().defenses, { pow: { on: false, why: /--onion-pow off/ }, maxStreams: { on: false } }, 'both can be turned off');
+});
+
 t.test('attach with a password, and over a unix socket', async (t) => {
   const withPassword = await startLoneTor({ password: 'correct horse' });
   t.teardown(() => withPassword.stop());

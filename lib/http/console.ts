@@ -160,6 +160,7 @@ export function consolePage(s: Obj): string {
     'tor mode': tor.mode,
     bootstrap: tor.bootstrap !== undefined ? `${tor.bootstrap}%` : undefined,
     socks: tor.socks ? `${obj(tor.socks).host}:${obj(tor.socks).port}` : undefined,
+    'DoS defences': tor.defenses,
     'public listener': s.listen,
   } as Obj)));
   const { electrum: _e, ...paymentFacts } = payments;

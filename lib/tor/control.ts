@@ -154,6 +154,10 @@ export interface AddOnionOptions {
   clientAuthV3?: string[];
   /** the service outlives this control connection; it then has to be removed with DEL_ONION */
   detach?: boolean;
+  /** most streams per rendezvous circuit (MaxStreams); a circuit asking for more is closed */
+  maxStreams?: number;
+  /** proof-of-work at the introduction (PoWDefensesEnabled, tor ≥ 0.4.8) and its queue's rate and burst */
+  pow?: { queueRate: number; queueBurst: number };
 }
 
 const SERVER_TO_CONTROLLER = 'Tor safe cookie authentication server-to-controller hash';
@@ -288,8 +292,13 @@ export class ControlPort extends EventEmitter {
     const args = ['ADD_ONION', checkToken(opts.key, /^(NEW:(ED25519-V3|BEST)|ED25519-V3:[A-Za-z0-9+/]+={0,2})$/, 'onion key')];
     const clients = opts.clientAuthV3 ?? [];
     // V3Auth must accompany ClientAuthV3 ("512 No auth type specified" otherwise).
-    const flags = [...(opts.detach ? ['Detach'] : []), ...(clients.length ? ['V3Auth'] : [])];
+    const flags = [...(opts.detach ? ['Detach'] : []), ...(clients.length ? ['V3Auth'] : []), ...(opts.maxStreams ? ['MaxStreamsCloseCircuit'] : [])];
     if (flags.length) args.push(`Flags=${flags.join(',')}`);
+    if (opts.maxStreams) args.push(`MaxStreams=${wholeNumber(opts.maxStreams, 65535, 'MaxStreams')}`);
+    if (opts.pow) {
+      args.push('PoWDefensesEnabled=1', `PoWQueueRate=${wholeNumber(opts.pow.queueRate, 2 ** 31 - 1, 'PoWQueueRate')}`,
+        `PoWQueueBurst=${wholeNumber(opts.pow.queueBurst, 2 ** 31 - 1, 'PoWQueueBurst')}`);
+    }
     for (const p of opts.ports) {
       args.push(`Port=${p.virtualPort},${checkToken(p.target, /^(unix:\S+|[\w.:[\]-]+:\d+)$/, 'onion target')}`);
     }
@@ -317,6 +326,11 @@ export class ControlPort extends EventEmitter {
   close(): void {
     this.framed.destroy();
   }
+}
+
+function wholeNumber(n: number, max: number, what: string): number {
+  if (!Number.isSafeInteger(n) || n < 0 || n > max) throw new TorError(`${what} ${n} is not a whole number from 0 to ${max}`);
+  return n;
 }
 
 /** PROGRESS=NN of a bootstrap-phase value or STATUS_CLIENT BOOTSTRAP event. */

@@ -30,8 +30,32 @@ export interface TorServiceOptions {
   torrcAppend?: string;
   /** the HTTP listener the onion's port 80 forwards to */
   target: { host: string; port: number };
+  /** DoS defences asked of tor for the onion (default: all on, tor's queue defaults, 64 streams) */
+  defenses?: OnionDefenses;
   log: (line: string) => void;
 }
+
+export interface OnionDefenses {
+  pow: boolean;
+  powQueueRate: number;
+  powQueueBurst: number;
+  /** 0: no limit */
+  maxStreams: number;
+}
+
+export const DEFAULT_DEFENSES: OnionDefenses = { pow: true, powQueueRate: 250, powQueueBurst: 2500, maxStreams: 64 };
+
+/** What tor took of the defences we asked for, as it answered ADD_ONION (and why not, when it did not). */
+export interface DefensesStatus {
+  pow: { on: boolean; queueRate?: number; queueBurst?: number; why?: string };
+  maxStreams: { on: boolean; limit?: number; closeCircuit?: boolean; why?: string };
+  introDoS: { on: boolean; why: string };
+}
+
+/** tor(1), 0.4.9: HiddenServiceEnableIntroDoSDefense and its rates are torrc options of a HiddenServiceDir
+ * service; ADD_ONION has no keyword for them (it does for PoW and MaxStreams). */
+const INTRO_DOS_WHY = 'ADD_ONION has no keyword for HiddenServiceEnableIntroDoSDefense (torrc HiddenServiceDir only): ' +
+  'the introduction points apply the consensus rate limits';
 
 export interface TorStatus {
   mode: TorMode;
@@ -39,6 +63,8 @@ export interface TorStatus {
   onion?: string;
   /** the SocksPort every outbound connection of the daemon must use; undefined = no way out */
   socks?: { host: string; port: number };
+  /** the onion DoS defences tor accepted with the onion (absent before it is published) */
+  defenses?: DefensesStatus;
 }
 
 const INSTALL_HINT = 'install it with: apt-get install tor';
@@ -53,6 +79,7 @@ export class TorService {
   private tor?: ManagedTor;
   private serviceId?: string;
   private clientKeys: string[] = [];
+  private defenses?: DefensesStatus;
   private bootstrap = 0;
   private socks?: { host: string; port: number };
   /** the managed tor's SocksPort before it died, asked for again on restart */
@@ -122,6 +149,7 @@ export class TorService {
       bootstrap: this.bootstrap,
       onion: this.serviceId ? `${this.serviceId}.onion` : undefined,
       socks: this.socks ? { ...this.socks } : undefined,
+      defenses: this.defenses,
     };
   }
 
@@ -210,12 +238,32 @@ export class TorService {
       const detached = (await control.getInfo('onions/detached')).split('\n');
       if (detached.includes(known)) await control.delOnion(known);
     }
-    const added = await control.addOnion({
+    const d = this.opts.defenses ?? DEFAULT_DEFENSES;
+    const base = {
       key: stored?.blob ?? 'NEW:ED25519-V3',
       ports: [{ virtualPort: 80, target: onionTarget(this.opts.target) }],
       clientAuthV3: clients,
       detach: true,
-    });
+      maxStreams: d.maxStreams || undefined,
+    };
+    const pow = d.pow ? { queueRate: d.powQueueRate, queueBurst: d.powQueueBurst } : undefined;
+    let added: { serviceId: string; privateKey?: string };
+    let powWhy = d.pow ? undefined : 'off (--onion-pow off)';
+    try {
+      added = await control.addOnion({ ...base, pow });
+    } catch (err) {
+      // tor refuses a keyword it does not know (512 Unrecognized keyword argument): an attached tor older
+      // than 0.4.8 has no PoW. Publish without it, and say so.
+      if (!pow || !/Unrecognized keyword argument "PoW/i.test((err as Error).message)) throw err;
+      powWhy = `this tor does not know ADD_ONION PoWDefensesEnabled (${(err as Error).message.replace(/^.*?: /, '')}); tor ≥ 0.4.8 has it`;
+      this.opts.log(`tor: proof-of-work defence not available: ${powWhy}`);
+      added = await control.addOnion(base);
+    }
+    this.defenses = {
+      pow: powWhy ? { on: false, why: powWhy } : { on: true, queueRate: d.powQueueRate, queueBurst: d.powQueueBurst },
+      maxStreams: d.maxStreams ? { on: true, limit: d.maxStreams, closeCircuit: true } : { on: false, why: 'off (--onion-max-streams 0)' },
+      introDoS: { on: false, why: INTRO_DOS_WHY },
+    };
     if (!stored) {
       if (!added.privateKey) throw new TorError('ADD_ONION NEW:ED25519-V3: tor sent no private key');
       writeOnionKey(torDir, added.privateKey);
@@ -225,7 +273,7 @@ export class TorService {
     this.clientKeys = clients;
     this.opts.log(
       `tor: onion service http://${added.serviceId}.onion → ${onionTarget(this.opts.target)}` +
-        (clients.length ? ` (private: ${describe(clients)})` : ''),
+        (clients.length ? ` (private: ${describe(clients)})` : '') + `; DoS defences: ${describeDefenses(this.defenses)}`,
     );
   }
 
@@ -294,6 +342,14 @@ const hostPort = (t: { host: string; port: number }) => (t.host.includes(':') ? 
 function onionTarget(t: { host: string; port: number }): string {
   const host = ['0.0.0.0', '::', 'localhost', ''].includes(t.host) ? '127.0.0.1' : t.host;
   return hostPort({ host, port: t.port });
+}
+
+function describeDefenses(d: DefensesStatus): string {
+  const on = [
+    d.pow.on ? `proof-of-work (queue ${d.pow.queueRate}/s, burst ${d.pow.queueBurst})` : undefined,
+    d.maxStreams.on ? `at most ${d.maxStreams.limit} streams a circuit` : undefined,
+  ].filter(Boolean);
+  return on.length ? on.join(', ') : 'none';
 }
 
 const describe = (keys: string[]) => (keys.length === 1 ? '1 client' : `${keys.length} clients`);
