@@ -43,3 +43,12 @@ t.test('name scripts round-trip as Namecoin encodes them (plain pushes, PUSHDATA
   t.equal((f as { value: Buffer }).value.length, 520);
   t.equal(parseNameScript(Buffer.from('5120' + '00'.repeat(32), 'hex')), undefined, 'a taproot output is not a name script');
 });
+
+t.test('the RPC client keeps to the clearnet rule and reads credentials', async (t) => {
+  const { NamecoinRpc } = await import('../lib/names/rpc');
+  t.throws(() => new NamecoinRpc({ url: 'http://u:p@192.0.2.1:8336' }), /not on this machine and Tor is off; refusing a clearnet connection/);
+  t.doesNotThrow(() => new NamecoinRpc({ url: 'http://u:p@192.0.2.1:8336', socks: { host: '127.0.0.1', port: 9050 } }), 'through tor');
+  t.doesNotThrow(() => new NamecoinRpc({ url: 'http://u:p@192.0.2.1:8336', clearnet: true }), 'with --clearnet');
+  t.equal(new NamecoinRpc({ url: 'http://u:p@127.0.0.1:8336/wallet/my%20w' }).wallet, 'my w', 'the /wallet/<name> path');
+  t.throws(() => new NamecoinRpc({ url: 'http://127.0.0.1:8336', cookieFile: '/nonexistent/.cookie' }), /cannot read the Namecoin cookie/);
+});

@@ -133,6 +133,36 @@ t.test('kill -9 right after name_new: the restart finishes with the saved rand, 
   t.equal(ops.filter((o) => o.op === 'name_firstupdate').length, 1);
 });
 
+t.test('kill -9 between the name_new RPC and its write: the restart finds it in the wallet instead of paying twice', async (t) => {
+  const devnet = await openDevnet(t);
+  const dataDir = tmpDir('bitdrop-names-');
+  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  let daemonRef: { kill9: () => Promise<void> } | undefined;
+  let killed = false;
+  const proxy = await rpcProxy(t, devnet.namecoinRpcUrl, {
+    before: () => killed,
+    after: async (method) => {
+      if (method === 'name_new' && !killed) {
+        killed = true;
+        await daemonRef!.kill9(); // the node sent it; the daemon never learns txid or rand
+        return true;
+      }
+      return false;
+    },
+  });
+  daemonRef = await namesDaemon(t, proxy, { dataDir });
+  await waitFor('the kill', () => killed);
+  t.same(nameOps(devnet).map((o) => o.op), ['name_new']);
+
+  const restarted = await namesDaemon(t, devnet.namecoinRpcUrl, { dataDir });
+  await waitFor('the name_new found', () => /found name_new \w+ sent before an interruption/.test(restarted.output()));
+  devnet.mineNames(12);
+  await waitFor('firstupdate', async () => (await nameStatus(dataDir)).state === 'firstupdate-sent');
+  devnet.mineNames(1);
+  await waitFor('registered', async () => (await nameStatus(dataDir)).state === 'registered');
+  t.same(nameOps(devnet).map((o) => o.op), ['name_new', 'name_firstupdate'], 'one name_new: the node derived the lost rand');
+});
+
 t.test('kill -9 between the firstupdate RPC and its write: no second firstupdate', async (t) => {
   const devnet = await openDevnet(t);
   const dataDir = tmpDir('bitdrop-names-');
