@@ -96,14 +96,14 @@ t.test('kill -9 right after name_new: the restart finishes with the saved rand, 
   const dataDir = tmpDir('bitdrop-names-');
   t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
   let sawNameNew = false;
-  let daemonRef: { kill9: () => Promise<void> } | undefined;
+  let daemonRef: Promise<{ kill9: () => Promise<void> }> | undefined;
   let killed = false;
   // The daemon's first call after name_new's answer comes after its synced write: kill it right there.
   const proxy = await rpcProxy(t, devnet.namecoinRpcUrl, {
-    before: async (method) => {
+    before: async () => {
       if (sawNameNew && !killed) {
         killed = true;
-        await daemonRef!.kill9();
+        await (await daemonRef!).kill9();
         return true;
       }
       return killed;
@@ -113,7 +113,8 @@ t.test('kill -9 right after name_new: the restart finishes with the saved rand, 
       return false;
     },
   });
-  daemonRef = await namesDaemon(t, proxy, { dataDir });
+  daemonRef = namesDaemon(t, proxy, { dataDir });
+  await daemonRef.catch(() => undefined);
   await waitFor('the kill', () => killed);
   const [newOp] = nameOps(devnet);
   t.equal(newOp.op, 'name_new');
@@ -137,22 +138,25 @@ t.test('kill -9 between the name_new RPC and its write: the restart finds it in 
   const devnet = await openDevnet(t);
   const dataDir = tmpDir('bitdrop-names-');
   t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
-  let daemonRef: { kill9: () => Promise<void> } | undefined;
+  let daemonRef: Promise<{ kill9: () => Promise<void> }> | undefined;
   let killed = false;
+  let answer = '';
   const proxy = await rpcProxy(t, devnet.namecoinRpcUrl, {
     before: () => killed,
-    after: async (method) => {
+    after: async (method, body) => {
       if (method === 'name_new' && !killed) {
         killed = true;
-        await daemonRef!.kill9(); // the node sent it; the daemon never learns txid or rand
+        answer = body;
+        await (await daemonRef!).kill9(); // the node sent it; the daemon never learns txid or rand
         return true;
       }
       return false;
     },
   });
-  daemonRef = await namesDaemon(t, proxy, { dataDir });
+  daemonRef = namesDaemon(t, proxy, { dataDir });
+  await daemonRef.catch(() => undefined);
   await waitFor('the kill', () => killed);
-  t.same(nameOps(devnet).map((o) => o.op), ['name_new']);
+  t.same(nameOps(devnet).map((o) => o.op), ['name_new'], `the node sent the name_new (${answer.trim()})`);
 
   const restarted = await namesDaemon(t, devnet.namecoinRpcUrl, { dataDir });
   await waitFor('the name_new found', () => /found name_new \w+ sent before an interruption/.test(restarted.output()));
@@ -167,20 +171,21 @@ t.test('kill -9 between the firstupdate RPC and its write: no second firstupdate
   const devnet = await openDevnet(t);
   const dataDir = tmpDir('bitdrop-names-');
   t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
-  let daemonRef: { kill9: () => Promise<void> } | undefined;
+  let daemonRef: Promise<{ kill9: () => Promise<void> }> | undefined;
   let killed = false;
   const proxy = await rpcProxy(t, devnet.namecoinRpcUrl, {
     before: () => killed,
     after: async (method) => {
       if (method === 'name_firstupdate' && !killed) {
         killed = true;
-        await daemonRef!.kill9(); // the node sent it; the daemon never hears
+        await (await daemonRef!).kill9(); // the node sent it; the daemon never hears
         return true;
       }
       return false;
     },
   });
-  daemonRef = await namesDaemon(t, proxy, { dataDir });
+  daemonRef = namesDaemon(t, proxy, { dataDir });
+  await daemonRef;
   await waitFor('name_new', () => nameOps(devnet).length === 1);
   devnet.mineNames(12);
   await waitFor('the kill', () => killed);

@@ -68,7 +68,7 @@ export function nameOps(devnet: Devnet): Array<{ op: string; name?: string; txid
  * `after(method)` once the node answered, before the answer goes back; either may kill the daemon, in which
  * case the request is left unanswered.
  */
-export async function rpcProxy(t: Test, upstream: string, hooks: { before?: (method: string) => Promise<boolean> | boolean; after?: (method: string) => Promise<boolean> | boolean }) {
+export async function rpcProxy(t: Test, upstream: string, hooks: { before?: (method: string) => Promise<boolean> | boolean; after?: (method: string, answer: string) => Promise<boolean> | boolean }) {
   const target = new URL(upstream);
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -88,7 +88,7 @@ export async function rpcProxy(t: Test, upstream: string, hooks: { before?: (met
           const parts: Buffer[] = [];
           upRes.on('data', (c: Buffer) => parts.push(c));
           upRes.on('end', async () => {
-            if (hooks.after && (await hooks.after(method))) return req.socket.destroy();
+            if (hooks.after && (await hooks.after(method, Buffer.concat(parts).toString()))) return req.socket.destroy();
             res.writeHead(upRes.statusCode ?? 502, upRes.headers);
             res.end(Buffer.concat(parts));
           });
