@@ -13,6 +13,7 @@ import { Store, StoreLockedError, type BlobBackend } from './store';
 import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './store/volume';
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
+import { Metrics } from './metrics';
 import { EventLog } from './events';
 import type { PaymentGate } from './http/gate';
 import { Ledger } from './ledger';
@@ -80,6 +81,7 @@ export class BitdropNode {
   watcher?: Watcher;
   chain?: HeaderChain;
   registrar?: Registrar;
+  metrics?: Metrics;
   private namesVia = '';
   private nameExtra: Record<string, unknown> = {};
   devnet?: Devnet;
@@ -119,10 +121,18 @@ export class BitdropNode {
     const adminToken = readOrCreateSecret(adminTokenPath(c.dataDir));
     this.checkNameValue();
     if (paymentsEnabled(c)) await this.startPayments();
+    this.metrics = new Metrics({
+      store: () => ({ ...this.store!.stats(), uploadSlots: this.store!.uploadSlots() }),
+      ledger: () => this.ledger?.stats(),
+      electrum: () => this.watcher?.status(),
+      tor: () => this.tor?.status(),
+      names: () => this.registrar?.status() ?? [],
+    });
     const app = createApp({
       config: c,
       store: this.store,
       gate: this.gate,
+      observe: this.metrics,
       served: (bytes) => { this.bytesServed += bytes; },
       onion: () => this.tor?.onionUrl(),
       log: this.log,
@@ -184,7 +194,19 @@ export class BitdropNode {
    */
   private async startConsole(adminToken: string) {
     const c = this.config;
-    const app = createConsoleApp({ adminToken, status: () => this.status(), log: this.log });
+    const metrics = this.metrics!;
+    const app = createConsoleApp({
+      adminToken,
+      status: () => this.status(),
+      log: this.log,
+      // Prometheus text format; scrape with the admin token (authorization: bearer, or basic auth).
+      routes: [async (ctx) => {
+        if (ctx.path !== '/metrics') return false;
+        ctx.type = metrics.contentType;
+        ctx.body = await metrics.text();
+        return true;
+      }],
+    });
     const listen = (port: number) => new Promise<void>((resolve, reject) => {
       const server = createConsoleServer(app);
       server.once('error', reject);

@@ -9,6 +9,7 @@ import { securityHeaders } from './security';
 import { clientGone, errorHandler, oneLine } from './errors';
 import { freeGate } from './gate';
 import type { AppDeps, Deps } from './deps';
+import type { HttpObserver } from '../metrics';
 import { home } from './home';
 import { serveStylesheet } from './style';
 import { uploadPut, uploadMultipart } from './upload';
@@ -29,6 +30,7 @@ export function createApp(deps: AppDeps): Koa {
     if (clientGone(err, ctx?.req)) debug(`client gone: ${ctx ? `${ctx.method} ${ctx.path}: ` : ''}${oneLine(err)}`);
     else d.log(`error: ${err.stack ?? err}`);
   });
+  if (d.observe) app.use(observed(d.observe));
   app.use(securityHeaders);
   app.use(errorHandler(d.log, debug));
   app.use(async (ctx) => {
@@ -48,6 +50,29 @@ export function createApp(deps: AppDeps): Koa {
     throw new UserError(404, 'not found');
   });
   return app;
+}
+
+/**
+ * Tells the observer of each answer once its socket is done with it: what kind it was and the bytes the
+ * socket moved meanwhile (bodies and headers).
+ */
+function observed(observer: HttpObserver): Koa.Middleware {
+  return async (ctx, next) => {
+    const socket = ctx.req.socket;
+    const read0 = socket.bytesRead;
+    const written0 = socket.bytesWritten;
+    const done = () => {
+      const status = ctx.res.statusCode;
+      const kind = status === 201 && (ctx.method === 'PUT' || ctx.method === 'POST')
+        ? 'upload'
+        : ctx.method === 'GET' && (status === 200 || status === 206) && /^attachment/.test(String(ctx.response.get('Content-Disposition')))
+          ? 'download'
+          : 'other';
+      observer.answered({ kind, status, bytesIn: socket.bytesRead - read0, bytesOut: socket.bytesWritten - written0 });
+    };
+    ctx.res.once('close', done);
+    await next();
+  };
 }
 
 /**

@@ -4,6 +4,7 @@
 import type { Config } from '../config';
 import type { Store } from '../store';
 import type { PaymentGate } from './gate';
+import type { HttpObserver } from '../metrics';
 
 export interface AppDeps {
   config: Config;
@@ -14,6 +15,8 @@ export interface AppDeps {
   /** counts bytes sent to downloaders (the console's totals) */
   served?: (bytes: number) => void;
   log: (line: string) => void;
+  /** told of every answer (metrics: uploads, downloads, 402s, bytes in and out) */
+  observe?: HttpObserver;
   /** what is routine on the internet (clients gone mid-request, malformed requests): one line each */
   debug?: (line: string) => void;
 }

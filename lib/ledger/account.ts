@@ -35,6 +35,8 @@ export interface Account {
   reservedSize?: number;
   /** the state the persisted counters count this account under, as of its last save */
   counted?: CountedState;
+  /** the confirmed credits the persisted creditsEarned counter holds for this account */
+  creditsCounted?: number;
 }
 
 /** FileState as a counter name, plus reservations (accounts with no upload yet); deleted ones are gone. */

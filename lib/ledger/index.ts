@@ -121,12 +121,15 @@ export class Ledger {
    * maturing index, and write the totals last (a crash half-way simply counts again at the next start).
    */
   private async countOnce() {
-    const totals: Record<string, number> = { accounts: 0, unpaidBytes: 0 };
+    const totals: Record<string, number> = { accounts: 0, unpaidBytes: 0, creditsEarned: 0 };
     for (const s of COUNTED_STATES) totals[`files.${s}`] = totals[`bytes.${s}`] = 0;
     let ops: BatchOp[] = [];
     for await (const v of this.o.db.values(layout.range(PREFIX.account))) {
       const a = JSON.parse(v.toString()) as Account;
-      a.counted = countedState(a, this.evaluate(a));
+      const e = this.evaluate(a);
+      a.counted = countedState(a, e);
+      a.creditsCounted = e.credits;
+      totals.creditsEarned += e.credits;
       totals.accounts++;
       totals[`files.${a.counted}`]++;
       totals[`bytes.${a.counted}`] += sizeOf(a);
@@ -172,7 +175,7 @@ export class Ledger {
     for (const s of COUNTED_STATES) byState[s] = { files: c[`files.${s}`] ?? 0, bytes: c[`bytes.${s}`] ?? 0 };
     return {
       nextIndex: this.nextIndex, tip: this.tipHeight, unpaidBytes: this.unpaidBytes, downloadsInFlight: this.inFlight.size,
-      accounts: c.accounts ?? 0, byState,
+      accounts: c.accounts ?? 0, byState, creditsEarned: c.creditsEarned ?? 0,
     };
   }
 
@@ -258,13 +261,16 @@ export class Ledger {
     after.counted = countedState(after, e);
     if (before?.reviewAt !== undefined && before.reviewAt !== after.reviewAt) ops.push({ type: 'del', key: layout.expiry(before.reviewAt, after.id) });
     if (after.reviewAt !== undefined) ops.push({ type: 'put', key: layout.expiry(after.reviewAt, after.id), value: Buffer.alloc(0) });
-    ops.push({ type: 'put', key: layout.account(after.id), value: json(after) });
     ops.push(maturingOp(after, this.tipHeight, this.policy.confirmations));
     // The counters move in the same batch: what this account was counted as, and what it is now.
     if (!before) ops.push(count('accounts', 1));
     if (before?.counted) ops.push(count(`files.${before.counted}`, -1), count(`bytes.${before.counted}`, -sizeOf(before)));
     ops.push(count(`files.${after.counted}`, 1), count(`bytes.${after.counted}`, sizeOf(after)));
     ops.push(count('unpaidBytes', unpaid(after) - unpaid(before)));
+    // Credits earned only follow confirmations (and reorgs); a deleted file keeps what it paid counted.
+    ops.push(count('creditsEarned', e.credits - (before?.creditsCounted ?? 0)));
+    after.creditsCounted = e.credits;
+    ops.push({ type: 'put', key: layout.account(after.id), value: json(after) });
     return ops;
   }
 

@@ -230,6 +230,11 @@ export class HashPool {
   }
 
   /** Waits for a turn to hash and write a full slot; `done()` ends it. */
+  /** chunk slots being hashed and written now, of the most allowed at once */
+  slotsInUse(): { inUse: number; max: number } {
+    return { inUse: this.inFlight, max: this.opts.inFlight };
+  }
+
   async admit(): Promise<void> {
     if (this.inFlight >= this.opts.inFlight) await new Promise<void>((resolve) => this.waiting.push(resolve));
     else this.inFlight++;

@@ -631,6 +631,11 @@ export class Store {
    * Large reads make a lone download as fast as nginx's sendfile; many downloads share a fixed budget
    * so memory stays flat (both measured: BENCHMARKS.md).
    */
+  /** Upload slots (4 MiB chunks being hashed and written) in use, of the most at once. */
+  uploadSlots(): { inUse: number; max: number } {
+    return this.hashers.slotsInUse();
+  }
+
   readBufferSize(): number {
     return Math.max(64 * 1024, Math.min(MAX_READ, Math.floor(READ_BUDGET / Math.max(1, this.activeReads) / 65536) * 65536));
   }
