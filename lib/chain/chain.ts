@@ -24,6 +24,8 @@ export class NoConnection extends Error {}
 
 interface Entry {
   hash: string;
+  /** bits of the nearest block at or below this one that is not a min-difficulty exception (testnet rule) */
+  realBits?: number;
   bits?: number;
   time?: number;
   merkleRoot?: Buffer;
@@ -53,11 +55,13 @@ export class HeaderChain {
   private readonly file?: string;
   private readonly log: (line: string) => void;
   private fd?: number;
+  private readonly limitBits: number;
 
   private constructor(opts: HeaderChainOptions) {
     this.params = chainParams(opts.network);
     this.anchor = opts.anchor ?? this.params.anchor;
-    this.entries = [{ hash: this.anchor.hash ?? '', bits: this.anchor.bits, time: this.anchor.time }];
+    this.limitBits = targetToBits(this.params.powLimit);
+    this.entries = [this.anchorEntry(this.anchor.hash ?? '', this.anchor.bits, this.anchor.time)];
     this.log = opts.log ?? (() => {});
     if (opts.dir) this.file = path.join(opts.dir, 'headers');
     if (!this.anchor.hash && !this.anchor.cpRoot) throw new Error(`anchor ${this.anchor.height}: needs a hash or a checkpoint root`);
@@ -91,7 +95,7 @@ export class HeaderChain {
       throw new ChainError(`checkpoint ${this.anchor.height}: header ${h.hash} is not proven by the checkpoint root`);
     }
     this.anchor = { ...this.anchor, hash: h.hash };
-    this.entries = [{ hash: h.hash, bits: h.bits, time: h.time }];
+    this.entries = [this.anchorEntry(h.hash, h.bits, h.time)];
     if (this.file) this.load(path.dirname(this.file));
   }
 
@@ -134,7 +138,7 @@ export class HeaderChain {
       const h = fresh[i];
       if (h.prevHash !== view[view.length - 1].hash) throw new ChainError(`header ${height} (${h.hash}) does not link to block ${height - 1}`);
       this.checkHeader(h, height, view);
-      view.push({ hash: h.hash, bits: h.bits, time: h.time, merkleRoot: h.merkleRoot, raw: h.raw });
+      view.push(this.entryOf(h, height, view[view.length - 1]));
     }
     if (from <= this.height) {
       const oldWork = this.entries.slice(from - this.anchor.height).reduce((w, e) => w + workOf(e.bits ?? 0), 0n);
@@ -146,6 +150,18 @@ export class HeaderChain {
     this.entries = view;
     this.persist(from, fresh);
     return from;
+  }
+
+  private anchorEntry(hash: string, bits?: number, time?: number): Entry {
+    const h = this.anchor.height;
+    // Core's walk stops at genesis or a retarget boundary; past a later anchor we cannot see
+    const real = bits !== undefined && (h === 0 || h % this.params.interval === 0 || bits !== this.limitBits) ? bits : undefined;
+    return { hash, bits, time, realBits: real };
+  }
+
+  private entryOf(h: Header, height: number, prev: Entry): Entry {
+    const realBits = height % this.params.interval === 0 || h.bits !== this.limitBits ? h.bits : prev.realBits;
+    return { hash: h.hash, bits: h.bits, time: h.time, merkleRoot: h.merkleRoot, raw: h.raw, realBits };
   }
 
   /** Consensus checks of one header at `height` whose predecessors are `view`. */
@@ -193,17 +209,14 @@ export class HeaderChain {
     const p = this.params;
     const at = (ht: number) => view[ht - this.anchor.height] as Entry | undefined;
     const last = at(height - 1)!;
-    const limitBits = targetToBits(p.powLimit);
+    const limitBits = this.limitBits;
     if (height % p.interval !== 0) {
       if (p.allowMinDifficulty) {
         if (last.time === undefined) return undefined;
         if (p.auxpow && h.time < last.time) return limitBits;
         if (h.time > last.time + 2 * p.targetSpacing) return limitBits;
-        let ht = height - 1;
-        while (ht > this.anchor.height && ht % p.interval !== 0 && at(ht)!.bits === limitBits) ht--;
-        const e = at(ht)!;
-        if (ht === this.anchor.height && ht !== 0 && ht % p.interval !== 0 && e.bits === limitBits) return undefined;
-        return e.bits;
+        // Core walks back to the last block that is not a min-difficulty exception; each entry remembers it
+        return last.realBits;
       }
       return last.bits;
     }
@@ -256,7 +269,7 @@ export class HeaderChain {
         const prev = JSON.parse(stored ?? '{}') as { network?: string; height?: number; cpRoot?: string; hash?: string; bits?: number; time?: number };
         if (prev.network === this.params.network && prev.height === this.anchor.height && prev.cpRoot === this.anchor.cpRoot && typeof prev.hash === 'string') {
           this.anchor = { ...this.anchor, hash: prev.hash };
-          this.entries = [{ hash: prev.hash, bits: prev.bits, time: prev.time }];
+          this.entries = [this.anchorEntry(prev.hash, prev.bits, prev.time)];
         }
       } catch {}
       if (!this.anchored) return; // nothing on disk can follow an anchor we do not know yet
@@ -276,7 +289,7 @@ export class HeaderChain {
         this.log(`chain: ${this.file}: record ${i} does not link; keeping ${i} headers`);
         break;
       }
-      this.entries.push({ hash: h.hash, bits: h.bits, time: h.time, merkleRoot: h.merkleRoot, raw: h.raw });
+      this.entries.push(this.entryOf(h, this.height + 1, this.entries[this.entries.length - 1]));
     }
     const keep = (this.entries.length - 1) * HEADER_SIZE;
     if (keep !== data.length) fs.truncateSync(this.file!, keep);
