@@ -12,6 +12,7 @@
 
 import { execFile, execFileSync } from 'child_process';
 import crypto from 'crypto';
+import dns from 'dns';
 import fs from 'fs';
 import net from 'net';
 import os from 'os';
@@ -155,6 +156,10 @@ export async function createVolume(opts: GlusterOptions = {}): Promise<GlusterVo
   };
 
   try {
+    // glusterd refuses 127.0.0.1 for bricks, so they are named by the hostname, which must resolve
+    await dns.promises.lookup(host).catch(() => {
+      throw new Error(`this machine's hostname "${host}" does not resolve; GlusterFS bricks are named by it (add "127.0.1.1 ${host}" to /etc/hosts)`);
+    });
     if (await portInUse(GLUSTERD_PORT, host)) {
       throw new Error(`a glusterd already listens on ${host}:${GLUSTERD_PORT}; these tests start their own (stop it first)`);
     }
