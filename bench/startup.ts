@@ -22,7 +22,7 @@ import http from 'http';
 import net from 'net';
 import os from 'os';
 import path from 'path';
-import { ClassicLevel } from 'classic-level';
+import { Level } from 'level';
 import { layout, SCHEMA_VERSION } from '../lib/store/layout';
 import { parseDuration } from '../lib/config';
 import type { FileManifest } from '../lib/store';
@@ -43,7 +43,7 @@ const id = (i: number) => crypto.createHash('sha256').update(`file ${i}`).digest
 
 /** Adds files [from, to) to the store at `dir`; returns the id of one active file to download. */
 async function grow(dir: string, from: number, to: number, pool: string[]): Promise<void> {
-  const db = new ClassicLevel<Buffer, Buffer>(path.join(dir, 'db'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  const db = new Level<Buffer, Buffer>(path.join(dir, 'db'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   await db.open();
   if (from === 0) {
     await db.put(layout.version(), json({ version: SCHEMA_VERSION }));

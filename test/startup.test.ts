@@ -47,8 +47,8 @@ t.test('counters by state follow uploads, payments and expiry, survive a restart
 
   // A store from before the counters: the first start counts once.
   await p.stop();
-  const { ClassicLevel } = await import('classic-level');
-  const db = new ClassicLevel<Buffer, Buffer>(`${dataDir}/db`, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  const { Level } = await import('level');
+  const db = new Level<Buffer, Buffer>(`${dataDir}/db`, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
   await db.del(layout.counters());
   await db.close();
   p = await startPaidNode({}, dataDir);
