@@ -119,10 +119,18 @@ const rssMiB = (pid: number) => {
   return m ? Number(m[1]) / 1024 : NaN;
 };
 
-/** One GET; resolves with the status once the first byte of the body arrives. */
+/**
+ * One GET; resolves with the status once the first byte of the body arrives. Only bitdrop's answers count
+ * (its Content-Security-Policy): on a shared machine another process may hold the port for a while.
+ */
 function firstByte(url: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, (res) => {
+      if (!/sandbox|default-src 'none'/.test(String(res.headers['content-security-policy'] ?? ''))) {
+        res.destroy();
+        reject(new Error('not bitdrop'));
+        return;
+      }
       res.once('data', () => { resolve(res.statusCode ?? 0); res.destroy(); });
       res.once('end', () => resolve(res.statusCode ?? 0));
     });
