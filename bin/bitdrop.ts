@@ -63,7 +63,7 @@ start.action(async (_opts, cmd: Command) => {
   let signals = 0;
   const shutdown = (sig: string) => {
     if (++signals > 1) process.exit(130);
-    console.log(`bitdrop: ${sig}, stopping`);
+    if (config.logFormat !== 'json') console.log(`bitdrop: ${sig}, stopping`);
     node.stop().then(() => process.exit(0), (err) => fail(err));
   };
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -24,6 +24,8 @@ export interface Config {
   standby: boolean;
   /** 'debug' also logs what is routine on the internet: clients gone mid-request, malformed requests */
   logLevel: 'info' | 'debug';
+  /** text: readable lines; json: one JSON object a line (pino) */
+  logFormat: 'text' | 'json';
 
   // payments (issue: pay per use)
   network: NetworkName;
@@ -91,6 +93,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'console', kind: 'hostport', describe: 'operator console HOST:PORT (loopback only, admin token)' },
   { key: 'publicUrl', kind: 'string', describe: 'base URL printed in upload answers' },
   { key: 'maxUploadBytes', kind: 'bytes', describe: 'largest accepted upload (bytes, or 5GiB, 100MB …)' },
+  { key: 'logFormat', kind: 'string', describe: 'log lines: text (readable) or json (one object a line)', choices: ['text', 'json'] },
   { key: 'logLevel', kind: 'string', describe: 'log level (debug adds dropped connections and malformed requests)', choices: ['info', 'debug'] },
   { key: 'standby', kind: 'bool', describe: 'wait as a hot standby until the daemon using --data-dir (another mount of it) is gone, then take over' },
   { key: 'network', kind: 'string', describe: 'coin network', choices: ['bitcoin', 'testnet', 'signet', 'regtest', 'namecoin', 'namecoin-regtest'] },
@@ -140,6 +143,7 @@ export function defaults(): Config {
     maxUploadBytes: 5 * GiB,
     standby: false,
     logLevel: 'info',
+    logFormat: 'text',
     network: 'regtest',
     electrum: [],
     confirmations: 1,

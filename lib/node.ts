@@ -14,6 +14,7 @@ import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './sto
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
 import { Metrics } from './metrics';
+import { createLogger, type Logger } from './log';
 import { EventLog } from './events';
 import type { PaymentGate } from './http/gate';
 import { Ledger } from './ledger';
@@ -95,13 +96,17 @@ export class BitdropNode {
   /** true once this process holds the data dir: only then may it write or remove its runtime files */
   private owner = false;
   private readonly debug: (line: string) => void;
+  private readonly logger: Logger;
   url = '';
   consoleUrl = '';
 
   constructor(readonly config: Config, private readonly opts: NodeOptions = {}) {
-    const print = opts.log ?? ((line) => console.log(line));
+    this.logger = createLogger({ format: config.logFormat ?? 'text', level: config.logLevel ?? 'info' });
+    const print = opts.log ?? this.logger.log;
     this.log = (line) => { this.events.add(line); print(line); };
-    this.debug = opts.debug ?? (config.logLevel === 'debug' ? (line) => print(`debug     ${line}`) : () => {});
+    this.debug = opts.debug ?? (opts.log
+      ? (config.logLevel === 'debug' ? (line) => print(`debug     ${line}`) : () => {})
+      : this.logger.debug);
   }
 
   async start(): Promise<void> {
@@ -119,6 +124,7 @@ export class BitdropNode {
     fs.writeFileSync(pidPath(c.dataDir), `${process.pid}\n`, { mode: 0o600 });
     tightenPermissions(c.dataDir);
     const adminToken = readOrCreateSecret(adminTokenPath(c.dataDir));
+    this.logger.addSecret(adminToken);
     this.checkNameValue();
     if (paymentsEnabled(c)) await this.startPayments();
     this.metrics = new Metrics({

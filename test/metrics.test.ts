@@ -59,3 +59,43 @@ t.test('/metrics: uploads, downloads, 402s, files by state, Electrum, event-loop
   t.notOk(logs.includes(up.deleteToken), 'the delete token is never logged');
   t.notOk(logs.includes(token), 'the admin token is never logged');
 });
+
+t.test('logs: --log-format json is one JSON object a line with levels; readable lines by default; secrets masked', async (t) => {
+  const { startDaemon } = await import('./helpers/daemon');
+  const { createLogger } = await import('../lib/log');
+  const { PassThrough } = await import('stream');
+
+  // The masking, directly: known secrets and anything shaped like a credential.
+  const out = new PassThrough();
+  let written = '';
+  out.on('data', (d) => { written += d; });
+  const logger = createLogger({ format: 'json', level: 'debug', destination: out });
+  logger.addSecret('s3cr3t-admin-token-value');
+  logger.log('error: request with X-Delete-Token: AbCdEf0123456789xyz failed');
+  logger.log('WARNING   got Cookie: session=abcdef; other=1 and Authorization: Bearer zzz');
+  logger.debug('saw s3cr3t-admin-token-value and http://user:hunter2@127.0.0.1:8336/');
+  logger.log('bitdrop 0.1.0');
+  const lines = written.trim().split('\n').map((l) => JSON.parse(l));
+  t.same(lines.map((l) => l.level), ['error', 'warn', 'debug', 'info'], 'levels from the wording');
+  t.ok(lines.every((l) => typeof l.time === 'string' && typeof l.pid === 'number' && typeof l.msg === 'string'));
+  for (const secret of ['AbCdEf0123456789xyz', 'session=abcdef', 'Bearer zzz', 's3cr3t-admin-token-value', 'hunter2']) {
+    t.notOk(written.includes(secret), `${secret} is masked`);
+  }
+
+  // The daemon itself, in JSON, at debug level, through an upload and a deletion with its token.
+  const d = await startDaemon({ args: ['--log-format', 'json', '--log-level', 'debug'], readyPattern: /"msg":"ready\s/ }).catch((err) => { throw err; });
+  t.teardown(() => d.stop());
+  const work = tmpDir();
+  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(work, 100, 'x.bin'), `${d.url}/`));
+  t.equal((await curlStatus('-X', 'DELETE', '-H', `X-Delete-Token: ${up.deleteToken}`, `${d.url}/${up.id}`)).status, 200, 'deleted with its token');
+  await d.stop();
+  const logLines = d.output().trim().split('\n').filter(Boolean);
+  t.ok(logLines.length > 5, 'the daemon logged');
+  const parsed = logLines.map((l) => { try { return JSON.parse(l); } catch { return undefined; } });
+  t.ok(parsed.every((l) => l && typeof l.msg === 'string' && typeof l.level === 'string'), 'every line is one JSON object with a level and a message');
+  const admin = fs.readFileSync(adminTokenPath(d.dataDir), 'utf8').trim();
+  t.notOk(d.output().includes(up.deleteToken), 'no delete token in the log');
+  t.notOk(d.output().includes(admin), 'no admin token in the log');
+  fs.rmSync(d.dataDir, { recursive: true, force: true });
+});
