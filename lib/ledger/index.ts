@@ -391,35 +391,51 @@ export class Ledger {
    * sent. Concurrent downloads can never overdraw: each debit is checked and written under the lock.
    * `probe` (HEAD) only checks.
    */
-  openDownload(id: string, bytes: number, probe = false): Promise<{ settle(sent: number): Promise<void> }> {
-    return this.lock.run(async () => {
+  async openDownload(id: string, bytes: number, probe = false): Promise<{ settle(sent: number): Promise<void> }> {
+    // The debit is checked and queued under the lock (later checks see it: db.ts's overlay), and its fsync
+    // waited for outside it, so downloads starting together share one synced write (group commit).
+    const opened = await this.lock.run(async () => {
       const a = await this.account(id);
       if (!a) throw new UserError(404, 'no such file');
       if (!canSend(a, bytes, 0, this.tipHeight, this.clock(), this.policy)) {
         this.watch.watchHot(a.scriptHash);
         throw this.paymentRequired(a, bytes);
       }
-      if (probe || bytes === 0) return { settle: async () => {} };
+      if (probe || bytes === 0) return { durable: Promise.resolve(), ticket: { settle: async () => {} } };
       const key = layout.download(id, crypto.randomBytes(8));
       const amount = Buffer.alloc(8);
       amount.writeBigUInt64BE(BigInt(bytes));
       const after = { ...a, sentBytes: a.sentBytes + bytes };
-      await this.o.store.write([...this.saveOps(a, after), { type: 'put', key, value: amount }]);
+      const durable = this.o.store.write([...this.saveOps(a, after), { type: 'put', key, value: amount }]);
+      durable.catch(() => {}); // awaited below, outside the lock
       this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
       let settled = false;
       return {
-        settle: (sent: number) => {
-          if (settled) return Promise.resolve();
-          settled = true;
-          return this.settle(id, key, bytes, sent);
+        durable,
+        ticket: {
+          settle: (sent: number) => {
+            if (settled) return Promise.resolve();
+            settled = true;
+            return this.settle(id, key, bytes, sent);
+          },
         },
       };
     });
+    try {
+      await opened.durable;
+    } catch (err) {
+      // Not debited, so nothing to refund; the database refuses writes from now on (db.ts).
+      const left = (this.inFlight.get(id) ?? 1) - 1;
+      if (left > 0) this.inFlight.set(id, left);
+      else this.inFlight.delete(id);
+      throw err;
+    }
+    return opened.ticket;
   }
 
   /** Ends a download: drops its marker and refunds the bytes that did not leave. */
   private settle(id: string, key: Buffer, debited: number, sent: number): Promise<void> {
-    return this.lock.run(async () => {
+    return this.lock.run(async (): Promise<{ written: Promise<void> }> => {
       const left = (this.inFlight.get(id) ?? 1) - 1;
       if (left > 0) this.inFlight.set(id, left);
       else this.inFlight.delete(id);
@@ -428,8 +444,11 @@ export class Ledger {
       const before = await this.account(id);
       if (before && refund > 0) ops.push(...this.saveOps(before, { ...before, sentBytes: Math.max(0, before.sentBytes - refund) }));
       // Not synced: if this write is lost in a crash, the download stays charged in full (never free).
-      await this.o.store.write(ops, { sync: false });
-    });
+      // Queued under the lock, waited for outside it: downloads ending together share one write.
+      const written = this.o.store.write(ops, { sync: false });
+      written.catch(() => {});
+      return { written };
+    }).then(({ written }) => written);
   }
 
   paymentRequired(a: Account, bytes: number): UserError {

@@ -128,7 +128,7 @@ export const INLINE_MAX = 64 * 1024;
 const READ_BUDGET = 4 * 1024 * 1024;
 const MAX_READ = 1024 * 1024;
 /** whole chunks kept for downloads in flight (reader.ts#ChunkCache), shared by all of them */
-const CHUNK_CACHE_BYTES = Number(process.env.BITDROP_CHUNK_CACHE_MIB ?? 24) * 1024 * 1024;
+const CHUNK_CACHE_BYTES = Number(process.env.BITDROP_CHUNK_CACHE_MIB ?? 12) * 1024 * 1024;
 
 /** 128 random bits, URL-safe. Not derived from content, so nobody can probe whether some bytes are stored. */
 export const newId = () => crypto.randomBytes(16).toString('base64url');

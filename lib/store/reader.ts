@@ -80,7 +80,7 @@ export class ChunkCache {
         if (old.users === 0) {
           this.entries.delete(k);
           this.bytes -= old.size;
-          if (old.buf && this.spare.length < 2) this.spare.push(old.buf);
+          if (old.buf && this.spare.length < 1) this.spare.push(old.buf);
         }
       }
       if (this.bytes + seg.size > this.maxBytes) return undefined;
