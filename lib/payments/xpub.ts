@@ -5,10 +5,7 @@
 
 import crypto from 'crypto';
 import { BIP32Factory, type BIP32Interface } from 'bip32';
-// tiny-secp256k1 (libsecp256k1 in WebAssembly, bip32's own recommendation): a public child derivation costs
-// ~0.33 ms of CPU here against ~1.2 ms with the pure-JS @bitcoinerlab/secp256k1, and one is made per upload
-// in paid mode (BENCHMARKS.md, small uploads).
-import * as ecc from 'tiny-secp256k1';
+import * as ecc from '@bitcoinerlab/secp256k1';
 import { payments, address as bjsAddress, type Network } from 'bitcoinjs-lib';
 import type { NetworkName } from '../config';
 import { isMainnet, networkOf } from './networks';
