@@ -242,10 +242,12 @@ t.test('an interrupted download is charged only for the bytes sent', async (t) =
   const slow = spawn('curl', ['-sS', '--limit-rate', '1M', '-o', '/dev/null', fileUrl], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 1500));
   slow.kill('SIGKILL');
-  const v = await until(async () => { const x = await json(p, fileUrl); return x.balance < 3 * full && x; }, 10_000, 'settled');
-  const charged = 3 * full - v.balance;
+  // The whole download is debited before its first byte; wait for the refund of what did not leave.
+  await until(() => p.node.ledger!.stats().downloadsInFlight === 0, 10_000, 'settled');
+  const charged = 3 * full - (await json(p, fileUrl)).balance;
   t.ok(charged > 0, `charged ${charged} sats for the part that left`);
-  t.ok(charged < full / 2, `less than half of a full download (${full} sats)`);
+  // "Left" is what the kernel took: on loopback the client's receive buffer alone may grow to 32 MiB.
+  t.ok(charged < full, `less than a full download (${full} sats): the rest was refunded`);
 });
 
 t.test('reservation URLs use --public-url, like upload answers do', async (t) => {
