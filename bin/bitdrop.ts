@@ -7,7 +7,8 @@ import { uploadFile } from '../lib/cli/upload';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
 import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
 import { addClient, listClients, removeClient } from '../lib/tor';
-import { NamecoinRpc, redact, resolveName, resolveNameElectrum } from '../lib/names';
+import { NamecoinRpc, chooseNameResolver, redact, resolveName, resolveNameElectrum } from '../lib/names';
+import { tcpReachable } from '../lib/net/reachable';
 import { NamesProxy, guardProxy } from '../lib/names/proxy';
 import { parseControlAddress } from '../lib/tor/control';
 import { spawn } from 'child_process';
@@ -24,6 +25,8 @@ function fail(err: unknown): never {
 }
 
 const collect = (value: string, prev: string[] = []) => [...prev, value];
+/** A comma-separated env var as a list (undefined when unset). */
+const envList = (name: string) => process.env[name]?.split(',').map((s) => s.trim()).filter(Boolean);
 
 /** Flags given on the command line only (commander reports defaults as undefined here). */
 function flagsOf(cmd: Command): Partial<Record<keyof Config, unknown>> {
@@ -155,11 +158,11 @@ devnet.command('info')
 
 program
   .command('resolve <domain>')
-  .description('print the onion address of a .bit name (example.bit, files.example.bit), asking a Namecoin node, or Namecoin Electrum servers with every answer checked (--electrum-nmc)')
-  .option('--namecoin-rpc <url>', "Namecoin Core JSON-RPC URL http://user:pass@host:port (env BITDROP_NAMECOIN_RPC); default: the node of --data-dir's daemon")
+  .description("print the onion address of a .bit name (example.bit, files.example.bit), asking Namecoin Electrum servers with every answer checked (by default two of Electrum-NMC's onion servers, through tor), or a Namecoin node")
+  .option('--namecoin-rpc <url>', "Namecoin Core JSON-RPC URL http://user:pass@host:port (env BITDROP_NAMECOIN_RPC)")
   .option('--namecoin-cookie <file>', "the node's .cookie file (env BITDROP_NAMECOIN_COOKIE)")
   .option('--data-dir <dir>', 'use the Namecoin node of the daemon in this data dir, the embedded devnet included (env BITDROP_DATA_DIR)')
-  .option('--socks <host:port>', "tor's SocksPort, for a node not on this machine (env BITDROP_SOCKS)", process.env.BITDROP_SOCKS)
+  .option('--socks <host:port>', "tor's SocksPort, for servers or a node not on this machine (env BITDROP_SOCKS; default 127.0.0.1:9050 for the built-in servers)", process.env.BITDROP_SOCKS)
   .option('--clearnet', 'allow reaching a remote node outside Tor')
   .option('--json', 'print JSON: name, onion, value, height, expiresIn')
   .option('--electrum-nmc <url>', 'a Namecoin Electrum server tcp://HOST:PORT or ssl://HOST:PORT[#sha256=PIN] instead of a node; repeat it: all must agree (env BITDROP_ELECTRUM_NMC, comma-separated)', collect)
@@ -168,13 +171,22 @@ program
     const config = loadConfig({ flags: { dataDir: opts.dataDir, namecoinRpc: opts.namecoinRpc, namecoinCookie: opts.namecoinCookie } });
     const socks = opts.socks ? parseHostPort(opts.socks) : undefined;
     const clearnet = opts.clearnet ?? config.clearnet;
-    const servers = opts.electrumNmc ?? process.env.BITDROP_ELECTRUM_NMC?.split(',').map((s) => s.trim()).filter(Boolean) ?? [];
+    const choice = chooseNameResolver({ electrumNmc: opts.electrumNmc ?? envList('BITDROP_ELECTRUM_NMC'), namecoinRpc: config.namecoinRpc,
+      dataDir: opts.dataDir ?? process.env.BITDROP_DATA_DIR, network: opts.nmcNetwork });
+    // checked headers are kept in the data dir, so the next lookup only fetches new ones
+    const chainDir = path.join(config.dataDir, 'chain', opts.nmcNetwork);
     let r;
-    if (servers.length > 0) {
-      // checked headers are kept in the data dir, so the next lookup only fetches new ones
-      r = await resolveNameElectrum(domain, { servers, network: opts.nmcNetwork, chainDir: path.join(config.dataDir, 'chain', opts.nmcNetwork), socks, clearnet, timeoutMs: 30_000 });
+    if (choice.kind === 'electrum' && !choice.builtIn) {
+      r = await resolveNameElectrum(domain, { servers: choice.servers, network: opts.nmcNetwork, chainDir, socks, clearnet, timeoutMs: 30_000 });
+    } else if (choice.kind === 'electrum') {
+      // the default: Electrum-NMC's onion servers, reached through tor
+      const tor = socks ?? { host: '127.0.0.1', port: 9050 };
+      if (!(await tcpReachable(tor.host, tor.port))) {
+        throw new Error(`tor is not reachable at ${tor.host}:${tor.port}: start tor or give its SocksPort (--socks HOST:PORT), or resolve through --electrum-nmc URL or --namecoin-rpc URL`);
+      }
+      r = await resolveNameElectrum(domain, { servers: choice.pick(), network: opts.nmcNetwork, chainDir, socks: tor, clearnet, timeoutMs: 60_000 });
     } else {
-      const url = config.namecoinRpc ?? namecoinNodeOf(config.dataDir);
+      const url = choice.url ?? namecoinNodeOf(config.dataDir);
       const rpc = new NamecoinRpc({ url, cookieFile: config.namecoinCookie, socks, clearnet, timeoutMs: 15_000, retries: 1 });
       r = await resolveName(domain, rpc);
     }
@@ -187,28 +199,33 @@ program
   .description("open .bit names in a tor you already run (Tor Browser: control port 9151; system tor: 9051)")
   .option('--tor-control <addr>', 'control port HOST:PORT or unix:PATH (default: 127.0.0.1:9151, then 127.0.0.1:9051)')
   .option('--tor-password <pw>', 'control port password (default: cookie authentication)')
-  .option('--electrum-nmc <url>', 'resolve through this Namecoin Electrum server, checking proofs (repeatable: all must agree)', collect)
+  .option('--electrum-nmc <url>', "resolve through this Namecoin Electrum server, checking proofs (repeatable: all must agree); default: two of Electrum-NMC's onion servers, through the tor's SocksPort", collect)
   .addOption(new Option('--nmc-network <network>', 'the Namecoin network of the --electrum-nmc servers (env BITDROP_NMC_NETWORK)').choices(['namecoin', 'namecoin-regtest']).default(process.env.BITDROP_NMC_NETWORK ?? 'namecoin'))
   .option('--namecoin-rpc <url>', 'resolve through this Namecoin Core node instead (env BITDROP_NAMECOIN_RPC)')
   .option('--namecoin-cookie <file>', "the node's .cookie file")
   .option('--data-dir <dir>', "a bitdrop data dir: its devnet's Namecoin node, and where checked headers are kept")
-  .option('--socks <host:port>', "tor's SocksPort, for remote servers or nodes (env BITDROP_SOCKS)", process.env.BITDROP_SOCKS)
+  .option('--socks <host:port>', "tor's SocksPort, for remote servers or nodes (env BITDROP_SOCKS; default: the one the controlled tor reports)", process.env.BITDROP_SOCKS)
   .option('--clearnet', 'allow reaching remote servers outside Tor')
   .option('--ttl <duration>', 'how long an answer is cached', '60s')
   .action((opts: { torControl?: string; torPassword?: string; electrumNmc?: string[]; nmcNetwork: 'namecoin' | 'namecoin-regtest'; namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; ttl: string }) => run(async () => {
     const config = loadConfig({ flags: { dataDir: opts.dataDir, namecoinRpc: opts.namecoinRpc, namecoinCookie: opts.namecoinCookie } });
-    const socks = opts.socks ? parseHostPort(opts.socks) : undefined;
+    let socks = opts.socks ? parseHostPort(opts.socks) : undefined;
     const clearnet = opts.clearnet ?? config.clearnet;
     let resolve: (domain: string) => Promise<string>;
     let via: string;
-    const servers = opts.electrumNmc ?? process.env.BITDROP_ELECTRUM_NMC?.split(',').map((x) => x.trim()).filter(Boolean) ?? [];
-    if (servers.length) {
+    const choice = chooseNameResolver({ electrumNmc: opts.electrumNmc ?? envList('BITDROP_ELECTRUM_NMC'), namecoinRpc: config.namecoinRpc,
+      dataDir: opts.dataDir ?? process.env.BITDROP_DATA_DIR, network: opts.nmcNetwork });
+    if (choice.kind === 'electrum') {
       const network = opts.nmcNetwork;
       const chainDir = path.join(config.dataDir, 'chain', network);
-      via = `proof-checked Electrum (${servers.join(', ')})`;
-      resolve = async (domain) => (await resolveNameElectrum(domain, { servers, network, chainDir, socks, clearnet, timeoutMs: 20_000 })).onion;
+      via = choice.builtIn
+        ? `proof-checked Electrum (2 of Electrum-NMC's ${choice.pool.length} onion servers per lookup, through tor's SocksPort)`
+        : `proof-checked Electrum (${choice.servers.join(', ')})`;
+      const servers = () => (choice.builtIn ? choice.pick() : choice.servers);
+      // socks is read at lookup time: for the built-in servers it is learnt from the tor once attached
+      resolve = async (domain) => (await resolveNameElectrum(domain, { servers: servers(), network, chainDir, socks, clearnet, timeoutMs: 60_000 })).onion;
     } else {
-      const url = config.namecoinRpc ?? namecoinNodeOf(config.dataDir);
+      const url = choice.url ?? namecoinNodeOf(config.dataDir);
       const rpc = new NamecoinRpc({ url, cookieFile: config.namecoinCookie, socks, clearnet, timeoutMs: 10_000, retries: 1 });
       via = `the Namecoin node ${redact(url)}`;
       resolve = async (domain) => (await resolveName(domain, rpc)).onion;
@@ -228,6 +245,14 @@ program
       }
     }
     if (!proxy) throw lastError;
+    if (choice.kind === 'electrum' && choice.builtIn && !socks) {
+      socks = await proxy.socksListener();
+      if (!socks) {
+        await proxy.stop();
+        throw new Error('the tor at the control port has no TCP SocksPort to reach the Namecoin Electrum servers through; give --socks HOST:PORT, --electrum-nmc URL or --namecoin-rpc URL');
+      }
+      via += ` ${socks.host}:${socks.port}`;
+    }
     log(`names-proxy: resolving through ${via}`);
     // The guard puts tor back if this process is killed before it can.
     const control = opts.torControl ?? candidates[0];

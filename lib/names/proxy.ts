@@ -54,6 +54,12 @@ export class NamesProxy {
     this.o.log(`names-proxy: attached to tor at ${describeAddress(this.o.control)}; .bit names are resolved, everything else passes through`);
   }
 
+  /** The attached tor's first TCP SocksPort (GETINFO net/listeners/socks): how lookups reach remote servers. */
+  async socksListener(): Promise<{ host: string; port: number } | undefined> {
+    if (!this.control) throw new Error('names-proxy: not attached to tor');
+    return this.control.socksListener();
+  }
+
   /** Puts tor back as it was: the setting restored, streams still waiting attached. */
   async stop(): Promise<void> {
     this.stopping = true;

@@ -245,8 +245,9 @@ function tlsUpgrade(raw: net.Socket, server: ElectrumServer): Promise<tls.TLSSoc
     const s = tls.connect({
       socket: raw,
       servername: net.isIP(server.host) ? undefined : server.host,
-      // with a pin the pin is the trust anchor (self-signed certificates are the norm among Electrum servers)
-      rejectUnauthorized: !server.pin,
+      // with a pin the pin is the trust anchor (self-signed certificates are the norm among Electrum servers);
+      // an onion address is itself the server's key, which tor checks, so no CA is asked to vouch for it
+      rejectUnauthorized: !server.pin && !server.host.toLowerCase().endsWith('.onion'),
     });
     s.once('secureConnect', () => {
       s.off('error', reject);
