@@ -35,8 +35,11 @@ async function untilOk(socksPort: number, args: string[], timeoutMs: number) {
   }
 }
 
-function startProxy(control: string, rpc: string): { child: ChildProcess; lines: string[]; ready: Promise<void> } {
-  const child = spawn(process.execPath, [CLI, 'names-proxy', '--tor-control', control, '--namecoin-rpc', rpc, '--ttl', '5s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** names-proxy resolving through the node at `rpc`, or with no resolver flag (the default) when rpc is undefined. */
+function startProxy(control: string, rpc: string | undefined, cwd?: string): { child: ChildProcess; lines: string[]; ready: Promise<void> } {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => rpc || !k.startsWith('BITDROP_')));
+  const child = spawn(process.execPath, [CLI, 'names-proxy', '--tor-control', control, ...(rpc ? ['--namecoin-rpc', rpc] : []), '--ttl', '5s'],
+    { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const ready = new Promise<void>((resolve, reject) => {
     for (const s of [child.stdout!, child.stderr!]) {
@@ -135,4 +138,19 @@ t.test('example.bit in a tor with names-proxy', { timeout: 540_000 }, async (t) 
   t.equal(await exited, 0, 'names-proxy exits cleanly on SIGTERM');
   t.match(await leaveStreamsUnattached(client.controlArg()), /=0/, 'and restored the setting itself');
   t.ok(second.lines.some((l) => /back to 0/.test(l)), 'saying so');
+
+  // With no resolver flag, names-proxy picks the built-in proof-checked Electrum servers and reaches them
+  // through the SocksPort this tor reports (no .bit stream is opened here: nothing is looked up).
+  const bare = tmpDir('bitdrop-names-proxy-default-');
+  t.teardown(() => fs.rmSync(bare, { recursive: true, force: true }));
+  const third = startProxy(client.controlArg(), undefined, bare);
+  t.teardown(() => {
+    if (third.child.exitCode === null) third.child.kill('SIGKILL');
+  });
+  await third.ready;
+  t.ok(third.lines.some((l) => l.endsWith(`resolving through proof-checked Electrum (2 of Electrum-NMC's 4 onion servers per lookup, through tor's SocksPort) 127.0.0.1:${client.socksPort}`)),
+    `the default: built-in servers through the tor's own SocksPort 127.0.0.1:${client.socksPort}\n${third.lines.join('\n')}`);
+  const thirdExited = new Promise<number | null>((r) => third.child.once('exit', (code) => r(code)));
+  third.child.kill('SIGTERM');
+  t.equal(await thirdExited, 0, 'and it stops cleanly');
 });

@@ -1,14 +1,17 @@
 // The default .bit resolution path: Electrum-NMC's built-in server list, and which resolver a `bitdrop resolve`
-// or `bitdrop names-proxy` picks from its flags. Nothing here reaches the Tor network or the internet: the one
-// CLI run points --socks at a closed loopback port.
+// or `bitdrop names-proxy` picks from its flags. Nothing here reaches the Tor network or the internet: the
+// resolve run points --socks at a closed loopback port, the names-proxy runs attach to a lone tor with
+// DisableNetwork 1.
 
-import { execFile } from 'child_process';
+import { ChildProcess, execFile, spawn } from 'child_process';
 import fs from 'fs';
 import net from 'net';
+import readline from 'readline';
 import t from 'tap';
 import { parseServer } from '../lib/payments/electrum';
 import { DEFAULT_SERVER_COUNT, ELECTRUM_NMC_SERVERS, chooseNameResolver, defaultServerPool, entryUrl, pickServers } from '../lib/names/servers';
 import { CLI, tmpDir } from './helpers/daemon';
+import { startLoneTor } from './helpers/tor-lone';
 
 t.test('the built-in list parses: every entry is a well-formed ssl:// or tcp:// HOST:PORT', async (t) => {
   const hosts = Object.keys(ELECTRUM_NMC_SERVERS);
@@ -88,4 +91,39 @@ t.test('bitdrop resolve with no flags: one clear line when tor is not reachable'
   t.equal(r.stdout, '', 'no onion printed');
   t.equal(r.stderr.trim().split('\n').length, 1, 'one line');
   t.match(r.stderr, new RegExp(`^bitdrop: tor is not reachable at 127\\.0\\.0\\.1:${port}: start tor or give its SocksPort \\(--socks HOST:PORT\\)`), r.stderr.trim());
+});
+
+/** Runs `bitdrop names-proxy` against `controlArg` until its "resolving through" line (or its exit).
+ * (Learning the SocksPort from a tor that has one is tested on the private network: test/names-proxy.test.ts.) */
+function namesProxy(controlArg: string, cwd: string): { child: ChildProcess; first: Promise<{ line?: string; code?: number | null; stderr: string }> } {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BITDROP_')));
+  const child = spawn(process.execPath, [CLI, 'names-proxy', '--tor-control', controlArg], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const first = new Promise<{ line?: string; code?: number | null; stderr: string }>((resolve) => {
+    readline.createInterface({ input: child.stdout! }).on('line', (l) => {
+      if (/resolving through/.test(l)) resolve({ line: l, stderr });
+    });
+    child.once('exit', (code) => resolve({ code, stderr }));
+  });
+  return { child, first };
+}
+
+t.test('names-proxy with no flags and a tor without a SocksPort: one clear line, tor put back', { timeout: 60_000 }, async (t) => {
+  const tor = await startLoneTor(); // DisableNetwork 1: nothing leaves this machine
+  t.teardown(() => tor.stop());
+  const dir = tmpDir('bitdrop-names-default-proxy-');
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const control = await tor.connect();
+  t.teardown(() => control.close());
+
+  // the lone tor has SocksPort 0: nothing to reach the servers through, said in one line, tor put back
+  const none = namesProxy(tor.controlArg, dir);
+  t.teardown(() => {
+    if (none.child.exitCode === null) none.child.kill('SIGKILL');
+  });
+  const r1 = await none.first;
+  t.equal(r1.code, 1, 'exit 1 without a SocksPort');
+  t.match(r1.stderr.trim(), /^bitdrop: the tor at the control port has no TCP SocksPort to reach the Namecoin Electrum servers through; give --socks/, r1.stderr.trim());
+  t.match((await control.command('GETCONF __LeaveStreamsUnattached')).lines[0], /=0$/, "tor's setting restored");
 });
