@@ -114,10 +114,14 @@ function freePort(): Promise<number> {
   });
 }
 
+/** RSS, and of it the anonymous part (heap, stacks): LevelDB's mmapped table files count as file pages. */
 const rssMiB = (pid: number) => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+  lastAnon = kb('RssAnon');
+  return kb('VmRSS');
 };
+let lastAnon = NaN;
 
 /**
  * One GET; resolves with the status once the first byte of the body arrives. Only bitdrop's answers count
@@ -139,7 +143,7 @@ function firstByte(url: string): Promise<number> {
   });
 }
 
-interface Run { ttfbMs: number; rssFirst: number; rssIdle: number; status: number; log: string }
+interface Run { ttfbMs: number; rssFirst: number; rssIdle: number; anonIdle: number; status: number; log: string }
 
 async function startOnce(dir: string, fileId: string, idleMs: number): Promise<Run> {
   const port = await freePort();
@@ -166,7 +170,7 @@ async function startOnce(dir: string, fileId: string, idleMs: number): Promise<R
     const rssFirst = rssMiB(proc.pid!);
     await new Promise((r) => setTimeout(r, idleMs));
     const rssIdle = rssMiB(proc.pid!);
-    return { ttfbMs, rssFirst, rssIdle, status, log };
+    return { ttfbMs, rssFirst, rssIdle, anonIdle: lastAnon, status, log };
   } finally {
     proc.kill('SIGTERM');
     await exited;
@@ -204,7 +208,7 @@ async function main() {
         `${String(n).padEnd(10)} ${fmtMs(buildMs).padEnd(9)} ${fmtMs(first.ttfbMs).padEnd(27)} ` +
         `${(fmtMs(run.ttfbMs) + ` (${(run.ttfbMs / empty.ttfbMs).toFixed(2)}×)`).padEnd(19)} ` +
         `${(fmtMiB(run.rssFirst) + ` (${(run.rssFirst / empty.rssFirst).toFixed(2)}×)`).padEnd(16)} ` +
-        `${fmtMiB(run.rssIdle)} (${(run.rssIdle / empty.rssIdle).toFixed(2)}×)`,
+        `${fmtMiB(run.rssIdle)} (${(run.rssIdle / empty.rssIdle).toFixed(2)}×; anonymous ${fmtMiB(run.anonIdle)}, empty store ${fmtMiB(empty.anonIdle)})`,
       );
     }
     console.log('ratios: against the empty store (same machine, same run). Goal: ≤ 3 s to the first byte at 1,000,000 files.');
