@@ -105,8 +105,11 @@ export class StoreLockedError extends Error {
 }
 
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
-/** chunks being hashed and written at once, for all uploads together (4 MiB of memory each) */
-const SLOTS_IN_FLIGHT = 6;
+/**
+ * chunks being hashed and written at once, for all uploads together (4 MiB of memory each). 4, not 6: with 6
+ * the memory test's peak after a 4 GiB upload was 188–199 MiB against its 200 MiB bound (180–188 with 4).
+ */
+const SLOTS_IN_FLIGHT = 4;
 /**
  * slots in use at once for all uploads together (being filled, hashed or written): 64 MiB, the memory
  * bound of every upload together; beyond it uploads wait (their sockets are not read)
@@ -127,8 +130,12 @@ export const INLINE_MAX = 64 * 1024;
 /** bytes of read buffers shared by all downloads in flight */
 const READ_BUDGET = 4 * 1024 * 1024;
 const MAX_READ = 1024 * 1024;
-/** whole chunks kept for downloads in flight (reader.ts#ChunkCache), shared by all of them */
-const CHUNK_CACHE_BYTES = Number(process.env.BITDROP_CHUNK_CACHE_MIB ?? 12) * 1024 * 1024;
+/**
+ * whole chunks kept for downloads in flight (reader.ts#ChunkCache), shared by all of them. Off unless
+ * BITDROP_CHUNK_CACHE_MIB is set: with it on (8–12 MiB), test/memory.test.ts measured a peak of 203–219 MiB
+ * after 64 parallel downloads, over the 200 MiB bound (187 MiB with it off); BENCHMARKS.md has both.
+ */
+const CHUNK_CACHE_BYTES = Number(process.env.BITDROP_CHUNK_CACHE_MIB ?? 0) * 1024 * 1024;
 
 /** 128 random bits, URL-safe. Not derived from content, so nobody can probe whether some bytes are stored. */
 export const newId = () => crypto.randomBytes(16).toString('base64url');
