@@ -7,7 +7,7 @@ import type { Context } from 'koa';
 import type { Drop, FileManifest } from '../store';
 import type { Deps } from './deps';
 import { contentDisposition } from './filenames';
-import { download, find, missing, withPage } from './files';
+import { download, find, missing, settleWhenDone, withPage } from './files';
 import { flavor } from './negotiate';
 import { dropPage, filePage } from './pages';
 import { DOWNLOAD_CSP } from './security';
@@ -119,18 +119,7 @@ async function archive(ctx: Context, d: Deps, drop: Drop) {
   if (total >= 0) ctx.length = total;
   const out = zip.outputStream as unknown as Readable;
   const stop = () => { out.destroy(); for (const r of reads) r.destroy(); };
-  const socket = ctx.req.socket;
-  const writtenBefore = socket.bytesWritten;
-  let settled = false;
-  const settle = (finished: boolean) => {
-    if (settled) return;
-    settled = true;
-    const charged = finished ? bytes : Math.max(0, Math.min(bytes, socket.bytesWritten - writtenBefore));
-    d.served?.(charged);
-    ticket.settle(charged).catch((err) => d.log(`error: settling the archive of ${drop.id}: ${err}`));
-  };
-  ctx.res.once('finish', () => settle(true));
-  ctx.res.once('close', () => { settle(ctx.res.writableFinished); if (!ctx.res.writableFinished) stop(); });
+  settleWhenDone(ctx, d, ticket, bytes, () => bytes, `the archive of ${drop.id}`, stop);
   ctx.status = 200;
   ctx.respond = false;
   ctx.res.writeHead(200, ctx.response.headers as Record<string, string>);

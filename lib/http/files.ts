@@ -80,20 +80,7 @@ export async function download(ctx: Context, d: Deps, id: string) {
     return;
   }
   let sent = 0;
-  // Charge what left: everything when the response finished, else what the socket took (not what sat
-  // in our buffers when the client went away).
-  const socket = ctx.req.socket;
-  const writtenBefore = socket.bytesWritten;
-  let settled = false;
-  const settle = (finished: boolean) => {
-    if (settled) return;
-    settled = true;
-    const charged = finished ? length : Math.max(0, Math.min(sent, socket.bytesWritten - writtenBefore));
-    d.served?.(charged);
-    ticket.settle(charged).catch((err) => d.log(`error: settling a download of ${m.id}: ${err}`));
-  };
-  ctx.res.once('finish', () => settle(true));
-  ctx.res.once('close', () => settle(ctx.res.writableFinished));
+  settleWhenDone(ctx, d, ticket, length, () => sent, `a download of ${m.id}`);
   if (ctx.status !== 206) ctx.status = 200;
   ctx.length = length;
   // The body goes out without koa: the store writes its read buffers to the socket and reuses them.
@@ -150,4 +137,28 @@ export async function deleteForm(ctx: Context, d: Deps, id: string) {
   const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
   if (form.get('action') !== 'delete') throw new UserError(400, 'the form must say action=delete');
   return deleteFile(ctx, d, id, form.get('token') ?? '');
+}
+
+/**
+ * Settles a download's charge when its response ends: everything when it finished, else what the socket
+ * took (at most `sentSoFar()`), not what sat in our buffers when the client went away. `onCut` runs when
+ * the client left before the end.
+ */
+export function settleWhenDone(ctx: Context, d: Deps, ticket: { settle(bytes: number): Promise<unknown> }, full: number,
+  sentSoFar: () => number, what: string, onCut?: () => void) {
+  const socket = ctx.req.socket;
+  const writtenBefore = socket.bytesWritten;
+  let settled = false;
+  const settle = (finished: boolean) => {
+    if (settled) return;
+    settled = true;
+    const charged = finished ? full : Math.max(0, Math.min(sentSoFar(), socket.bytesWritten - writtenBefore));
+    d.served?.(charged);
+    ticket.settle(charged).catch((err) => d.log(`error: settling ${what}: ${err}`));
+  };
+  ctx.res.once('finish', () => settle(true));
+  ctx.res.once('close', () => {
+    settle(ctx.res.writableFinished);
+    if (!ctx.res.writableFinished) onCut?.();
+  });
 }
