@@ -42,7 +42,7 @@ t.test('/metrics: uploads, downloads, 402s, files by state, Electrum, event-loop
   t.equal(sample(text, 'bitdrop_store_files'), 1);
   t.equal(sample(text, 'bitdrop_unpaid_bytes'), 5000);
   t.ok(sample(text, 'bitdrop_electrum_subscriptions')! >= 1, 'the new address is subscribed');
-  t.equal(sample(text, 'bitdrop_upload_slots'), 6, 'upload slots');
+  t.equal(sample(text, 'bitdrop_upload_slots'), 4, 'upload slots: SLOTS_IN_FLIGHT');
   t.equal(sample(text, 'bitdrop_upload_slots_in_use'), 0, 'none in use at rest');
   t.equal(sample(text, 'bitdrop_tor_onion_published{mode="off"}'), 0, 'tor off');
   t.match(text, /^nodejs_eventloop_lag_seconds \d/m, 'event-loop lag');

@@ -166,7 +166,7 @@ t.test('uploads stalled mid-chunk hold no slot another upload needs', async (t) 
   const chunk = 64 * 1024;
   const store = await Store.open({ dir, chunkSize: chunk });
   t.teardown(() => store.close());
-  // Ten uploads (more than the 6 slots hashed and written at once; within the 16 slots in use at once, past
+  // Ten uploads (more than the 4 slots hashed and written at once; within the 16 slots in use at once, past
   // which stalled uploads are cut: test/uploads-hostile.test.ts) each send a chunk and a half, then stall.
   const stalled = Array.from({ length: 10 }, () => {
     const s = new PassThrough();
