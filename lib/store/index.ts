@@ -114,7 +114,7 @@ const SLOTS_IN_FLIGHT = 4;
  * slots in use at once for all uploads together (being filled, hashed or written): 64 MiB, the memory
  * bound of every upload together; beyond it uploads wait (their sockets are not read)
  */
-const MAX_SLOTS = SLOTS_IN_FLIGHT + 10;
+const MAX_SLOTS = 16;
 /** an upload holding a slot that receives nothing for this long, while others wait for one, is cut */
 const STALL_MS = 10_000;
 /** one-chunk files up to this size are hashed on the event loop: a thread round trip costs more */
