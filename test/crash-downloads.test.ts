@@ -55,5 +55,10 @@ t.test('kill -9 during and right after downloads: every download stays charged',
   const v = await json(fileUrl());
   t.equal(v.balance, 0, 'all seven charged after kill -9 right after they completed');
   t.equal((await curlStatus('-o', '/dev/null', fileUrl())).status, 402, 'the eleventh download is refused');
-  t.notMatch(d.output(), /cut by a crash/, 'completed downloads were settled before the kill');
+  // A finished download's settlement (the refund of nothing) is written unsynced after its synced debit, so
+  // a kill -9 the moment the last byte arrives may lose it; the restart then settles the download as charged
+  // in full, which for a finished download is exactly what it cost (the balance of 0 above shows it).
+  const cut = /(\d+) downloads? (?:was|were) cut by a crash: charged in full \((\d+) bytes\)/.exec(d.output());
+  t.ok(!cut || (Number(cut[1]) <= 7 && Number(cut[2]) === Number(cut[1]) * SIZE),
+    cut ? `${cut[1]} finished downloads settled at the restart, each at its full size` : 'every finished download settled before the kill');
 });

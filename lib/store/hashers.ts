@@ -281,7 +281,7 @@ export class HashPool {
 
 let gc: (() => void) | undefined;
 /** A full garbage collection: global.gc when node runs with --expose-gc, else V8's gc exposed on demand. */
-function collectGarbage() {
+export function collectGarbage() {
   try {
     if (!gc) {
       const exposed = (globalThis as { gc?: () => void }).gc;

@@ -17,7 +17,7 @@ import { BlobBackend, BlobStore, FileBlobs, LevelBlobs } from './blobs';
 import { Mutex } from './mutex';
 import { BufferPool, ChunkCache, sendSegments, type ChunkSource, type SendTarget, type Segment } from './reader';
 import type { BlobHandle } from './blobs';
-import { HashPool, type Slot } from './hashers';
+import { HashPool, collectGarbage, type Slot } from './hashers';
 import { inspectVolume, type VolumeInfo } from './volume';
 
 import { Db, type BatchOp as DbOp } from './db';
@@ -115,6 +115,8 @@ const SLOTS_IN_FLIGHT = 4;
  * bound of every upload together; beyond it uploads wait (their sockets are not read)
  */
 const MAX_SLOTS = 16;
+/** uploads at least this large are followed by one full garbage collection (see ingest) */
+const COLLECT_AFTER_BYTES = 256 * 1024 * 1024;
 /** an upload holding a slot that receives nothing for this long, while others wait for one, is cut */
 const STALL_MS = 10_000;
 /** one-chunk files up to this size are hashed on the event loop: a thread round trip costs more */
@@ -460,6 +462,10 @@ export class Store {
       release();
       if (slot) this.hashers.recycle(slot);
       await this.unpin(pinned);
+      // A large upload leaves a heap grown by the socket's dead read buffers, which V8 keeps until external
+      // memory grows again; collect once, so the next work starts from a small heap (memory test: the peak
+      // of 64 downloads after a 4 GiB upload moved between 185 and 216 MiB without this).
+      if (size >= COLLECT_AFTER_BYTES) collectGarbage();
     }
   }
 
