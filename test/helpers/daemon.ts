@@ -70,6 +70,13 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     dataDir,
     proc,
     output: () => out,
+    ...signals(proc, exited),
+  };
+}
+
+/** SIGTERM (resolving with the exit code) and kill -9 of a daemon's own process. */
+function signals(proc: ChildProcess, exited: Promise<number | null>) {
+  return {
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
       return exited;
@@ -172,13 +179,6 @@ export async function startStandby(opts: DaemonOptions & { dataDir: string }): P
       const m = /serving\s+(http:\/\/\S+?)\/?\s/.exec(out);
       return m && /^ready\s/m.test(out) ? m[1] : undefined;
     }, timeoutMs),
-    stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-      return exited;
-    },
-    kill9: async () => {
-      proc.kill('SIGKILL');
-      await exited;
-    },
+    ...signals(proc, exited),
   };
 }
