@@ -45,6 +45,8 @@ export interface Config {
   maxUnpaidBytes: number;
   /** most Electrum subscriptions held at once */
   watchBudget: number;
+  /** file addresses derived ahead in a worker thread (0: derive each at upload) */
+  addressPool: number;
   /** allow Electrum / Namecoin connections to non-loopback hosts outside Tor */
   clearnet: boolean;
 
@@ -107,6 +109,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'unpaidTtl', kind: 'duration', describe: 'how long an upload awaiting payment is kept' },
   { key: 'maxUnpaidBytes', kind: 'bytes', describe: 'total bytes of uploads awaiting payment' },
   { key: 'watchBudget', kind: 'int', describe: 'most Electrum subscriptions held at once' },
+  { key: 'addressPool', kind: 'int', describe: 'file addresses derived ahead in the background (0: each derived at its upload)' },
   { key: 'clearnet', kind: 'bool', describe: 'allow outbound connections outside Tor' },
   { key: 'tor', kind: 'string', describe: 'tor mode', choices: ['managed', 'attach', 'off'] },
   { key: 'torControl', kind: 'string', describe: 'control port of an existing tor (HOST:PORT or unix:PATH)' },
@@ -154,6 +157,7 @@ export function defaults(): Config {
     unpaidTtl: 86400_000,
     maxUnpaidBytes: 10 * GiB,
     watchBudget: 500,
+    addressPool: 1000,
     clearnet: false,
     tor: 'managed',
     name: [],

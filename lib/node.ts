@@ -19,7 +19,7 @@ import { EventLog } from './events';
 import type { PaymentGate } from './http/gate';
 import { Ledger } from './ledger';
 import { ledgerGate } from './http/ledger-gate';
-import { Watcher, parseXpub, deriveFileAddress, type ParsedXpub } from './payments';
+import { AddressPool, Watcher, parseXpub, type ParsedXpub } from './payments';
 import { Devnet } from './devnet';
 import { HeaderChain } from './chain';
 import { TorService } from './tor';
@@ -79,6 +79,8 @@ export class BitdropNode {
   private bytesServed = 0;
   private gate?: PaymentGate;
   ledger?: Ledger;
+  /** file addresses derived ahead in a worker thread (paid mode) */
+  addressPool?: AddressPool;
   watcher?: Watcher;
   chain?: HeaderChain;
   registrar?: Registrar;
@@ -130,6 +132,7 @@ export class BitdropNode {
     this.metrics = new Metrics({
       store: () => ({ ...this.store!.stats(), uploadSlots: this.store!.uploadSlots() }),
       ledger: () => this.ledger?.stats(),
+      addressPool: () => this.addressPool?.size(),
       electrum: () => this.watcher?.status(),
       tor: () => this.tor?.status(),
       names: () => this.registrar?.status() ?? [],
@@ -392,16 +395,19 @@ export class BitdropNode {
       throw new ConfigError(`--xpub: ${(err as Error).message}`);
     }
     const clock = this.opts.clock ?? Date.now;
+    let pool: AddressPool | undefined;
     this.ledger = await Ledger.open({
       db: this.store!.db,
       store: this.store!,
       policy: { storagePrice: c.storagePrice, transferPrice: c.transferPrice, confirmations: c.confirmations, grace: c.grace, unpaidTtl: c.unpaidTtl },
       maxUnpaidBytes: c.maxUnpaidBytes,
-      allocate: (i) => deriveFileAddress(key, i),
+      // the pool opens once the ledger has read its next index; nothing is allocated before it
+      allocate: (i) => pool!.allocate(i),
       uriScheme: c.network.startsWith('namecoin') ? 'namecoin' : 'bitcoin',
       clock,
       log: this.log,
     });
+    pool = this.addressPool = await AddressPool.open({ db: this.store!.db, key, xpub: c.xpub!, target: c.addressPool, next: this.ledger.stats().nextIndex, log: this.log });
     this.gate = ledgerGate(this.ledger, c.maxUploadBytes, c.publicUrl);
     const ledger = this.ledger;
     this.sweepTimer = setInterval(() => {
@@ -475,6 +481,7 @@ export class BitdropNode {
             storagePrice: this.config.storagePrice,
             transferPrice: this.config.transferPrice,
             ...this.ledger.stats(),
+            addressPool: this.addressPool?.status(),
             electrum: this.watcher?.status(),
           }
         : { mode: 'free' },
@@ -498,6 +505,7 @@ export class BitdropNode {
       clearInterval(this.sweepTimer);
       await this.registrar?.stop();
       this.ledger?.stop();
+      await this.addressPool?.stop();
       await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));
       await this.watcher?.stop();
       if (this.consoleServer) {

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { BIP32Factory } from 'bip32';
 import * as ecc from '@bitcoinerlab/secp256k1';
-import { address as bjsAddress } from 'bitcoinjs-lib';
+import { address as bjsAddress, payments } from 'bitcoinjs-lib';
 import { parseXpub, deriveFileAddress, scriptHashOf, addressScriptHash } from '../lib/payments/xpub';
 import { NETWORKS } from '../lib/payments/networks';
 
@@ -105,4 +105,26 @@ t.test('address index must be a non-hardened whole number', async (t) => {
   t.throws(() => deriveFileAddress(k, 2 ** 31), /out of range/);
   t.throws(() => deriveFileAddress(k, 1.5), /out of range/);
   t.match(deriveFileAddress(k, 2 ** 31 - 1).address, /^bc1q/);
+});
+
+t.test('the fast derivation (CKDpub with @noble/curves) gives what bip32 + bitcoinjs give, over the whole index range', async (t) => {
+  // 300 indices per key: 0, 2^31-1, and the rest spread over the range (a fixed stride, so runs repeat)
+  const indices = [0, 1, 2 ** 31 - 1, ...Array.from({ length: 297 }, (_, k) => Math.floor(((k + 1) * (2 ** 31 - 2)) / 298))];
+  const keys: Array<[string, 'bitcoin' | 'regtest' | 'testnet']> = [
+    [keyAs(0x0488b21e, 0x0488ade4).neutered().toBase58(), 'bitcoin'],
+    [ZPUB, 'bitcoin'],
+    [keyAs(0x043587cf, 0x04358394).neutered().toBase58(), 'testnet'],
+    [keyAs(0x045f1cf6, 0x045f18bc).neutered().toBase58(), 'regtest'],
+  ];
+  for (const [text, net] of keys) {
+    const k = parseXpub(text, net);
+    let same = 0;
+    for (const i of indices) {
+      const pay = payments.p2wpkh({ pubkey: k.receive.derive(i).publicKey, network: NETWORKS[net] });
+      const fast = deriveFileAddress(k, i);
+      if (fast.address === pay.address && Buffer.from(fast.script).equals(Buffer.from(pay.output!))) same++;
+      else t.fail(`${text.slice(0, 4)} index ${i}: ${fast.address} ≠ ${pay.address}`);
+    }
+    t.equal(same, indices.length, `${text.slice(0, 4)} on ${net}: ${same} addresses as bip32 derives them`);
+  }
 });

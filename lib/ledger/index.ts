@@ -15,8 +15,9 @@ export type { Account, Evaluation, Payment, Policy, FileState, CountedState } fr
 /** What a file is counted as in the persisted counters (files.<state>, bytes.<state>). */
 export const COUNTED_STATES: readonly CountedState[] = ['reserved', 'awaiting_payment', 'partially_paid', 'active', 'suspended'];
 
+/** The address for an index (the payments' pool or an inline derivation), and writes to commit with the account. */
 export interface AddressAllocator {
-  (index: number): { address: string; scriptHash: string };
+  (index: number): { address: string; scriptHash: string; ops?: BatchOp[] };
 }
 
 /** What the ledger needs of the payment watcher. */
@@ -287,7 +288,7 @@ export class Ledger {
   /** A new account with the next address; its index is written in the same batch. */
   private newAccount(id: string, size: number, reservedSize?: number): { account: Account; ops: BatchOp[] } {
     const index = this.nextIndex++;
-    const { address, scriptHash } = this.o.allocate(index);
+    const { address, scriptHash, ops: allocated = [] } = this.o.allocate(index);
     const account: Account = { id, size, index, address, scriptHash, created: this.clock(), payments: [], sentBytes: 0, reservedSize };
     const n = Buffer.alloc(4);
     n.writeUInt32BE(this.nextIndex);
@@ -295,6 +296,7 @@ export class Ledger {
       account,
       ops: [
         { type: 'put', key: layout.nextIndex(), value: n },
+        ...allocated,
         { type: 'put', key: layout.scriptHash(Buffer.from(scriptHash, 'hex')), value: Buffer.from(id, 'ascii') },
         ...this.saveOps(undefined, account),
       ],

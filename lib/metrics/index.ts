@@ -9,6 +9,8 @@ export interface MetricsSources {
   store: () => { files: number; bytes: number; chunks: number; chunkBytes: number; uploadSlots: { inUse: number; max: number } };
   /** files and bytes by state, unpaid bytes, credits earned (absent in a free drop box) */
   ledger?: () => { byState: Record<string, { files: number; bytes: number }>; unpaidBytes: number; creditsEarned: number } | undefined;
+  /** file addresses derived ahead and ready (absent in a free drop box) */
+  addressPool?: () => number | undefined;
   electrum?: () => { connected: boolean; subscriptions: number; hot: number; height?: number } | undefined;
   tor?: () => { mode: string; bootstrap: number; onion?: string } | undefined;
   /** each configured .bit name's state (the names subsystem's) */
@@ -56,6 +58,7 @@ export class Metrics implements HttpObserver {
     });
     gauge('bitdrop_unpaid_bytes', 'bytes of uploads and reservations awaiting payment', [], (g) => g.set(src.ledger?.()?.unpaidBytes ?? 0));
     gauge('bitdrop_credits_earned_sats', 'confirmed payments received for files, in satoshis (kept when files go)', [], (g) => g.set(src.ledger?.()?.creditsEarned ?? 0));
+    gauge('bitdrop_address_pool', 'file addresses derived ahead, ready for uploads (--address-pool)', [], (g) => g.set(src.addressPool?.() ?? 0));
     gauge('bitdrop_electrum_connected', '1 while connected to an Electrum server', [], (g) => g.set(src.electrum?.()?.connected ? 1 : 0));
     gauge('bitdrop_electrum_subscriptions', 'scripthash subscriptions held on the Electrum server', [], (g) => g.set(src.electrum?.()?.subscriptions ?? 0));
     gauge('bitdrop_electrum_hot_addresses', 'addresses watched closely (within the watch budget)', [], (g) => g.set(src.electrum?.()?.hot ?? 0));

@@ -6,6 +6,7 @@
 import crypto from 'crypto';
 import { BIP32Factory, type BIP32Interface } from 'bip32';
 import * as ecc from '@bitcoinerlab/secp256k1';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { payments, address as bjsAddress, type Network } from 'bitcoinjs-lib';
 import type { NetworkName } from '../config';
 import { isMainnet, networkOf } from './networks';
@@ -124,13 +125,57 @@ export function addressScriptHash(addr: string, network: Network): string {
   return scriptHashOf(bjsAddress.toOutputScript(addr, network));
 }
 
+type Point = typeof secp256k1.Point.BASE;
+const { Point } = secp256k1;
+const N = Point.Fn.ORDER;
+/** the receive branch's public point, parsed once per key (the ParsedXpub itself stays plain data) */
+const branchPoints = new WeakMap<BIP32Interface, Point>();
+
+/**
+ * BIP32 CKDpub of the receive branch at `index`, with @noble/curves directly: HMAC-SHA512 and hash160 by
+ * node's crypto, one multiplication of the base point. About 3× faster than bip32's derive (which goes
+ * through the ecc interface and its checks). `multiplyUnsafe` is not constant-time, which is fine here:
+ * everything derives from a public key. The two cases BIP32 calls invalid (IL ≥ n or IL = 0, or a child
+ * at infinity; probability ~2^-127) go to bip32's own derive, so the result is what a wallet derives.
+ */
+function childPublicKey(parsed: ParsedXpub, index: number): Uint8Array {
+  const branch = parsed.receive;
+  let parent = branchPoints.get(branch);
+  if (!parent) {
+    parent = Point.fromBytes(branch.publicKey);
+    branchPoints.set(branch, parent);
+  }
+  const data = Buffer.allocUnsafe(37);
+  data.set(branch.publicKey, 0);
+  data.writeUInt32BE(index, 33);
+  const I = crypto.createHmac('sha512', branch.chainCode).update(data).digest();
+  const il = BigInt('0x' + I.toString('hex', 0, 32));
+  if (il === 0n || il >= N) return branch.derive(index).publicKey;
+  const child = parent.add(Point.BASE.multiplyUnsafe(il));
+  if (child.is0()) return branch.derive(index).publicKey;
+  return child.toBytes(true);
+}
+
 /** The p2wpkh address at <account>/0/index — one per file; index is the file's sequence number. */
 export function deriveFileAddress(parsed: ParsedXpub, index: number): FileAddress {
   if (!Number.isSafeInteger(index) || index < 0 || index >= 0x80000000) {
     throw new Error(`address index ${index} is out of range (0 … 2^31-1, non-hardened)`);
   }
-  const pubkey = parsed.receive.derive(index).publicKey;
-  const pay = payments.p2wpkh({ pubkey, network: parsed.network });
+  const pubkey = childPublicKey(parsed, index);
+  const hash = crypto.createHash('ripemd160').update(crypto.createHash('sha256').update(pubkey).digest()).digest();
+  const pay = payments.p2wpkh({ hash, network: parsed.network });
   const script = pay.output!;
   return { address: pay.address!, scriptHash: scriptHashOf(script), script };
+}
+
+/**
+ * What a pool of addresses derived ahead was derived from: the network, the receive branch's key and chain
+ * code, and the script type. A pool with another fingerprint must never be used (lib/payments/address-pool).
+ */
+export function xpubFingerprint(parsed: ParsedXpub): string {
+  return crypto.createHash('sha256')
+    .update(`bitdrop address pool: p2wpkh <key>/0/i on ${parsed.networkName}\0`)
+    .update(parsed.receive.publicKey)
+    .update(parsed.receive.chainCode)
+    .digest('hex').slice(0, 32);
 }

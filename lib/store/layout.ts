@@ -26,13 +26,21 @@
  *   m[id]                 -> ''                               maturing: the account has payments not confirmed
  *                                                             enough yet, so a new block may change it (ledger)
  *   n                     -> uint32 BE                        next address derivation index
+ *   p[index:4 BE]         -> scripthash:32 ‖ address (ASCII)   an address derived ahead (lib/payments/address-pool):
+ *                                                             the pool holds the indices [n, k[addressPool].end);
+ *                                                             an entry is deleted in the batch of the account that
+ *                                                             takes its index. Entries outside that range are
+ *                                                             leftovers, never read (removed at the next start)
  *   k[name]               -> JSON                             small named singletons: k[tip] = {height} last chain
  *                                                             tip seen; k[flush] = '' (the level backend's sync
  *                                                             marker); k[counters] = { name: number } the
  *                                                             totals start-up needs (files, bytes, chunks,
  *                                                             unpaid bytes, files and bytes by state), written
  *                                                             in the same batch as every change they count
- *                                                             (absent: an older store, counted once at start)
+ *                                                             (absent: an older store, counted once at start);
+ *                                                             k[addressPool] = { end, fingerprint } the address
+ *                                                             pool's end and what it was derived from (network,
+ *                                                             key), written with each batch of entries
  *   N[name]               -> NameRecord                       one .bit name's registration state (lib/names/
  *                                                             registrar.ts): state, name_new txid and rand (written
  *                                                             in one synced put before the RPC answer is used for
@@ -55,6 +63,7 @@ export const PREFIX = {
   download: 'o',
   maturing: 'm',
   nextIndex: 'n',
+  pooledAddress: 'p',
   drop: 'd',
   tombstone: 't',
   singleton: 'k',
@@ -81,6 +90,12 @@ export const layout = {
   download: (id: string, ticket: Buffer) => p(PREFIX.download, Buffer.concat([ascii(id), ticket])),
   maturing: (id: string) => p(PREFIX.maturing, ascii(id)),
   nextIndex: () => p(PREFIX.nextIndex),
+  pooledAddress: (index: number) => {
+    const i = Buffer.alloc(4);
+    i.writeUInt32BE(index);
+    return p(PREFIX.pooledAddress, i);
+  },
+  parsePooledAddress: (key: Buffer) => key.readUInt32BE(1),
   drop: (id: string) => p(PREFIX.drop, ascii(id)),
   tombstone: (id: string) => p(PREFIX.tombstone, ascii(id)),
   counters: () => p(PREFIX.singleton, ascii('counters')),

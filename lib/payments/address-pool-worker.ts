@@ -1,0 +1,23 @@
+// The address pool's worker thread: derives file addresses with the same function the daemon uses inline
+// (deriveFileAddress), a batch per request, so the event loop never derives while the pool lasts.
+// Protocol: { from, count } in; { from, entries: [address, scriptHash][] } or { error } out.
+
+import { parentPort, workerData } from 'worker_threads';
+import { deriveFileAddress, parseXpub } from './xpub';
+import type { NetworkName } from '../config';
+
+const { xpub, network } = workerData as { xpub: string; network: NetworkName };
+const key = parseXpub(xpub, network);
+
+parentPort!.on('message', ({ from, count }: { from: number; count: number }) => {
+  try {
+    const entries: [string, string][] = [];
+    for (let i = from; i < from + count; i++) {
+      const a = deriveFileAddress(key, i);
+      entries.push([a.address, a.scriptHash]);
+    }
+    parentPort!.postMessage({ from, entries });
+  } catch (err) {
+    parentPort!.postMessage({ error: (err as Error).message });
+  }
+});
