@@ -195,8 +195,8 @@ async function downloads() {
 
   const nginx = await startNginx(www, dav);
   const onionshare = await startOnionshare(src);
-  // The chunk cache is off by default (its memory: lib/store/index.ts); the many-client figures are with it on.
-  const bd = await startBitdrop('bitdrop', path.join(work, 'data-dl'), ['--free'], { BITDROP_CHUNK_CACHE_MIB: '12' });
+  // bitdrop as it ships (the chunk cache at its default size); --without-cache adds one with it off.
+  const bd = await startBitdrop('bitdrop', path.join(work, 'data-dl'), ['--free']);
   const up = execFileSync('curl', ['-sSf', '-H', 'Accept: application/json', '-T', src, `${bd.base}/payload.bin`]).toString();
   bd.url = JSON.parse(up).url;
   const servers: Server[] = [nginx, onionshare, bd];

@@ -1,7 +1,6 @@
 // The public pages: server-rendered HTML with one stylesheet (/style.css), no scripts, no external
 // anything. Every page works with JavaScript off (Tor Browser's Safest level) and on a phone-sized window.
 
-import QRCode from 'qrcode';
 import type { Config } from '../config';
 import { activationAmount, DAY_MS, DUST_SATS, GiB, storageCost, transferCost, type Prices } from '../ledger/pricing';
 import { html, Html, page } from './negotiate';
@@ -33,6 +32,8 @@ export const isFree = (c: Config) => c.storagePrice === 0 && c.transferPrice ===
 
 /** An inline SVG QR code of `text`, made here (no image request, nothing external). */
 export async function qrSvg(text: string, label: string): Promise<Html> {
+  // Loaded on the first payment page, not with the daemon (~2 MiB of RSS a free drop box never needs).
+  const QRCode = require('qrcode') as typeof import('qrcode');
   const svg = await QRCode.toString(text, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
   return new Html(svg.replace('<svg ', `<svg role="img" aria-label="${label.replace(/[&<>"]/g, '')}" `));
 }

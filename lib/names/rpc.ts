@@ -4,7 +4,11 @@
 // the clearnet rule the Electrum client follows (lib/payments/electrum.ts#checkRoute).
 
 import fs from 'fs';
-import axios, { AxiosError, type AxiosInstance } from 'axios';
+import type { AxiosError, AxiosInstance } from 'axios';
+
+// Loaded when a client is made: axios and what it pulls in are ~5 MiB of RSS that a daemon without a
+// .bit name never needs.
+const loadAxios = () => (require('axios') as typeof import('axios')).default;
 import { isLoopback } from '../config';
 import { socksAgent } from '../net/socks-agent';
 
@@ -81,7 +85,7 @@ export class NamecoinRpc {
     if (!local && !opts.socks && !opts.clearnet) {
       throw new NamecoinError('unreachable', `the Namecoin node ${this.host} is not on this machine and Tor is off; refusing a clearnet connection (use tor, or --clearnet to allow it)`);
     }
-    this.http = axios.create({
+    this.http = loadAxios().create({
       timeout: opts.timeoutMs ?? 30_000,
       headers: { 'Content-Type': 'application/json' },
       validateStatus: () => true,

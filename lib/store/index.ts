@@ -117,6 +117,8 @@ const SLOTS_IN_FLIGHT = 4;
 const MAX_SLOTS = 16;
 /** uploads at least this large are followed by one full garbage collection (see ingest) */
 const COLLECT_AFTER_BYTES = 256 * 1024 * 1024;
+/** received bytes between young-generation collections during an upload */
+const YOUNG_GC_BYTES = 8 * 1024 * 1024;
 /** an upload holding a slot that receives nothing for this long, while others wait for one, is cut */
 const STALL_MS = 10_000;
 /** one-chunk files up to this size are hashed on the event loop: a thread round trip costs more */
@@ -133,11 +135,13 @@ export const INLINE_MAX = 64 * 1024;
 const READ_BUDGET = 4 * 1024 * 1024;
 const MAX_READ = 1024 * 1024;
 /**
- * whole chunks kept for downloads in flight (reader.ts#ChunkCache), shared by all of them. Off unless
- * BITDROP_CHUNK_CACHE_MIB is set: with it on (8–12 MiB), test/memory.test.ts measured a peak of 203–219 MiB
- * after 64 parallel downloads, over the 200 MiB bound (187 MiB with it off); BENCHMARKS.md has both.
+ * whole chunks kept for downloads in flight (reader.ts#ChunkCache), shared by all of them: six 4 MiB
+ * buffers, made on first need and reused. 64 parallel downloads of one 64 MiB file cost the daemon
+ * 0.31–0.40 CPU-s per GiB with 24–32 MiB, 0.5–0.7 with 12 MiB (most downloads then fall back to slice reads);
+ * test/memory.test.ts peaked at 164 MiB with none, 183 with 24, 187–192 with 32 (BENCHMARKS.md).
+ * BITDROP_CHUNK_CACHE_MIB sets it; 0 turns it off.
  */
-const CHUNK_CACHE_BYTES = Number(process.env.BITDROP_CHUNK_CACHE_MIB ?? 0) * 1024 * 1024;
+const CHUNK_CACHE_BYTES = Number(process.env.BITDROP_CHUNK_CACHE_MIB ?? 24) * 1024 * 1024;
 
 /** 128 random bits, URL-safe. Not derived from content, so nobody can probe whether some bytes are stored. */
 export const newId = () => crypto.randomBytes(16).toString('base64url');
@@ -167,10 +171,11 @@ export class Store {
   private readonly hashers: HashPool;
   /** read buffers reused by downloads: as much as the read budget, no more */
   private readonly readPool = new BufferPool(READ_BUDGET);
-  private readonly chunkCache = new ChunkCache(CHUNK_CACHE_BYTES);
+  private readonly chunkCache: ChunkCache;
 
   private constructor(readonly db: Db, readonly blobs: BlobStore, chunkSize: number, readonly backend: BlobBackend, readonly volume: VolumeInfo) {
     this.chunkSize = chunkSize;
+    this.chunkCache = new ChunkCache(CHUNK_CACHE_BYTES, chunkSize);
     // One hashing thread per core beyond the event loop's: on two cores one thread was as fast as two and
     // costs one V8 heap less (BENCHMARKS.md).
     this.hashers = new HashPool({ threads: Math.min(4, Math.max(1, os.availableParallelism() - 1)), inFlight: SLOTS_IN_FLIGHT, maxSlots: MAX_SLOTS, slotSize: chunkSize, stallMs: STALL_MS });
@@ -370,6 +375,7 @@ export class Store {
     let size = 0;
     let slot: Slot | undefined;
     let fill = 0;
+    let received = 0;
     const flushChunk = async (last: boolean) => {
       holder.filling = false;
       const full = slot!;
@@ -420,6 +426,13 @@ export class Store {
         if (failed) throw failed;
         size += piece.length;
         holder.lastData = Date.now();
+        // Every piece is a fresh 64 KiB buffer from the socket, dead once copied into the slot. V8 frees
+        // them only at a collection, and starts one for them after ~33 MiB (its external-memory trigger):
+        // a young-generation collection every 8 MiB keeps the dead ones few, for ~1 ms each.
+        if ((received += piece.length) >= YOUNG_GC_BYTES) {
+          received = 0;
+          collectGarbage('minor');
+        }
         if (size > opts.maxBytes) throw tooLarge(opts.maxBytes);
         let off = 0;
         while (off < piece.length) {
@@ -464,7 +477,9 @@ export class Store {
       await this.unpin(pinned);
       // A large upload leaves a heap grown by the socket's dead read buffers, which V8 keeps until external
       // memory grows again; collect once, so the next work starts from a small heap (memory test: the peak
-      // of 64 downloads after a 4 GiB upload moved between 185 and 216 MiB without this).
+      // of 64 downloads after a 4 GiB upload moved between 185 and 216 MiB without this). Ending the hash
+      // threads and dropping the spare slots as well was measured and made it worse (204–207 MiB instead
+      // of 186): the next upload's fresh thread and slots came on top of what the allocator had kept.
       if (size >= COLLECT_AFTER_BYTES) collectGarbage();
     }
   }

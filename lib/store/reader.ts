@@ -56,49 +56,83 @@ export class BufferPool {
  * dominated by thread-pool round trips: every positioned read is a hand-off to a libuv thread and back, two
  * context switches, 64 KiB at a time with 64 clients (`perf`: finish_task_switch was a third of the
  * daemon's CPU; BENCHMARKS.md). A cached chunk is read once with one call and written to each socket in
- * large slices. The bytes held are bounded: entries in use are pinned, unused ones are evicted oldest
- * first, and when the budget is all pinned a download falls back to pooled slice reads.
+ * large slices. Entries in use are pinned, unused ones are evicted oldest first, and when every buffer is
+ * pinned a download falls back to pooled slice reads.
+ *
+ * The cache owns a fixed set of buffers of one chunk each, made on first need and reused for ever: an
+ * evicted chunk's buffer is the next chunk's. Its memory is therefore exactly its budget. (It used to let
+ * evicted buffers go to the garbage collector; with 64 downloads churning through a 64 MiB file, dead
+ * 4 MiB buffers piled up until V8's external-memory trigger, and peak RSS rose 30–60 MiB above the budget.)
  */
 export class ChunkCache {
-  private readonly entries = new Map<string, { data: Promise<Buffer>; buf?: Buffer; size: number; users: number }>();
-  private bytes = 0;
-  /** buffers of evicted chunks, reused for the next reads (fresh pages are slow here, see BufferPool) */
+  private readonly entries = new Map<string, { data: Promise<Buffer>; buf: Buffer; users: number; settled: boolean }>();
+  /** buffers of evicted chunks, waiting for the next read */
   private readonly spare: Buffer[] = [];
+  private made = 0;
+  private readonly maxBuffers: number;
 
-  constructor(private readonly maxBytes: number) {}
+  /** `maxBytes` of buffers of `chunkSize` bytes each */
+  constructor(maxBytes: number, private readonly chunkSize: number) {
+    this.maxBuffers = Math.floor(maxBytes / chunkSize);
+  }
 
-  /** The whole chunk, pinned until `release`; undefined when the budget is all pinned. */
+  /** buffers made so far (their bytes are the cache's whole memory) */
+  get buffers() { return this.made; }
+
+  /** The whole chunk, pinned until `release`; undefined when every buffer is pinned. */
   acquire(seg: Segment, source: ChunkSource): { data: Promise<Buffer>; release: () => void } | undefined {
+    if (seg.size > this.chunkSize) return undefined;
     const key = seg.hash.toString('latin1');
     let e = this.entries.get(key);
     if (e) {
       this.entries.delete(key); // re-insert: Map order is the eviction order
       this.entries.set(key, e);
     } else {
-      for (const [k, old] of this.entries) {
-        if (this.bytes + seg.size <= this.maxBytes) break;
-        if (old.users === 0) {
-          this.entries.delete(k);
-          this.bytes -= old.size;
-          if (old.buf && this.spare.length < 1) this.spare.push(old.buf);
-        }
-      }
-      if (this.bytes + seg.size > this.maxBytes) return undefined;
-      const i = this.spare.findIndex((b) => b.length >= seg.size);
-      const into = i >= 0 ? this.spare.splice(i, 1)[0].subarray(0, seg.size) : Buffer.allocUnsafeSlow(seg.size);
-      const data = readWhole(seg, source, into);
-      const entry: { data: Promise<Buffer>; buf?: Buffer; size: number; users: number } = { data, size: seg.size, users: 0 };
-      data.then((b) => { entry.buf = b; }, () => {});
+      const buf = this.freeBuffer();
+      if (!buf) return undefined;
+      const data = readWhole(seg, source, buf.subarray(0, seg.size));
+      const entry = { data, buf, users: 0, settled: false };
       e = entry;
       this.entries.set(key, entry);
-      this.bytes += seg.size;
-      // A failed read is not kept.
-      data.catch(() => { if (this.entries.get(key) === entry) { this.entries.delete(key); this.bytes -= entry.size; } });
+      data.then(() => { entry.settled = true; }, () => { entry.settled = true; });
+      // A failed read is not kept; its buffer is free again once its last user let go.
+      data.catch(() => {
+        if (this.entries.get(key) !== entry) return;
+        this.entries.delete(key);
+        if (entry.users === 0) this.spare.push(entry.buf);
+        else entry.users = -entry.users; // negative: whoever releases last returns the buffer
+      });
     }
     const entry = e;
     entry.users++;
     let released = false;
-    return { data: entry.data, release: () => { if (!released) { released = true; entry.users--; } } };
+    return {
+      data: entry.data,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (entry.users > 0) entry.users--;
+        else if (++entry.users === 0) this.spare.push(entry.buf);
+      },
+    };
+  }
+
+  /** a spare buffer, a new one within the budget, or the buffer of the oldest chunk nobody sends */
+  private freeBuffer(): Buffer | undefined {
+    const spare = this.spare.pop();
+    if (spare) return spare;
+    if (this.made < this.maxBuffers) {
+      this.made++;
+      return Buffer.allocUnsafeSlow(this.chunkSize);
+    }
+    for (const [k, old] of this.entries) {
+      // A read still running writes into its buffer: never hand that buffer out again before it ends.
+      if (old.users === 0 && old.settled) {
+        this.entries.delete(k);
+        return old.buf;
+      }
+    }
+    return undefined;
   }
 }
 
