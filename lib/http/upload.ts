@@ -4,8 +4,7 @@ import busboy from 'busboy';
 import mime from 'mime-types';
 import type { Context } from 'koa';
 import { UserError } from '../errors';
-import crypto from 'crypto';
-import { newId, tooLarge, type Drop, type FileManifest } from '../store';
+import { newId, newToken, tooLarge, type Drop, type FileManifest } from '../store';
 import type { Deps } from './deps';
 import type { UploadContext } from './gate';
 import { safeName } from './filenames';
@@ -68,7 +67,7 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
   const up: UploadContext = { ...uploadContext(ctx), declaredBytes: undefined };
   await admit(ctx, d, up);
   const dropId = up.reservation ?? newId();
-  const deleteToken = crypto.randomBytes(16).toString('base64url');
+  const deleteToken = newToken();
   const members: FileManifest[] = [];
   let total = 0;
   try {

@@ -17,6 +17,7 @@ import { BlobBackend, BlobStore, FileBlobs, LevelBlobs } from './blobs';
 import { Mutex } from './mutex';
 import { BufferPool, ChunkCache, sendSegments, type ChunkSource, type SendTarget, type Segment } from './reader';
 import type { BlobHandle } from './blobs';
+import { randomBytes } from './random';
 import { HashPool, collectGarbage, type Slot } from './hashers';
 import { inspectVolume, type VolumeInfo } from './volume';
 
@@ -144,7 +145,9 @@ const MAX_READ = 1024 * 1024;
 const CHUNK_CACHE_BYTES = Number(process.env.BITDROP_CHUNK_CACHE_MIB ?? 24) * 1024 * 1024;
 
 /** 128 random bits, URL-safe. Not derived from content, so nobody can probe whether some bytes are stored. */
-export const newId = () => crypto.randomBytes(16).toString('base64url');
+export const newId = () => randomBytes(16).toString('base64url');
+/** A delete token: 128 random bits, URL-safe; only its hash is stored. */
+export const newToken = () => randomBytes(16).toString('base64url');
 export const ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
 export const hashToken = (token: string) => crypto.createHash('sha256').update(token).digest('hex');
 
@@ -451,7 +454,7 @@ export class Store {
       await Promise.all(jobs);
       if (failed) throw failed;
       const sha256 = onlyChunk ?? (size === 0 ? EMPTY_SHA256 : await whole.digest());
-      const deleteToken = opts.drop?.deleteToken ?? crypto.randomBytes(16).toString('base64url');
+      const deleteToken = opts.drop?.deleteToken ?? newToken();
       const manifest: FileManifest = {
         id: opts.id ?? newId(),
         name: opts.name,
