@@ -7,7 +7,8 @@ import path from 'path';
 import crypto from 'crypto';
 import { PassThrough } from 'stream';
 import { BufferPool, ChunkCache, sendSegments, type ChunkSource, type Segment } from '../lib/store/reader';
-import { tmpDir } from './helpers/daemon';
+import { spawnSync } from 'child_process';
+import { tmpDir, CLI } from './helpers/daemon';
 
 const CHUNK = 256 * 1024;
 
@@ -123,4 +124,14 @@ t.test('a chunk larger than the buffers is not cached', async (t) => {
   await target.ended;
   t.ok(target.bytes().equals(f.chunks[0].data), 'sent whole through slice reads');
   t.equal(cache.buffers, 0, 'no buffer made');
+});
+
+t.test('a bad BITDROP_CHUNK_CACHE_MIB stops the start with one readable line', async (t) => {
+  const dataDir = tmpDir();
+  const r = spawnSync(process.execPath, [CLI, 'start', '--free', '--tor', 'off', '--listen', '127.0.0.1:0', '--data-dir', dataDir], {
+    env: { ...process.env, BITDROP_CHUNK_CACHE_MIB: '12MiB' }, encoding: 'utf8', timeout: 60_000,
+  });
+  t.not(r.status, 0, `exit status ${r.status}`);
+  t.match(r.stderr, /BITDROP_CHUNK_CACHE_MIB must be a whole number of MiB \(0 turns the chunk cache off\), not "12MiB"/);
+  t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
 });

@@ -142,7 +142,14 @@ const MAX_READ = 1024 * 1024;
  * test/memory.test.ts peaked at 164 MiB with none, 183 with 24, 187–192 with 32 (BENCHMARKS.md).
  * BITDROP_CHUNK_CACHE_MIB sets it; 0 turns it off.
  */
-const CHUNK_CACHE_BYTES = Number(process.env.BITDROP_CHUNK_CACHE_MIB ?? 24) * 1024 * 1024;
+function chunkCacheBytes(): number {
+  const raw = process.env.BITDROP_CHUNK_CACHE_MIB ?? '24';
+  const mib = Number(raw);
+  if (raw.trim() === '' || !Number.isSafeInteger(mib) || mib < 0) {
+    throw new Error(`BITDROP_CHUNK_CACHE_MIB must be a whole number of MiB (0 turns the chunk cache off), not "${raw}"`);
+  }
+  return mib * 1024 * 1024;
+}
 
 /** 128 random bits, URL-safe. Not derived from content, so nobody can probe whether some bytes are stored. */
 export const newId = () => randomBytes(16).toString('base64url');
@@ -178,7 +185,7 @@ export class Store {
 
   private constructor(readonly db: Db, readonly blobs: BlobStore, chunkSize: number, readonly backend: BlobBackend, readonly volume: VolumeInfo) {
     this.chunkSize = chunkSize;
-    this.chunkCache = new ChunkCache(CHUNK_CACHE_BYTES, chunkSize);
+    this.chunkCache = new ChunkCache(chunkCacheBytes(), chunkSize);
     // One hashing thread per core beyond the event loop's: on two cores one thread was as fast as two and
     // costs one V8 heap less (BENCHMARKS.md).
     this.hashers = new HashPool({ threads: Math.min(4, Math.max(1, os.availableParallelism() - 1)), inFlight: SLOTS_IN_FLIGHT, maxSlots: MAX_SLOTS, slotSize: chunkSize, stallMs: STALL_MS });
