@@ -2,12 +2,17 @@
 // (deriveFileAddress), a batch per request, so the event loop never derives while the pool lasts.
 // Protocol: { from, count } in; { from, entries: [address, scriptHash][] } or { error } out.
 
+import os from 'os';
 import { parentPort, workerData } from 'worker_threads';
 import { deriveFileAddress, parseXpub } from './xpub';
 import type { NetworkName } from '../config';
 
 const { xpub, network } = workerData as { xpub: string; network: NetworkName };
 const key = parseXpub(xpub, network);
+
+// Lowest CPU priority for this thread only (on Linux, setpriority of "0" is the calling thread): a refill
+// during a burst of uploads takes the CPU the event loop, LevelDB and the clients leave over.
+try { os.setPriority(19); } catch { /* not allowed here: normal priority */ }
 
 parentPort!.on('message', ({ from, count }: { from: number; count: number }) => {
   try {

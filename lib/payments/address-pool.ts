@@ -68,6 +68,8 @@ export class AddressPool {
   private filling: Promise<void> | undefined;
   private worker: Worker | undefined;
   private stopped = false;
+  /** the worker failed: no more filling until the next start (addresses are derived inline) */
+  private broken = false;
   /** how many allocations the pool answered, and how many were derived inline (status, tests) */
   private readonly counts = { pooled: 0, inline: 0 };
 
@@ -153,11 +155,15 @@ export class AddressPool {
 
   /** Starts the fill when the pool is below its target (after allocations: a batch or a quarter below). */
   private kick(atOpen: boolean) {
-    if (this.stopped || this.filling || this.target === 0) return;
+    if (this.stopped || this.broken || this.filling || this.target === 0) return;
     const low = atOpen ? this.target : this.target - Math.min(POOL_BATCH, Math.ceil(this.target / 4)) + 1;
     if (this.size() >= low || this.end >= INDEX_LIMIT) return;
     this.filling = this.fill()
-      .catch((err) => this.log(`address pool: filling stopped: ${(err as Error).message}; addresses are derived inline until the next start`))
+      .catch((err) => {
+        if (this.stopped) return;
+        this.broken = true;
+        this.log(`address pool: filling stopped: ${(err as Error).message}; addresses are derived inline until the next start`);
+      })
       .finally(() => { this.filling = undefined; });
   }
 
