@@ -26,7 +26,7 @@
  *   m[id]                 -> ''                               maturing: the account has payments not confirmed
  *                                                             enough yet, so a new block may change it (ledger)
  *   n                     -> uint32 BE                        next address derivation index
- *   p[index:4 BE]         -> scripthash:32 ‖ address (ASCII)   an address derived ahead (lib/payments/address-pool):
+ *   p[index:4 BE]         -> scripthash:32 ‖ address ASCII    an address derived ahead (lib/payments/address-pool):
  *                                                             the pool holds the indices [n, k[addressPool].end);
  *                                                             an entry is deleted in the batch of the account that
  *                                                             takes its index. Entries outside that range are
