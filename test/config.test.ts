@@ -14,10 +14,17 @@ t.test('defaults', async (t) => {
   t.equal(c.grace, 7 * 86_400_000);
   t.equal(c.unpaidTtl, 86_400_000);
   t.equal(c.watchBudget, 500);
+  t.equal(c.addressPool, 1000, 'file addresses derived ahead');
   t.equal(c.storagePrice, 2, 'pay per use by default');
   t.equal(c.transferPrice, 10);
   t.equal(c.free, false);
   t.same(c.console, { host: '127.0.0.1', port: 8081 });
+});
+
+t.test('--address-pool: flag, env, 0 turns it off, a bad value is one line', async (t) => {
+  t.equal(loadConfig({ env: {}, flags: { addressPool: '120000' } }).addressPool, 120000);
+  t.equal(loadConfig({ env: { BITDROP_ADDRESS_POOL: '0' } }).addressPool, 0);
+  t.throws(() => loadConfig({ env: {}, flags: { addressPool: 'lots' } }), /^--address-pool: "lots" is not a whole number ≥ 0$/);
 });
 
 t.test('a free drop box is an explicit choice: --free, or both prices 0', async (t) => {
