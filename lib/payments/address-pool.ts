@@ -89,7 +89,7 @@ export class AddressPool {
     const log = o.log ?? (() => {});
     const fingerprint = xpubFingerprint(o.key);
     const raw = await o.db.get(layout.singleton('addressPool'));
-    const stored = raw ? JSON.parse(raw.toString()) as { end: number; fingerprint: string } : undefined;
+    const stored = raw ? parseMarker(raw) : undefined;
     let end = Math.max(stored?.end ?? o.next, o.next);
     if (stored && stored.fingerprint !== fingerprint) {
       log('address pool: it was derived from another key or network; discarded');
@@ -249,6 +249,15 @@ function derive(worker: Worker, from: number, count: number): Promise<[string, s
     worker.on('exit', onExit);
     worker.postMessage({ from, count });
   });
+}
+
+/** The stored marker; an unreadable one reads as a pool of unknown origin (discarded). */
+function parseMarker(raw: Buffer): { end: number; fingerprint: string } {
+  try {
+    const m = JSON.parse(raw.toString());
+    if (Number.isSafeInteger(m.end) && m.end >= 0 && typeof m.fingerprint === 'string') return m;
+  } catch { /* below */ }
+  return { end: 0, fingerprint: '(unreadable)' };
 }
 
 function poolMarker(end: number, fingerprint: string): BatchOp {
