@@ -30,13 +30,12 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 t.test('the pool fills in a worker and hands out exactly the inline addresses, its entries deleted with each account', async (t) => {
   const dir = tmpDir('bitdrop-test-', t);
   const db = await Db.open(path.join(dir, 'db'));
-  t.teardown(() => db.close());
   const xpub = vpubOf(1);
   const key = parseXpub(xpub, 'regtest');
   const logs: string[] = [];
   const log = (l: string) => logs.push(l);
   let pool = await AddressPool.open({ db, key, xpub, target: 1200, next: 0, window: 256, log });
-  t.teardown(() => pool.stop());
+  t.teardown(async () => { await pool.stop(); await db.close(); });
   await until(() => pool.size() === 1200 && !pool.status().filling, 60_000, 'a full pool');
   t.same(await poolKeys(db), range(0, 1200), 'entries 0 … 1199 are stored');
 
