@@ -64,6 +64,13 @@ function cpuSeconds(pids: number[]): number {
   }
   return ticks / TICK;
 }
+/** CPU seconds of a process's main thread only (for bitdrop: its event loop, without worker threads) */
+function mainThreadSeconds(pid: number): number {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICK;
+  } catch { return 0; }
+}
 const childPids = (pid: number): number[] => {
   try {
     return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -290,11 +297,11 @@ async function uploads() {
   const prices = ['--storage-price', '1000', '--transfer-price', '1000'];
   const paid = await startBitdrop('bitdrop-paid', path.join(work, 'data-up-paid'), [...prices, '--address-pool', String(POOL)]);
   const inline = await startBitdrop('bitdrop-paid-inline', path.join(work, 'data-up-paid-inline'), [...prices, '--address-pool', '0']);
-  const targets: { name: string; base: string; prefix: string; pids: () => number[] }[] = [
+  const targets: { name: string; base: string; prefix: string; pids: () => number[]; main?: number }[] = [
     { name: 'nginx PUT', base, prefix: '/dav/', pids: nginx.pids },
-    { name: 'bitdrop', base: free.base, prefix: '/', pids: free.pids },
-    { name: 'bitdrop paid', base: paid.base, prefix: '/', pids: paid.pids },
-    { name: 'paid, no pool', base: inline.base, prefix: '/', pids: inline.pids },
+    { name: 'bitdrop', base: free.base, prefix: '/', pids: free.pids, main: free.pid },
+    { name: 'bitdrop paid', base: paid.base, prefix: '/', pids: paid.pids, main: paid.pid },
+    { name: 'paid, no pool', base: inline.base, prefix: '/', pids: inline.pids, main: inline.pid },
   ];
   const c0 = cpuSeconds(paid.pids());
   const fillSeconds = await poolFull(paid, POOL);
@@ -309,10 +316,13 @@ async function uploads() {
       // the paid pool refills after each of its turns: never while another server is measured
       await poolFull(paid, POOL);
       const c0 = cpuSeconds(tg.pids());
+      const m0 = tg.main ? mainThreadSeconds(tg.main) : 0;
       const w = wrkPut(tg.base, tg.prefix, SMALL_SECONDS);
       const cpu = cpuSeconds(tg.pids()) - c0;
+      // bitdrop's event loop alone (its worker threads, e.g. the address pool's refill, are in the total)
+      const main = tg.main ? ` (event loop ${(((mainThreadSeconds(tg.main) - m0) / w.requests) * 1e3).toFixed(3)})` : '';
       (all[tg.name] ??= []).push(w.rps);
-      console.log(`round ${r + 1}  ${tg.name.padEnd(13)} ${w.rps.toFixed(0).padStart(6)} uploads/s  ${((cpu / w.requests) * 1e3).toFixed(3)} server CPU-ms each${w.bad ? `  ${w.bad} FAILED` : ''}`);
+      console.log(`round ${r + 1}  ${tg.name.padEnd(13)} ${w.rps.toFixed(0).padStart(6)} uploads/s  ${((cpu / w.requests) * 1e3).toFixed(3)} server CPU-ms each${main}${w.bad ? `  ${w.bad} FAILED` : ''}`);
     }
   }
   const med = (n: string) => median(all[n]);
