@@ -43,6 +43,33 @@ t.test('Db: concurrent synced batches go down in fewer groups, each atomic, read
   await t.rejects(db.put(key(3), Buffer.from('y')), /no more writes until a restart/);
 });
 
+t.test('Db: within one group only the last op of each key goes to LevelDB, with the same result', async (t) => {
+  const dir = tmpDir();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const db = await Db.open(path.join(dir, 'db'));
+  await db.put(key(9), Buffer.from('old'), { sync: true });
+  const before = { ...db.groupStats };
+  // The first write goes alone; the next 40 queue behind its fsync and go down as one group. Each of them
+  // rewrites one shared key (as every upload rewrites k[counters]) and writes one key of its own.
+  const writes = Array.from({ length: 41 }, (_, i) => db.batch([
+    { type: 'put', key: key(0), value: Buffer.from(`shared ${i}`) },
+    { type: 'put', key: key(100 + i), value: Buffer.from(`own ${i}`) },
+    ...(i === 20 ? [{ type: 'del' as const, key: key(9) }] : []),
+    ...(i === 30 ? [{ type: 'put' as const, key: key(9), value: Buffer.from('new') }] : []),
+  ], { sync: true }));
+  await Promise.all(writes);
+  const groups = db.groupStats.groups - before.groups;
+  const ops = db.groupStats.ops - before.ops;
+  t.ok(groups < 41, `41 writes in ${groups} groups`);
+  t.ok(ops < 41 * 2 + 2, `LevelDB was given ${ops} ops for ${41 * 2 + 2} queued`);
+  t.equal((await db.level.get(key(0)))?.toString(), 'shared 40', 'the shared key holds the last write');
+  let own = 0;
+  for (let i = 0; i < 41; i++) if ((await db.level.get(key(100 + i)))?.toString() === `own ${i}`) own++;
+  t.equal(own, 41, 'every write\'s own key is there');
+  t.equal((await db.level.get(key(9)))?.toString(), 'new', 'a put after a deletion of the same key wins');
+  await db.close();
+});
+
 t.test('store: small files are inline, deduplicated, and deleted with their batch', async (t) => {
   const dir = tmpDir();
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
