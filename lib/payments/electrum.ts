@@ -103,6 +103,7 @@ export interface DialOptions {
  */
 export class ElectrumConnection extends EventEmitter {
   private nextId = 0;
+  private corked = false;
   private pending = new Map<number, Pending>();
   private buffer = '';
   closed = false;
@@ -153,6 +154,16 @@ export class ElectrumConnection extends EventEmitter {
         this.close(`${method} got no answer within ${timeoutMs} ms`);
       }, timeoutMs);
       this.pending.set(id, { method, resolve: resolve as (v: unknown) => void, reject, timer });
+      // Requests made in the same tick go out in one write: a group commit answers up to 32 uploads at
+      // once, and each new address is one subscription (one syscall each, before).
+      if (!this.corked) {
+        this.corked = true;
+        this.socket.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.socket.uncork();
+        });
+      }
       this.socket.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
     });
   }
