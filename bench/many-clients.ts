@@ -110,7 +110,9 @@ async function waitFor(pattern: RegExp, out: () => string, proc: ChildProcess, w
   }
 }
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): { proc: ChildProcess; out: () => string } {
-  const proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Each server in a process group of its own: nginx's workers outlive a master killed at the wrong moment
+  // (one orphaned worker kept serving, and burning CPU, through a later run), so groups are killed whole.
+  const proc = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   children.push(proc);
   let text = '';
   proc.stdout!.on('data', (d) => { text += d; });
@@ -263,8 +265,7 @@ async function downloads() {
   }
   console.log(`${WIDE} clients: bitdrop/nginx ${(wide.bitdrop.mibps / wide.nginx.mibps).toFixed(2)}×, bitdrop/onionshare ${(wide.bitdrop.mibps / wide.onionshare.mibps).toFixed(2)}×, bitdrop failures ${wide.bitdrop.failed} (goal 0), peak RSS ${peakRssMiB(bd.pid).toFixed(0)} MiB`);
   await bd.stop();
-  for (const c of children) c.kill('SIGTERM');
-  await sleep(500);
+  await stopChildren();
 }
 
 /** wrk: `clients` keep-alive connections PUT a small body for `seconds`, each to its own path */
@@ -331,7 +332,18 @@ async function uploads() {
   await free.stop();
   await paid.stop();
   await inline.stop();
-  for (const c of children) c.kill('SIGTERM');
+  await stopChildren();
+}
+
+const killGroup = (c: ChildProcess, signal: NodeJS.Signals) => {
+  try { process.kill(-c.pid!, signal); } catch { /* already gone */ }
+};
+/** SIGTERM to every server's process group, then SIGKILL to whatever is left of it. */
+async function stopChildren() {
+  for (const c of children) killGroup(c, 'SIGTERM');
+  await sleep(500);
+  for (const c of children) killGroup(c, 'SIGKILL');
+  children.length = 0;
 }
 
 async function main() {
@@ -342,9 +354,13 @@ async function main() {
 }
 
 const cleanup = () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const c of children) killGroup(c, 'SIGKILL');
   fs.rmSync(work, { recursive: true, force: true });
 };
+process.once('SIGINT', () => {
+  cleanup();
+  process.exit(130);
+});
 main().then(() => {
   cleanup();
   // a left keep-alive socket (fetch) or child pipe must not keep the bench waiting once it has printed

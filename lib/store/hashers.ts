@@ -8,9 +8,8 @@
 // bounded for all uploads together, so memory and disk work stay bounded and a slow client never holds
 // up the others.
 
-import v8 from 'v8';
-import vm from 'vm';
 import { Worker } from 'worker_threads';
+import { collectGarbage } from './gc';
 
 export interface Slot {
   readonly buf: Buffer;
@@ -276,29 +275,5 @@ export class HashPool {
     const workers = this.workers;
     this.workers = [];
     await Promise.all(workers.map((w) => w.terminate()));
-  }
-}
-
-type Gc = (opts?: { type: 'major' | 'minor' }) => void;
-let gc: Gc | undefined;
-/**
- * A garbage collection: global.gc when node runs with --expose-gc, else V8's gc exposed on demand. Full by
- * default; `minor` collects only the young generation (about a millisecond here).
- */
-export function collectGarbage(type: 'major' | 'minor' = 'major') {
-  try {
-    if (!gc) {
-      const exposed = (globalThis as { gc?: Gc }).gc;
-      if (exposed) gc = exposed;
-      else {
-        v8.setFlagsFromString('--expose-gc');
-        gc = vm.runInNewContext('gc') as Gc;
-      }
-    }
-    // A bare gc() is the full, synchronous collection the memory tests were measured with.
-    if (type === 'minor') gc({ type });
-    else gc();
-  } catch {
-    gc = () => {};
   }
 }

@@ -18,7 +18,8 @@ import { Mutex } from './mutex';
 import { BufferPool, ChunkCache, sendSegments, type ChunkSource, type SendTarget, type Segment } from './reader';
 import type { BlobHandle } from './blobs';
 import { randomBytes } from './random';
-import { HashPool, collectGarbage, type Slot } from './hashers';
+import { HashPool, type Slot } from './hashers';
+import { collectGarbage } from './gc';
 import { inspectVolume, type VolumeInfo } from './volume';
 
 import { Db, type BatchOp as DbOp } from './db';
