@@ -3,7 +3,7 @@ import t from 'tap';
 import { BIP32Factory } from 'bip32';
 import * as ecc from '@bitcoinerlab/secp256k1';
 import { address as bjsAddress, payments } from 'bitcoinjs-lib';
-import { parseXpub, deriveFileAddress, scriptHashOf, addressScriptHash } from '../lib/payments/xpub';
+import { parseXpub, deriveFileAddress, scriptHashOf, addressScriptHash, childKeyEngines, derivationEngine } from '../lib/payments/xpub';
 import { NETWORKS } from '../lib/payments/networks';
 
 const bip32 = BIP32Factory(ecc);
@@ -107,7 +107,10 @@ t.test('address index must be a non-hardened whole number', async (t) => {
   t.match(deriveFileAddress(k, 2 ** 31 - 1).address, /^bc1q/);
 });
 
-t.test('the fast derivation (CKDpub with @noble/curves) gives what bip32 + bitcoinjs give, over the whole index range', async (t) => {
+t.test('each fast derivation (libsecp256k1, @noble/curves) gives what bip32 + bitcoinjs give, over the whole index range', async (t) => {
+  // The prebuilt libsecp256k1 binding ships for linux-x64: there it must be the one in use, never a silent fallback.
+  if (process.platform === 'linux' && process.arch === 'x64') t.equal(derivationEngine, 'libsecp256k1', 'libsecp256k1 derives here');
+  t.same(childKeyEngines.map((e) => e.name).slice(-1), ['@noble/curves'], 'noble is always there as the fallback');
   // 300 indices per key: 0, 2^31-1, and the rest spread over the range (a fixed stride, so runs repeat)
   const indices = [0, 1, 2 ** 31 - 1, ...Array.from({ length: 297 }, (_, k) => Math.floor(((k + 1) * (2 ** 31 - 2)) / 298))];
   const keys: Array<[string, 'bitcoin' | 'regtest' | 'testnet']> = [
@@ -118,13 +121,22 @@ t.test('the fast derivation (CKDpub with @noble/curves) gives what bip32 + bitco
   ];
   for (const [text, net] of keys) {
     const k = parseXpub(text, net);
+    const want = indices.map((i) => Buffer.from(k.receive.derive(i).publicKey));
+    for (const engine of childKeyEngines) {
+      let same = 0;
+      for (const [n, i] of indices.entries()) {
+        if (Buffer.from(engine.child(k, i)).equals(want[n])) same++;
+        else t.fail(`${engine.name}: ${text.slice(0, 4)} index ${i} differs from bip32`);
+      }
+      t.equal(same, indices.length, `${engine.name}: ${text.slice(0, 4)} on ${net}, ${same} child keys as bip32 derives them`);
+    }
     let same = 0;
-    for (const i of indices) {
-      const pay = payments.p2wpkh({ pubkey: k.receive.derive(i).publicKey, network: NETWORKS[net] });
+    for (const [n, i] of indices.entries()) {
+      const pay = payments.p2wpkh({ pubkey: want[n], network: NETWORKS[net] });
       const fast = deriveFileAddress(k, i);
       if (fast.address === pay.address && Buffer.from(fast.script).equals(Buffer.from(pay.output!))) same++;
       else t.fail(`${text.slice(0, 4)} index ${i}: ${fast.address} ≠ ${pay.address}`);
     }
-    t.equal(same, indices.length, `${text.slice(0, 4)} on ${net}: ${same} addresses as bip32 derives them`);
+    t.equal(same, indices.length, `${text.slice(0, 4)} on ${net}: ${same} addresses as bip32 + bitcoinjs give them`);
   }
 });

@@ -1,5 +1,5 @@
-// Minimal typings for the two dependencies that ship none. We wrap both behind modules of our own
-// (lib/tor/control.ts, lib/payments/electrum.ts), so only what those wrappers touch is declared.
+// Minimal typings for the dependencies that ship none. We wrap each behind a module of our own
+// (lib/tor/control.ts, lib/payments/electrum.ts, lib/payments/xpub.ts), so only what those touch is declared.
 declare module 'granax' {
   import { EventEmitter } from 'events';
   import { Duplex } from 'stream';
@@ -21,4 +21,10 @@ declare module 'electrum-client' {
     subscribe: import('events').EventEmitter;
   }
   export = ElectrumClient;
+}
+
+declare module 'secp256k1/bindings' {
+  // libsecp256k1's native binding (prebuilt for linux-x64); lib/payments/xpub.ts derives child keys with it.
+  /** P + tweak·G, serialized; throws when the tweak is not below the order or the sum is the point at infinity */
+  export function publicKeyTweakAdd(publicKey: Uint8Array, tweak: Uint8Array, compressed?: boolean): Uint8Array;
 }

@@ -132,29 +132,64 @@ const N = Point.Fn.ORDER;
 const branchPoints = new WeakMap<BIP32Interface, Point>();
 
 /**
- * BIP32 CKDpub of the receive branch at `index`, with @noble/curves directly: HMAC-SHA512 and hash160 by
- * node's crypto, one multiplication of the base point. About 3× faster than bip32's derive (which goes
- * through the ecc interface and its checks). `multiplyUnsafe` is not constant-time, which is fine here:
- * everything derives from a public key. The two cases BIP32 calls invalid (IL ≥ n or IL = 0, or a child
- * at infinity; probability ~2^-127) go to bip32's own derive, so the result is what a wallet derives.
+ * libsecp256k1 through the `secp256k1` package's native binding (its prebuilt linux-x64 binary; no build
+ * at install), when it loads: a child key in ~50 µs against 0.33–0.5 ms with @noble/curves' bigint
+ * arithmetic, which is what bounds paid uploads once the address pool is empty (BENCHMARKS.md). The
+ * package's own fallback is elliptic, slower than noble, so where the binding does not load we use noble.
  */
-function childPublicKey(parsed: ParsedXpub, index: number): Uint8Array {
+const native: typeof import('secp256k1/bindings') | undefined = (() => {
+  try {
+    return require('secp256k1/bindings') as typeof import('secp256k1/bindings');
+  } catch {
+    return undefined;
+  }
+})();
+
+/** IL of BIP32 CKDpub for the receive branch's child `index` (HMAC-SHA512 by node's crypto) */
+function tweak(branch: BIP32Interface, index: number): Buffer {
+  const data = Buffer.allocUnsafe(37);
+  data.set(branch.publicKey, 0);
+  data.writeUInt32BE(index, 33);
+  return crypto.createHmac('sha512', branch.chainCode).update(data).digest().subarray(0, 32);
+}
+
+/**
+ * BIP32 CKDpub of the receive branch at `index`: P + IL·G with libsecp256k1 (above) or with @noble/curves
+ * directly. Both are several times faster than bip32's derive (which goes through the ecc interface and its
+ * checks). noble's `multiplyUnsafe` is not constant-time, which is fine here: everything derives from a
+ * public key. The two cases BIP32 calls invalid (IL ≥ n or IL = 0, or a child at infinity; probability
+ * ~2^-127) go to bip32's own derive, so the result is what a wallet derives.
+ */
+function byLibsecp256k1(parsed: ParsedXpub, index: number): Uint8Array {
+  try {
+    return native!.publicKeyTweakAdd(parsed.receive.publicKey, tweak(parsed.receive, index), true);
+  } catch {
+    return parsed.receive.derive(index).publicKey; // an invalid IL or child: bip32 skips as BIP32 says
+  }
+}
+
+function byNoble(parsed: ParsedXpub, index: number): Uint8Array {
   const branch = parsed.receive;
   let parent = branchPoints.get(branch);
   if (!parent) {
     parent = Point.fromBytes(branch.publicKey);
     branchPoints.set(branch, parent);
   }
-  const data = Buffer.allocUnsafe(37);
-  data.set(branch.publicKey, 0);
-  data.writeUInt32BE(index, 33);
-  const I = crypto.createHmac('sha512', branch.chainCode).update(data).digest();
-  const il = BigInt('0x' + I.toString('hex', 0, 32));
+  const il = BigInt('0x' + tweak(branch, index).toString('hex'));
   if (il === 0n || il >= N) return branch.derive(index).publicKey;
   const child = parent.add(Point.BASE.multiplyUnsafe(il));
   if (child.is0()) return branch.derive(index).publicKey;
   return child.toBytes(true);
 }
+
+/** The child-key implementations available here, the one in use first (tests check each against bip32). */
+export const childKeyEngines: { name: string; child: (parsed: ParsedXpub, index: number) => Uint8Array }[] = [
+  ...(native ? [{ name: 'libsecp256k1', child: byLibsecp256k1 }] : []),
+  { name: '@noble/curves', child: byNoble },
+];
+/** which implementation derives child keys here */
+export const derivationEngine = childKeyEngines[0].name;
+const childPublicKey = childKeyEngines[0].child;
 
 /** The p2wpkh address at <account>/0/index — one per file; index is the file's sequence number. */
 export function deriveFileAddress(parsed: ParsedXpub, index: number): FileAddress {
