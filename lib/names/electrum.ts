@@ -16,8 +16,7 @@ import { Transaction } from 'bitcoinjs-lib';
 import { ChainError, HeaderChain, LessWork, ProofError, parseTip, syncChain, type Anchor } from '../chain';
 import { ElectrumConnection, ElectrumRpcError } from '../payments/electrum';
 import { nameIndexScriptHash, parseNameScript } from './script';
-import { domainToName, NameValueError, onionFromValue } from './value';
-import { ResolveError, type Resolution } from './resolve';
+import { nameOfDomain, resolution, ResolveError, type Resolution } from './resolve';
 import type { NetworkName } from '../config';
 
 export { nameIndexScript, nameIndexScriptHash } from './script';
@@ -183,12 +182,7 @@ async function askServer(chain: HeaderChain, url: string, name: string, opts: El
  * every answer checked (lookupName). The same Resolution shape and ResolveError reasons as the node path.
  */
 export async function resolveNameElectrum(domain: string, opts: ElectrumNameOptions): Promise<Resolution> {
-  let target: { name: string; labels: string[] };
-  try {
-    target = domainToName(domain);
-  } catch (err) {
-    throw new ResolveError((err as Error).message, 'invalid');
-  }
+  const target = nameOfDomain(domain);
   let record: NameRecord;
   try {
     record = await lookupName(target.name, opts);
@@ -197,12 +191,5 @@ export async function resolveNameElectrum(domain: string, opts: ElectrumNameOpti
     const reason = err.kind === 'unknown' ? 'unknown' : err.kind === 'expired' ? 'expired' : err.kind === 'unreachable' ? 'node' : err.kind;
     throw new ResolveError(err.message.replace(target.name, `${domain} (${target.name})`), reason as ResolveError['reason']);
   }
-  let onion: string;
-  try {
-    onion = onionFromValue(record.value, target.labels, domain);
-  } catch (err) {
-    if (err instanceof NameValueError) throw new ResolveError(err.message, 'no-onion');
-    throw err;
-  }
-  return { domain, name: target.name, onion, value: record.value, txid: record.txid, height: record.height, expiresIn: record.expiresIn };
+  return resolution(domain, target, record);
 }

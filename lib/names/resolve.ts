@@ -25,13 +25,30 @@ export class ResolveError extends Error {
   }
 }
 
-export async function resolveName(domain: string, rpc: NamecoinRpc): Promise<Resolution> {
-  let target: { name: string; labels: string[] };
+/** The name a domain stands for (and the labels left of it); a malformed domain is a ResolveError 'invalid'. */
+export function nameOfDomain(domain: string): { name: string; labels: string[] } {
   try {
-    target = domainToName(domain);
+    return domainToName(domain);
   } catch (err) {
     throw new ResolveError((err as Error).message, 'invalid');
   }
+}
+
+/** The answer for a name's current record: the onion its value gives for the domain's labels. */
+export function resolution(domain: string, target: { name: string; labels: string[] },
+  record: { value: string; txid: string; height: number; expiresIn: number }): Resolution {
+  let onion: string;
+  try {
+    onion = onionFromValue(record.value, target.labels, domain);
+  } catch (err) {
+    if (err instanceof NameValueError) throw new ResolveError(err.message, 'no-onion');
+    throw err;
+  }
+  return { domain, name: target.name, onion, value: record.value, txid: record.txid, height: record.height, expiresIn: record.expiresIn };
+}
+
+export async function resolveName(domain: string, rpc: NamecoinRpc): Promise<Resolution> {
+  const target = nameOfDomain(domain);
   let show: { value: string; txid: string; height: number; expires_in: number; expired: boolean };
   try {
     show = await rpc.call('name_show', [target.name]);
@@ -47,12 +64,5 @@ export async function resolveName(domain: string, rpc: NamecoinRpc): Promise<Res
   if (show.expired) {
     throw new ResolveError(`${domain} has expired (${target.name} was last updated at height ${show.height}, ${-show.expires_in} blocks ago its lifetime ended)`, 'expired');
   }
-  let onion: string;
-  try {
-    onion = onionFromValue(show.value, target.labels, domain);
-  } catch (err) {
-    if (err instanceof NameValueError) throw new ResolveError(err.message, 'no-onion');
-    throw err;
-  }
-  return { domain, name: target.name, onion, value: show.value, txid: show.txid, height: show.height, expiresIn: show.expires_in };
+  return resolution(domain, target, { value: show.value, txid: show.txid, height: show.height, expiresIn: show.expires_in });
 }
