@@ -18,12 +18,8 @@ const FULL = 64_000; // one whole download
 const json = async (url: string) => JSON.parse(await curl('-H', 'Accept: application/json', url));
 
 t.test('kill -9 during and right after downloads: every download stays charged', async (t) => {
-  const dataDir = tmpDir();
-  const work = tmpDir();
-  t.teardown(() => {
-    fs.rmSync(work, { recursive: true, force: true });
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  });
+  const dataDir = tmpDir('bitdrop-test-', t);
+  const work = tmpDir('bitdrop-test-', t);
   let d: Daemon = await startDaemon({ dataDir, args: PRICES, paid: true });
   t.teardown(() => d.stop());
   const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(work, SIZE, 'big.bin'), `${d.url}/`));

@@ -13,12 +13,8 @@ function sample(text: string, series: string): number | undefined {
 }
 
 t.test('/metrics: uploads, downloads, 402s, files by state, Electrum, event-loop lag; only with the admin token', async (t) => {
-  const dataDir = tmpDir();
-  const work = tmpDir();
-  t.teardown(() => {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    fs.rmSync(work, { recursive: true, force: true });
-  });
+  const dataDir = tmpDir('bitdrop-test-', t);
+  const work = tmpDir('bitdrop-test-', t);
   const p = await startPaidNode({}, dataDir);
   t.teardown(() => p.stop());
   const token = fs.readFileSync(adminTokenPath(dataDir), 'utf8').trim();

@@ -11,12 +11,8 @@ import { layout } from '../lib/store/layout';
 const upload = async (url: string, file: string) => JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', file, `${url}/`));
 
 t.test('counters by state follow uploads, payments and expiry, survive a restart, and are counted once when missing', async (t) => {
-  const dataDir = tmpDir();
-  const work = tmpDir();
-  t.teardown(() => {
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    fs.rmSync(work, { recursive: true, force: true });
-  });
+  const dataDir = tmpDir('bitdrop-test-', t);
+  const work = tmpDir('bitdrop-test-', t);
   let p = await startPaidNode({}, dataDir);
   t.teardown(() => p.stop());
   const paid = await upload(p.url, randomFile(work, MiB, 'paid.bin'));
