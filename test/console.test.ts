@@ -11,8 +11,7 @@ t.test('the console answers on its loopback port with the admin token only, and 
   t.match(d.consoleUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
   t.not(d.consoleUrl, d.url, 'a second listener');
   const token = fs.readFileSync(path.join(d.dataDir, 'admin-token'), 'utf8').trim();
-  const work = tmpDir();
-  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = tmpDir('bitdrop-test-', t);
   await curl('-f', '-T', randomFile(work, 1000), `${d.url}/`);
 
   const anon = await curlStatus('-i', `${d.consoleUrl}/`);

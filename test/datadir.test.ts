@@ -36,8 +36,7 @@ t.test('an existing 0755 data dir and everything bitdrop writes end up owner-onl
     await d.stop();
     fs.rmSync(path.dirname(dataDir), { recursive: true, force: true });
   });
-  const work = tmpDir();
-  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = tmpDir('bitdrop-test-', t);
   await curl('-f', '-T', randomFile(work, 5 * 1024 * 1024, 'up.bin'), `${d.url}/`);
   const open: string[] = [];
   let files = 0;

@@ -9,8 +9,7 @@ import { startDaemon, curl, curlStatus, exec, randomFile, sha256File, tmpDir } f
 t.test('a drop of three files on a free box: page, JSON, each file, the zip, deletion', async (t) => {
   const d = await startDaemon();
   t.teardown(() => d.stop());
-  const work = tmpDir();
-  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = tmpDir('bitdrop-test-', t);
   const a = randomFile(work, 5 * 1024 * 1024 + 3, 'a.bin');
   const b = randomFile(work, 1000, 'same.txt');
   const c = path.join(work, 'c', 'same.txt');
@@ -53,8 +52,7 @@ t.test('a drop of three files on a free box: page, JSON, each file, the zip, del
 t.test('priced: one address for the drop; unpaid, a browser gets the 402 page, never an attachment', async (t) => {
   const d = await startDaemon({ paid: true });
   t.teardown(() => d.stop());
-  const work = tmpDir();
-  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = tmpDir('bitdrop-test-', t);
   const drop = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-F', `file=@${randomFile(work, 100, 'x.txt')}`, '-F', `file=@${randomFile(work, 200, 'y.txt')}`, `${d.url}/`));
   t.equal(drop.state, 'awaiting payment');
   t.match(drop.address, /^bcrt1/);
@@ -75,8 +73,7 @@ t.test('priced: one address for the drop; unpaid, a browser gets the 402 page, n
 t.test('files of a drop never finished (the daemon died mid-upload) are removed by the sweep after the next start', async (t) => {
   const { Store } = await import('../lib/store');
   const { Readable } = await import('stream');
-  const dir = tmpDir();
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir('bitdrop-test-', t);
   let store = await Store.open({ dir });
   const drop = { id: 'DDDDDDDDDDDDDDDDDDDDDD', deleteToken: 'tok' };
   const one = await store.ingest(Readable.from([Buffer.from('first file')]), { name: 'a', type: 'text/plain', maxBytes: 1e6, drop });

@@ -3,7 +3,6 @@
 // and the daemon killed with -9 in the middle of a burst of small uploads.
 
 import t from 'tap';
-import fs from 'fs';
 import http from 'http';
 import path from 'path';
 import crypto from 'crypto';
@@ -16,8 +15,7 @@ import { layout, PREFIX } from '../lib/store/layout';
 const key = (i: number) => Buffer.from(`k${String(i).padStart(4, '0')}`);
 
 t.test('Db: concurrent synced batches go down in fewer groups, each atomic, readable at once', async (t) => {
-  const dir = tmpDir();
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir('bitdrop-test-', t);
   const db = await Db.open(path.join(dir, 'db'));
   const writes = Array.from({ length: 64 }, (_, i) =>
     db.batch([{ type: 'put', key: key(i), value: Buffer.from(`v${i}`) }, { type: 'put', key: key(1000 + i), value: Buffer.from(`w${i}`) }], { sync: true }));
@@ -44,8 +42,7 @@ t.test('Db: concurrent synced batches go down in fewer groups, each atomic, read
 });
 
 t.test('Db: within one group only the last op of each key goes to LevelDB, with the same result', async (t) => {
-  const dir = tmpDir();
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir('bitdrop-test-', t);
   const db = await Db.open(path.join(dir, 'db'));
   await db.put(key(9), Buffer.from('old'), { sync: true });
   const before = { ...db.groupStats };
@@ -71,8 +68,7 @@ t.test('Db: within one group only the last op of each key goes to LevelDB, with 
 });
 
 t.test('store: small files are inline, deduplicated, and deleted with their batch', async (t) => {
-  const dir = tmpDir();
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir('bitdrop-test-', t);
   const store = await Store.open({ dir });
   t.teardown(() => store.close());
   const bodies = Array.from({ length: 48 }, (_, i) => Buffer.from(`small file ${i % 24}\n`));
@@ -96,8 +92,7 @@ t.test('store: small files are inline, deduplicated, and deleted with their batc
 });
 
 t.test('kill -9 in a burst of small uploads from 16 clients: every 201 reads back after the restart', async (t) => {
-  const dataDir = tmpDir();
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('bitdrop-test-', t);
   let d = await startDaemon({ dataDir });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   t.teardown(() => agent.destroy());

@@ -5,7 +5,6 @@
 import t from 'tap';
 import http from 'http';
 import net from 'net';
-import fs from 'fs';
 import { curl, randomFile, tmpDir } from './helpers/daemon';
 import { startPaidNode, MiB } from './helpers/paid-node';
 
@@ -40,8 +39,7 @@ const ONE_LINE = /^[1-5]\d\d [A-Za-z ]*: [^\n]+\n([a-z]+:[^\n]*\n)?$/;
 t.test('repeated and oddly typed parameters, headers and form fields get a 4xx with one line, never a 500', async (t) => {
   const p = await startPaidNode();
   t.teardown(() => p.stop());
-  const work = tmpDir();
-  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = tmpDir('bitdrop-test-', t);
   const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(work, 1000, 'a.txt'), `${p.url}/`));
   const id: string = up.id;
   const reserved = JSON.parse(await curl('-f', '-X', 'POST', '-H', 'Accept: application/json', `${p.url}/reserve?size=10`)).reservation;
@@ -137,8 +135,7 @@ t.test('dropped connections and parse errors are one debug line each, not stack 
   const p = await startPaidNode({}, tmpDir(), { debug: (l) => debug.push(l) });
   t.teardown(() => p.stop());
   const port = Number(new URL(p.url).port);
-  const work = tmpDir();
-  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = tmpDir('bitdrop-test-', t);
   const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(work, 4 * MiB, 'b.bin'), `${p.url}/`));
   const before = p.logs.length;
   for (let i = 0; i < 20; i++) {

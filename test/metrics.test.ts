@@ -81,8 +81,7 @@ t.test('logs: --log-format json is one JSON object a line with levels; readable 
   // The daemon itself, in JSON, at debug level, through an upload and a deletion with its token.
   const d = await startDaemon({ args: ['--log-format', 'json', '--log-level', 'debug'], readyPattern: /"msg":"ready\s/ }).catch((err) => { throw err; });
   t.teardown(() => d.stop());
-  const work = tmpDir();
-  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = tmpDir('bitdrop-test-', t);
   const up = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(work, 100, 'x.bin'), `${d.url}/`));
   t.equal((await curlStatus('-X', 'DELETE', '-H', `X-Delete-Token: ${up.deleteToken}`, `${d.url}/${up.id}`)).status, 200, 'deleted with its token');
   await d.stop();

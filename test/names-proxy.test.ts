@@ -68,8 +68,7 @@ t.test('example.bit in a tor with names-proxy', { timeout: 540_000 }, async (t) 
   const network = await startTorNetwork();
   t.teardown(() => network.stop());
   const devnet = await openDevnet(t);
-  const dataDir = tmpDir('bitdrop-names-proxy-');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('bitdrop-names-proxy-', t);
   const daemon = await startDaemon({
     dataDir,
     args: ['--tor', 'managed', '--torrc-append', network.torrcAppendFile(), '--namecoin-rpc', devnet.namecoinRpcUrl, '--name', 'd/example', '--namecoin-poll', '100ms'],
@@ -141,8 +140,7 @@ t.test('example.bit in a tor with names-proxy', { timeout: 540_000 }, async (t) 
 
   // With no resolver flag, names-proxy picks the built-in proof-checked Electrum servers and reaches them
   // through the SocksPort this tor reports (no .bit stream is opened here: nothing is looked up).
-  const bare = tmpDir('bitdrop-names-proxy-default-');
-  t.teardown(() => fs.rmSync(bare, { recursive: true, force: true }));
+  const bare = tmpDir('bitdrop-names-proxy-default-', t);
   const third = startProxy(client.controlArg(), undefined, bare);
   t.teardown(() => {
     if (third.child.exitCode === null) third.child.kill('SIGKILL');

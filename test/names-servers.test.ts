@@ -4,7 +4,6 @@
 // DisableNetwork 1.
 
 import { ChildProcess, execFile, spawn } from 'child_process';
-import fs from 'fs';
 import net from 'net';
 import readline from 'readline';
 import t from 'tap';
@@ -73,8 +72,7 @@ t.test('chooseNameResolver: flags first, then the default of two built-in onion 
 });
 
 t.test('bitdrop resolve with no flags: one clear line when tor is not reachable', async (t) => {
-  const dir = tmpDir('bitdrop-names-default-');
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir('bitdrop-names-default-', t);
   // a loopback port nobody listens on
   const port = await new Promise<number>((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -112,8 +110,7 @@ function namesProxy(controlArg: string, cwd: string): { child: ChildProcess; fir
 t.test('names-proxy with no flags and a tor without a SocksPort: one clear line, tor put back', { timeout: 60_000 }, async (t) => {
   const tor = await startLoneTor(); // DisableNetwork 1: nothing leaves this machine
   t.teardown(() => tor.stop());
-  const dir = tmpDir('bitdrop-names-default-proxy-');
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir('bitdrop-names-default-proxy-', t);
   const control = await tor.connect();
   t.teardown(() => control.close());
 

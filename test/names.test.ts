@@ -18,8 +18,7 @@ const resolveCli = async (...args: string[]) => (await exec(process.execPath, [C
 t.test('a name\'s whole life: registered, resolved, renewed over 200 blocks, updated when the onion changes', async (t) => {
   const devnet = await openDevnet(t);
   const url = devnet.namecoinRpcUrl;
-  const dataDir = tmpDir('bitdrop-names-');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('bitdrop-names-', t);
   let daemon = await namesDaemon(t, url, { dataDir });
 
   const sent = await waitFor('name_new', async () => (await nameStatus(dataDir)).state === 'new-sent');
@@ -93,8 +92,7 @@ t.test('a name\'s whole life: registered, resolved, renewed over 200 blocks, upd
 
 t.test('kill -9 right after name_new: the restart finishes with the saved rand, one name_new on the chain', async (t) => {
   const devnet = await openDevnet(t);
-  const dataDir = tmpDir('bitdrop-names-');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('bitdrop-names-', t);
   let sawNameNew = false;
   let daemonRef: Promise<{ kill9: () => Promise<void> }> | undefined;
   let killed = false;
@@ -136,8 +134,7 @@ t.test('kill -9 right after name_new: the restart finishes with the saved rand, 
 
 t.test('kill -9 between the name_new RPC and its write: the restart finds it in the wallet instead of paying twice', async (t) => {
   const devnet = await openDevnet(t);
-  const dataDir = tmpDir('bitdrop-names-');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('bitdrop-names-', t);
   let daemonRef: Promise<{ kill9: () => Promise<void> }> | undefined;
   let killed = false;
   let answer = '';
@@ -169,8 +166,7 @@ t.test('kill -9 between the name_new RPC and its write: the restart finds it in 
 
 t.test('kill -9 between the firstupdate RPC and its write: no second firstupdate', async (t) => {
   const devnet = await openDevnet(t);
-  const dataDir = tmpDir('bitdrop-names-');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('bitdrop-names-', t);
   let daemonRef: Promise<{ kill9: () => Promise<void> }> | undefined;
   let killed = false;
   const proxy = await rpcProxy(t, devnet.namecoinRpcUrl, {
@@ -255,8 +251,7 @@ t.test('node down, wrong credentials, locked wallet: a clear state, retried, not
 
 t.test('a value over 520 bytes stops the start with one line, before anything is sent', async (t) => {
   const devnet = await openDevnet(t);
-  const dir = tmpDir('bitdrop-names-');
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir('bitdrop-names-', t);
   const file = writeJson(dir, 'value.json', { info: 'x'.repeat(500) });
   const res = await exec(process.execPath, [CLI, 'start', '--data-dir', path.join(dir, 'data'), '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--free', '--tor', 'off',
     '--namecoin-rpc', devnet.namecoinRpcUrl, '--name', 'd/example', '--name-value', file]).catch((e) => e);
@@ -267,8 +262,7 @@ t.test('a value over 520 bytes stops the start with one line, before anything is
 });
 
 t.test('on a fresh data dir: bitdrop start --name d/example, bitdrop devnet mine 13, bitdrop resolve example.bit --data-dir', async (t) => {
-  const dataDir = tmpDir('bitdrop-names-');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('bitdrop-names-', t);
   const daemon = await startDaemon({ dataDir, args: ['--tor', 'managed', '--torrc-append', offlineAppendFile(dataDir), '--name', 'd/example'] });
   t.teardown(() => daemon.stop());
   t.match(daemon.output(), /names\s+d\/example via the embedded devnet's Namecoin regtest node .*SIMULATED/, 'says it uses the devnet');

@@ -19,8 +19,7 @@ t.test('the pages in Chromium with JavaScript off', async (t) => {
   // `bitdrop start` with no prices: pay per use on the embedded devnet is the default.
   const d = await startDaemon({ paid: true, args: ['--max-upload-bytes', '3MiB', '--max-unpaid-bytes', '600KB'] });
   t.teardown(() => d.stop());
-  const work = tmpDir();
-  t.teardown(() => fs.rmSync(work, { recursive: true, force: true }));
+  const work = tmpDir('bitdrop-test-', t);
   const browser = await launchChromium({ viewport: { width: 1000, height: 800 } });
   t.teardown(() => browser.close());
   const page = await browser.context.newPage();

@@ -53,8 +53,7 @@ t.test('counters by state follow uploads, payments and expiry, survive a restart
 });
 
 t.test('an orphaned chunk is removed in the background after the listener is up', async (t) => {
-  const dataDir = tmpDir();
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('bitdrop-test-', t);
   let p = await startPaidNode({}, dataDir);
   await p.stop();
   const orphan = `${dataDir}/chunks/ab/${'ab'.repeat(32)}`;

@@ -119,8 +119,7 @@ t.test('layout: every key prefix is its own', async (t) => {
 });
 
 t.test('counters: persisted with every change, counted once for a store from before them', async (t) => {
-  const dir = tmpDir();
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tmpDir('bitdrop-test-', t);
   let store = await Store.open({ dir, chunkSize: 1024 });
   const a = await store.ingest(Readable.from([crypto.randomBytes(3000)]), { name: 'a', type: 'x/y', maxBytes: 1e9 });
   await store.ingest(Readable.from([crypto.randomBytes(10)]), { name: 'b', type: 'x/y', maxBytes: 1e9 });

@@ -109,8 +109,7 @@ t.test('a drop box on a private Tor network', { timeout: 540_000 }, async (t) =>
 
   const network: TorNetwork = await startTorNetwork();
   t.teardown(() => network.stop());
-  const dataDir = tmpDir('e2e');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('e2e', t);
   const [httpPort] = await freePorts(1);
 
   const daemon = startDaemon(dataDir, httpPort, network.torrcAppendFile());
@@ -193,8 +192,7 @@ async function story(t: Tap, network: TorNetwork, daemon: Daemon, dataDir: strin
   await t.test('client authorization: refused without the key, served with it', async (t) => {
     const alice = addClient(dataDir, 'alice'); // the running daemon sees the new client and re-adds its onion
     t.match(alice.line, new RegExp(`^${url.slice(7, 63)}:descriptor:x25519:[A-Z2-7]{52}$`));
-    const authDir = tmpDir('client-auth');
-    t.teardown(() => fs.rmSync(authDir, { recursive: true, force: true }));
+    const authDir = tmpDir('client-auth', t);
     fs.chmodSync(authDir, 0o700);
     fs.writeFileSync(path.join(authDir, 'alice.auth_private'), alice.line + '\n', { mode: 0o600 });
 

@@ -42,8 +42,7 @@ async function secondController(dataDir: string): Promise<ControlPort> {
 const detached = async (control: ControlPort) => (await control.getInfo('onions/detached')).split('\n').filter(Boolean);
 
 t.test('managed: ADD_ONION gives an address; the key is kept 0600 and gives the same address after a restart', async (t) => {
-  const dataDir = tmpDir('managed');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('managed', t);
 
   const first = service(dataDir);
   const started = Date.now();
@@ -82,8 +81,7 @@ function nowhereAppendFile(dir: string): string {
 }
 
 t.test('managed: kill -9 tor → it is restarted, the onion published again, on the same SocksPort', async (t) => {
-  const dataDir = tmpDir('restart');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('restart', t);
   const { tor, logs } = service(dataDir, { torrcAppend: nowhereAppendFile(dataDir) });
   await tor.start();
   t.teardown(() => tor.stop());
@@ -112,8 +110,7 @@ t.test('managed: kill -9 tor → it is restarted, the onion published again, on 
 });
 
 t.test('kill -9 the daemon: its tor exits too (TAKEOWNERSHIP), no orphan keeps the onion', async (t) => {
-  const dataDir = tmpDir('orphan');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('orphan', t);
   const standIn = path.join(__dirname, 'helpers', 'tor-standin-daemon.ts');
   const args = ['start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--tor', 'managed', '--torrc-append', offlineAppendFile(dataDir)];
   const daemon = spawn(process.execPath, [...process.execArgv, standIn, ...args], {
@@ -144,8 +141,7 @@ t.test('kill -9 the daemon: its tor exits too (TAKEOWNERSHIP), no orphan keeps t
 t.test('attach (cookie): DEL_ONION on stop, seen from a second control connection', async (t) => {
   const lone = await startLoneTor();
   t.teardown(() => lone.stop());
-  const dataDir = tmpDir('attach');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('attach', t);
   const { tor } = service(dataDir, { mode: 'attach', torControl: lone.controlArg });
   await tor.start();
   const id = tor.status().onion!.replace('.onion', '');
@@ -173,8 +169,7 @@ t.test('attach (cookie): DEL_ONION on stop, seen from a second control connectio
 t.test('onion DoS defences: proof-of-work and a stream limit go with ADD_ONION, and tor takes them', async (t) => {
   const lone = await startLoneTor();
   t.teardown(() => lone.stop());
-  const dataDir = tmpDir('defences');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('defences', t);
   const observer = await lone.connect();
   t.teardown(() => observer.close());
 
@@ -211,8 +206,7 @@ t.test('onion DoS defences: proof-of-work and a stream limit go with ADD_ONION, 
 t.test('attach with a password, and over a unix socket', async (t) => {
   const withPassword = await startLoneTor({ password: 'correct horse' });
   t.teardown(() => withPassword.stop());
-  const dataDir = tmpDir('attach-pw');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('attach-pw', t);
 
   const noPassword = service(dataDir, { mode: 'attach', torControl: withPassword.controlArg });
   await t.rejects(noPassword.tor.start(), { message: /wants a control password: pass --tor-password/ });
@@ -233,8 +227,7 @@ t.test('attach with a password, and over a unix socket', async (t) => {
 });
 
 t.test('readable one-line errors', async (t) => {
-  const dataDir = tmpDir('errors');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('errors', t);
   const nobody = service(dataDir, { mode: 'attach', torControl: '127.0.0.1:1' });
   await t.rejects(nobody.tor.start(), { message: 'cannot reach the tor control port 127.0.0.1:1: ECONNREFUSED' });
 
@@ -247,8 +240,7 @@ t.test('readable one-line errors', async (t) => {
 });
 
 t.test('off, and managed without a tor binary falls back to off with the install hint', async (t) => {
-  const dataDir = tmpDir('off');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('off', t);
   const off = service(dataDir, { mode: 'off' });
   await off.tor.start();
   t.same(off.tor.status(), { mode: 'off', bootstrap: 0, onion: undefined, socks: undefined });
@@ -264,8 +256,7 @@ t.test('off, and managed without a tor binary falls back to off with the install
 });
 
 t.test('client authorization: add, list, remove; a running service re-adds its onion', async (t) => {
-  const dataDir = tmpDir('clients');
-  t.teardown(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = tmpDir('clients', t);
 
   // Before the first start the address is unknown, so the client line comes later.
   const early = addClient(dataDir, 'alice');

@@ -9,7 +9,7 @@ import type { Test } from 'tap';
 import type { Devnet } from '../../lib/devnet';
 import { parseNameScript } from '../../lib/names/script';
 import { startDaemon, tmpDir, type Daemon } from './daemon';
-import { offlineAppendFile } from './tor-lone';
+import { offlineAppendFile, waitFor as pollUntil } from './tor-lone';
 import { fetchStatus } from '../../lib/cli/status';
 import type { NameStatus } from '../../lib/names';
 
@@ -33,19 +33,9 @@ export async function nameStatus(dataDir: string, name = 'd/example'): Promise<N
   return { ...n, onion: s.onion as string | null };
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** tor-lone's waitFor, polled every 50 ms with a 20 s default, for checks that answer undefined or false until ready */
+export function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  return pollUntil(what, fn, timeoutMs, 50) as Promise<T>;
 }
 
 /** Every name operation in the devnet's Namecoin blocks and mempool, in order. */
