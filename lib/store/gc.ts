@@ -27,3 +27,16 @@ export function collectGarbage(type: 'major' | 'minor' = 'major') {
     gc = () => {};
   }
 }
+
+/**
+ * Counts the bytes of new buffers that die young (socket reads copied elsewhere, read slices past a pool)
+ * and asks for a young-generation collection each time `everyBytes` more were counted.
+ */
+export function youngCollector(everyBytes: number): (bytes: number) => void {
+  let since = 0;
+  return (bytes) => {
+    if ((since += bytes) < everyBytes) return;
+    since = 0;
+    collectGarbage('minor');
+  };
+}

@@ -19,7 +19,7 @@ import { BufferPool, ChunkCache, sendSegments, type ChunkSource, type SendTarget
 import type { BlobHandle } from './blobs';
 import { randomBytes } from './random';
 import { HashPool, type Slot } from './hashers';
-import { collectGarbage } from './gc';
+import { collectGarbage, youngCollector } from './gc';
 import { inspectVolume, type VolumeInfo } from './volume';
 
 import { Db, type BatchOp as DbOp } from './db';
@@ -386,7 +386,10 @@ export class Store {
     let size = 0;
     let slot: Slot | undefined;
     let fill = 0;
-    let received = 0;
+    // Every piece is a fresh 64 KiB buffer from the socket, dead once copied into the slot. V8 frees them
+    // only at a collection, and starts one for them after ~33 MiB (its external-memory trigger): a
+    // young-generation collection every 8 MiB keeps the dead ones few, for ~1 ms each.
+    const received = youngCollector(YOUNG_GC_BYTES);
     const flushChunk = async (last: boolean) => {
       holder.filling = false;
       const full = slot!;
@@ -437,13 +440,7 @@ export class Store {
         if (failed) throw failed;
         size += piece.length;
         holder.lastData = Date.now();
-        // Every piece is a fresh 64 KiB buffer from the socket, dead once copied into the slot. V8 frees
-        // them only at a collection, and starts one for them after ~33 MiB (its external-memory trigger):
-        // a young-generation collection every 8 MiB keeps the dead ones few, for ~1 ms each.
-        if ((received += piece.length) >= YOUNG_GC_BYTES) {
-          received = 0;
-          collectGarbage('minor');
-        }
+        received(piece.length);
         if (size > opts.maxBytes) throw tooLarge(opts.maxBytes);
         let off = 0;
         while (off < piece.length) {

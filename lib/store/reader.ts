@@ -2,7 +2,7 @@
 // go to the socket, one read ahead of it, and no stream layer in between.
 
 import type { BlobHandle } from './blobs';
-import { collectGarbage } from './gc';
+import { youngCollector } from './gc';
 
 export interface Segment {
   hash: Buffer;
@@ -28,8 +28,10 @@ export interface ChunkSource {
 export class BufferPool {
   private readonly free: Buffer[] = [];
   private kept = 0;
-  /** bytes of buffers made since the last collection */
-  private fresh = 0;
+  // Past the pool (many downloads at once), buffers become garbage when their write completes: a
+  // young-generation collection every 16 MiB of new ones keeps them from piling up (256 downloads
+  // otherwise peaked 20–40 MiB higher).
+  private readonly made = youngCollector(16 * 1024 * 1024);
 
   constructor(private readonly maxBytes: number) {}
 
@@ -40,13 +42,7 @@ export class BufferPool {
       if (this.free[i].length >= size && (best < 0 || this.free[i].length < this.free[best].length)) best = i;
     }
     if (best < 0) {
-      // Past the pool (many downloads at once), buffers become garbage when their write completes: a
-      // young-generation collection every 16 MiB of new ones keeps them from piling up (256 downloads
-      // otherwise peaked 20–40 MiB higher).
-      if ((this.fresh += size) >= 16 * 1024 * 1024) {
-        this.fresh = 0;
-        collectGarbage('minor');
-      }
+      this.made(size);
       return Buffer.allocUnsafeSlow(size);
     }
     const [buf] = this.free.splice(best, 1);
@@ -77,7 +73,8 @@ export class BufferPool {
  * 4 MiB buffers piled up until V8's external-memory trigger, and peak RSS rose 30–60 MiB above the budget.)
  */
 export class ChunkCache {
-  private readonly entries = new Map<string, { data: Promise<Buffer>; buf: Buffer; users: number; settled: boolean }>();
+  /** `settled`: its read has ended (only then may its buffer be handed out again); `failed`: and failed */
+  private readonly entries = new Map<string, { data: Promise<Buffer>; buf: Buffer; users: number; settled: boolean; failed: boolean }>();
   /** buffers of evicted chunks, waiting for the next read */
   private readonly spare: Buffer[] = [];
   private made = 0;
@@ -103,16 +100,14 @@ export class ChunkCache {
       const buf = this.freeBuffer();
       if (!buf) return undefined;
       const data = readWhole(seg, source, buf.subarray(0, seg.size));
-      const entry = { data, buf, users: 0, settled: false };
+      const entry = { data, buf, users: 0, settled: false, failed: false };
       e = entry;
       this.entries.set(key, entry);
-      data.then(() => { entry.settled = true; }, () => { entry.settled = true; });
-      // A failed read is not kept; its buffer is free again once its last user let go.
-      data.catch(() => {
-        if (this.entries.get(key) !== entry) return;
-        this.entries.delete(key);
+      data.then(() => { entry.settled = true; }, () => {
+        // A failed read is not kept; its buffer is free again once its last user let go.
+        entry.settled = entry.failed = true;
+        if (this.entries.get(key) === entry) this.entries.delete(key);
         if (entry.users === 0) this.spare.push(entry.buf);
-        else entry.users = -entry.users; // negative: whoever releases last returns the buffer
       });
     }
     const entry = e;
@@ -123,8 +118,7 @@ export class ChunkCache {
       release: () => {
         if (released) return;
         released = true;
-        if (entry.users > 0) entry.users--;
-        else if (++entry.users === 0) this.spare.push(entry.buf);
+        if (--entry.users === 0 && entry.failed) this.spare.push(entry.buf);
       },
     };
   }
