@@ -20,7 +20,7 @@ export function ledgerGate(ledger: Ledger, maxUploadBytes: number, publicUrl?: s
     admitUpload: (up) => ledger.admitUpload(up.declaredBytes, up.reservation),
     uploadOps: (m, up) => ledger.uploadOps(m, up.reservation),
     uploaded: (m) => {
-      ledger.uploaded(accountId(m)).catch(() => undefined);
+      ledger.account(accountId(m)).then((a) => a && ledger.hot(a.scriptHash), () => undefined);
     },
     async describe(m: FileManifest) {
       const a = await ledger.account(accountId(m));

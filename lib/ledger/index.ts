@@ -70,8 +70,6 @@ export class Ledger {
   private readonly clock: () => number;
   private readonly log: (line: string) => void;
   private nextIndex = 0;
-  /** scripthashes of accounts uploadOps made, until their upload is answered (uploaded) */
-  private readonly created = new Map<string, string>();
   private tipHeight = 0;
   /** total size of uploads and reservations not activated yet, including uploads not committed yet */
   private unpaidBytes = 0;
@@ -334,25 +332,8 @@ export class Ledger {
       this.checkQuota(m.size);
       const { account, ops } = this.newAccount(m.id, m.size);
       this.trackUnpaid(undefined, account);
-      if (this.created.size >= 10_000) this.created.clear(); // commits that failed leave theirs: a bound
-      this.created.set(account.id, account.scriptHash);
       return ops;
     });
-  }
-
-  /**
-   * An upload's answer is out: its address is watched closely (its payer is probably about to pay). The
-   * address of an account uploadOps just made is known without reading the account back.
-   */
-  async uploaded(id: string): Promise<void> {
-    const scriptHash = this.created.get(id);
-    if (scriptHash !== undefined) {
-      this.created.delete(id);
-      this.hot(scriptHash);
-      return;
-    }
-    const a = await this.account(id);
-    if (a) this.hot(a.scriptHash);
   }
 
   async reserve(size: number): Promise<Account> {
