@@ -4,7 +4,7 @@
 import type { Context } from 'koa';
 import { UserError } from '../errors';
 import { tooLarge, type FileManifest } from '../store';
-import type { Ledger } from '../ledger';
+import type { Account, Ledger } from '../ledger';
 import type { PaymentGate } from './gate';
 import { flavor } from './negotiate';
 import { baseUrl } from './views';
@@ -16,14 +16,24 @@ const RESERVATION_ROUTE = /^\/reserve\/([A-Za-z0-9_-]{22})$/;
 const accountId = (m: FileManifest) => m.drop ?? m.id;
 
 export function ledgerGate(ledger: Ledger, maxUploadBytes: number, publicUrl?: string): PaymentGate {
+  // The account committed with an upload's manifest, kept for that upload's answer: reading it back costs
+  // two LevelDB gets per upload, each a round trip through libuv's thread pool (about a tenth of a paid
+  // small upload's time on the event loop, profiled). Keyed by the manifest object, so it lives as long as
+  // the request that holds it; manifests read from the store are not in it and read their account.
+  const written = new WeakMap<FileManifest, Account>();
+  const accountOf = async (m: FileManifest) => written.get(m) ?? ledger.account(accountId(m));
   return {
     admitUpload: (up) => ledger.admitUpload(up.declaredBytes, up.reservation),
-    uploadOps: (m, up) => ledger.uploadOps(m, up.reservation),
+    async uploadOps(m, up) {
+      const { ops, account } = await ledger.uploadOps(m, up.reservation);
+      written.set(m, account);
+      return ops;
+    },
     uploaded: (m) => {
-      ledger.account(accountId(m)).then((a) => a && ledger.hot(a.scriptHash), () => undefined);
+      accountOf(m).then((a) => a && ledger.hot(a.scriptHash), () => undefined);
     },
     async describe(m: FileManifest) {
-      const a = await ledger.account(accountId(m));
+      const a = await accountOf(m);
       return a ? ledger.view(a) : {};
     },
     openDownload: (m, bytes, probe) => ledger.openDownload(accountId(m), bytes, probe),

@@ -318,8 +318,11 @@ export class Ledger {
     this.checkQuota(declaredBytes ?? 0);
   }
 
-  /** Writes committed with a new manifest: its account (new, or the reservation it was paid through). */
-  uploadOps(m: FileManifest, reservation: string | undefined): Promise<BatchOp[]> {
+  /**
+   * Writes committed with a new manifest: its account (new, or the reservation it was paid through), and
+   * that account as the writes leave it, for the upload's answer (no read back of what was just written).
+   */
+  uploadOps(m: FileManifest, reservation: string | undefined): Promise<{ ops: BatchOp[]; account: Account }> {
     return this.lock.run(async () => {
       if (reservation) {
         const before = await this.account(reservation);
@@ -327,12 +330,12 @@ export class Ledger {
         if (m.size > before.reservedSize) throw new UserError(413, `the reservation is for ${before.reservedSize} bytes; this upload has ${m.size}`);
         const after = activate({ ...before, size: m.size, reservedSize: undefined, created: this.clock() }, this.tipHeight, this.clock(), this.policy);
         this.trackUnpaid(before, after);
-        return this.saveOps(before, after);
+        return { ops: this.saveOps(before, after), account: after };
       }
       this.checkQuota(m.size);
       const { account, ops } = this.newAccount(m.id, m.size);
       this.trackUnpaid(undefined, account);
-      return ops;
+      return { ops, account };
     });
   }
 
