@@ -74,15 +74,21 @@ t.test('store: small files are inline, deduplicated, and deleted with their batc
   // Commits group only behind a write in progress. On a fast disk the first fsync can end before the next
   // commit is queued (one CI run saw 48 commits in 49 groups), so the first LevelDB write after the open
   // takes 200 ms here, as a slow fsync would: the commits that arrive meanwhile must share the next one.
-  const level = store.db.level as unknown as { batch: (...args: unknown[]) => Promise<void> };
-  const batch = level.batch.bind(level);
+  type Chained = { write: (...args: unknown[]) => Promise<void> };
+  const level = store.db.level as unknown as { batch: () => Chained };
+  const chained = level.batch.bind(level);
   let slowed = false;
-  level.batch = async (...args: unknown[]) => {
-    if (!slowed) {
-      slowed = true;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    return batch(...args);
+  level.batch = () => {
+    const b = chained();
+    const write = b.write.bind(b);
+    b.write = async (...args: unknown[]) => {
+      if (!slowed) {
+        slowed = true;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      return write(...args);
+    };
+    return b;
   };
   const bodies = Array.from({ length: 48 }, (_, i) => Buffer.from(`small file ${i % 24}\n`));
   const ups = await Promise.all(bodies.map((b, i) => store.ingest(Readable.from([b]), { name: `s${i}`, type: 'text/plain', maxBytes: 1e6 })));

@@ -109,9 +109,20 @@ export class Db {
       const ops = group.length === 1 ? group[0].ops : lastWriteWins(group);
       let err: Error | undefined = this.failure;
       if (!err) {
+        // A chained batch, not level.batch(array): abstract-level clones, checks and encodes each op of an
+        // array (an object spread and encoding lookups per op): 10–13 µs an op on the event loop, against
+        // 1.0–1.5 µs through put()/del() (measured on 300 batches of 384 ops; a paid small upload writes
+        // about 12). LevelDB receives the same WriteBatch and writes it the same way.
+        let batch: ReturnType<Level['batch']> | undefined;
         try {
-          await this.level.batch(ops, { sync: group.some((w) => w.sync) });
+          batch = this.level.batch();
+          for (const op of ops) {
+            if (op.type === 'put') batch.put(op.key, op.value);
+            else batch.del(op.key);
+          }
+          await batch.write({ sync: group.some((w) => w.sync) });
         } catch (e) {
+          await batch?.close().catch(() => undefined);
           err = this.failure = Object.assign(new Error(`database write failed, no more writes until a restart: ${(e as Error).message}`), { cause: e });
         }
       }
