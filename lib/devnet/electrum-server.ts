@@ -76,7 +76,14 @@ class Session {
   private onData(chunk: string): void {
     const { lines, rest } = takeLines(this.buffer, chunk);
     this.buffer = rest;
-    for (const line of lines) this.onLine(line);
+    // The answers to one read go out in one write (a client's requests of one tick arrive together: up to
+    // 32 subscriptions of a group commit's new addresses, each answer a syscall of its own before).
+    this.socket.cork();
+    try {
+      for (const line of lines) this.onLine(line);
+    } finally {
+      this.socket.uncork();
+    }
     if (this.buffer.length > MAX_LINE) {
       this.send({ jsonrpc: '2.0', id: null, error: { code: INVALID_REQUEST, message: `request longer than ${MAX_LINE} bytes` } });
       this.socket.end();
