@@ -522,6 +522,7 @@ export class BitdropNode {
         });
       }
       await this.sweeps;
+      await this.ledger?.settled();
       await this.store?.close();
       await this.devnet?.close();
       // A daemon that never got the data dir (another one holds it) leaves that one's files alone.

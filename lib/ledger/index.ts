@@ -75,6 +75,8 @@ export class Ledger {
   private unpaidBytes = 0;
   /** downloads in flight per file (their bytes are already debited): the sweep leaves these files alone */
   private readonly inFlight = new Map<string, number>();
+  /** settles of ended downloads not written yet: a stopping daemon waits for them before the store closes */
+  private readonly settling = new Set<Promise<void>>();
   /** accounts of deletions in progress, for forgetId after the commit */
   private readonly forgotten = new Map<string, Account>();
   private watch: WatchControl = { watchHot() {}, unwatch() {} };
@@ -440,6 +442,23 @@ export class Ledger {
 
   /** Ends a download: drops its marker and refunds the bytes that did not leave. */
   private settle(id: string, key: Buffer, debited: number, sent: number): Promise<void> {
+    const p = this.writeSettle(id, key, debited, sent);
+    this.settling.add(p);
+    const done = () => { this.settling.delete(p); };
+    p.then(done, done);
+    return p;
+  }
+
+  /**
+   * Resolves once the settles of downloads that have ended are written. The daemon's stop calls it after
+   * the HTTP server has closed and before the store closes: a download answered just before a SIGTERM
+   * used to have its marker write refused ("Database is not open").
+   */
+  async settled(): Promise<void> {
+    while (this.settling.size > 0) await Promise.allSettled([...this.settling]);
+  }
+
+  private writeSettle(id: string, key: Buffer, debited: number, sent: number): Promise<void> {
     return this.lock.run(async (): Promise<{ written: Promise<void> }> => {
       const left = (this.inFlight.get(id) ?? 1) - 1;
       if (left > 0) this.inFlight.set(id, left);
