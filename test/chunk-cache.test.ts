@@ -22,8 +22,10 @@ function chunkFolder(n: number, lastSize = CHUNK) {
     return { hash, data };
   });
   let reads = 0;
+  let opens = 0;
   const source: ChunkSource = {
     async open(seg: Segment) {
+      opens++;
       const fh = await fs.promises.open(path.join(dir, seg.hash.toString('hex')), 'r');
       return {
         read: async (buf: Buffer, position: number) => {
@@ -38,7 +40,7 @@ function chunkFolder(n: number, lastSize = CHUNK) {
   };
   const segments = (from = 0, to = chunks.length - 1): Segment[] => chunks.slice(from, to + 1)
     .map((c) => ({ hash: c.hash, from: 0, to: c.data.length - 1, inline: false, size: c.data.length }));
-  return { chunks, source, segments, reads: () => reads };
+  return { chunks, source, segments, reads: () => reads, opens: () => opens };
 }
 
 /** A socket-like target that takes bytes at its own pace and keeps them; `stopAfter` bytes, then it is destroyed. */
@@ -134,4 +136,18 @@ t.test('a bad BITDROP_CHUNK_CACHE_MIB stops the start with one readable line', a
   t.not(r.status, 0, `exit status ${r.status}`);
   t.match(r.stderr, /BITDROP_CHUNK_CACHE_MIB must be a whole number of MiB \(0 turns the chunk cache off\), not "12MiB"/);
   t.notMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+t.test('a lone download reads two chunks ahead while the cache has idle buffers, one when it has not', async (t) => {
+  // The client goes away half-way through the first chunk's bytes. A chunk goes to the socket in one write,
+  // so the sender is on the second chunk by then: chunks 0 and 1, and what it read ahead of chunk 1.
+  for (const [buffers, opened, ahead] of [[6, 4, 'two'], [3, 3, 'one']] as const) {
+    const f = chunkFolder(6);
+    const cache = new ChunkCache(buffers * CHUNK, CHUNK);
+    const target = slowTarget(2, CHUNK / 2);
+    await sendSegments(f.source, f.segments(), () => 64 * 1024, target.out, new BufferPool(CHUNK), undefined, cache);
+    await target.ended;
+    t.equal(f.opens(), opened, `a cache of ${buffers} buffers: ${f.opens()} chunks read, ${ahead} ahead of the one being sent`);
+    t.ok(cache.buffers <= buffers, 'within its budget');
+  }
 });

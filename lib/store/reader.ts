@@ -88,6 +88,13 @@ export class ChunkCache {
   /** buffers made so far (their bytes are the cache's whole memory) */
   get buffers() { return this.made; }
 
+  /** Buffers nobody holds: spare, not made yet, or of a cached chunk no download is sending. */
+  idle(): number {
+    let n = this.spare.length + this.maxBuffers - this.made;
+    for (const e of this.entries.values()) if (e.users === 0 && e.settled) n++;
+    return n;
+  }
+
   /** The whole chunk, pinned until `release`; undefined when every buffer is pinned. */
   acquire(seg: Segment, source: ChunkSource): { data: Promise<Buffer>; release: () => void } | undefined {
     if (seg.size > this.chunkSize) return undefined;
@@ -157,6 +164,9 @@ async function readWhole(seg: Segment, source: ChunkSource, buf: Buffer): Promis
   }
 }
 
+/** idle cache buffers needed before a download reads a second chunk ahead (that one, and two for others) */
+const SECOND_AHEAD_IDLE = 3;
+
 /** bytes handed to the socket per write from a cached chunk: libuv writes it out without JS in between */
 const CACHED_WRITE = 1024 * 1024;
 
@@ -192,10 +202,16 @@ export async function sendSegments(chunks: ChunkSource, segments: Segment[], buf
       i = j;
       continue;
     }
-    // Read the next chunk while this one is sent (a lone download would otherwise stall between chunks).
+    // Read the next chunk while this one is sent (a lone download would otherwise stall between chunks),
+    // and the one after it too while the cache has buffers to spare: a lone 1 GiB download made a median
+    // of 2,237 MB/s against 1,990 (10 alternating pairs, faster in 8). Many downloads keep the buffers
+    // busy, and then each reads one ahead.
     const next = segments[i + 1];
     const ahead = next && cache && !next.inline ? cache.acquire(next, chunks) : undefined;
     ahead?.data.catch(() => {});
+    const after = segments[i + 2];
+    const ahead2 = ahead && after && !after.inline && cache!.idle() >= SECOND_AHEAD_IDLE ? cache!.acquire(after, chunks) : undefined;
+    ahead2?.data.catch(() => {});
     let outstanding = 0;
     let finished = false;
     const settle = () => { if (finished && outstanding === 0) pinned.release(); };
@@ -216,6 +232,7 @@ export async function sendSegments(chunks: ChunkSource, segments: Segment[], buf
       if (out.destroyed) outstanding = 0;
       settle();
       ahead?.release();
+      ahead2?.release();
     }
     i++;
   }
