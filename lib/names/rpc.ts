@@ -5,12 +5,12 @@
 
 import fs from 'fs';
 import type { AxiosError, AxiosInstance } from 'axios';
+import { isLoopback } from '../config';
+import { socksAgent } from '../net/socks-agent';
 
 // Loaded when a client is made: axios and what it pulls in are ~5 MiB of RSS that a daemon without a
 // .bit name never needs.
 const loadAxios = () => (require('axios') as typeof import('axios')).default;
-import { isLoopback } from '../config';
-import { socksAgent } from '../net/socks-agent';
 
 export interface NamecoinRpcOptions {
   /** http://[user:password@]host:port[/wallet/<name>] */
