@@ -113,11 +113,13 @@ t.test('each fast derivation (libsecp256k1, @noble/curves) gives what bip32 + bi
   t.same(childKeyEngines.map((e) => e.name).slice(-1), ['@noble/curves'], 'noble is always there as the fallback');
   // 300 indices per key: 0, 2^31-1, and the rest spread over the range (a fixed stride, so runs repeat)
   const indices = [0, 1, 2 ** 31 - 1, ...Array.from({ length: 297 }, (_, k) => Math.floor(((k + 1) * (2 ** 31 - 2)) / 298))];
-  const keys: Array<[string, 'bitcoin' | 'regtest' | 'testnet']> = [
+  const keys: Array<[string, 'bitcoin' | 'regtest' | 'testnet' | 'namecoin' | 'namecoin-regtest']> = [
     [keyAs(0x0488b21e, 0x0488ade4).neutered().toBase58(), 'bitcoin'],
     [ZPUB, 'bitcoin'],
     [keyAs(0x043587cf, 0x04358394).neutered().toBase58(), 'testnet'],
     [keyAs(0x045f1cf6, 0x045f18bc).neutered().toBase58(), 'regtest'],
+    [keyAs(0x0488b21e, 0x0488ade4).neutered().toBase58(), 'namecoin'],
+    [keyAs(0x045f1cf6, 0x045f18bc).neutered().toBase58(), 'namecoin-regtest'],
   ];
   for (const [text, net] of keys) {
     const k = parseXpub(text, net);
