@@ -71,6 +71,22 @@ function mainThreadSeconds(pid: number): number {
     return (Number(f[11]) + Number(f[12])) / TICK;
   } catch { return 0; }
 }
+/**
+ * Nanoseconds a process's main thread (bitdrop's event loop) spent on a CPU and runnable but waiting for
+ * one (/proc/<pid>/task/<pid>/schedstat): the second says whether the loop was held up by the cores being
+ * busy with other threads (its GC helpers, LevelDB's, the address pool's, the clients) rather than by itself.
+ */
+function loopSched(pid: number): { run: number; wait: number } {
+  try {
+    const [run, wait] = fs.readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return { run, wait };
+  } catch { return { run: 0, wait: 0 }; }
+}
+/** idle and total jiffies of the whole machine (/proc/stat's cpu line; idle includes iowait) */
+function machineTicks(): { idle: number; total: number } {
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { idle: f[3] + f[4], total: f.reduce((a, b) => a + b, 0) };
+}
 const childPids = (pid: number): number[] => {
   try {
     return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -309,6 +325,7 @@ async function uploads() {
   console.log(`\npaid bitdrop: an address pool of ${POOL} filled in ${fillSeconds.toFixed(1)} s (${(((cpuSeconds(paid.pids()) - c0) / POOL) * 1e3).toFixed(3)} CPU-ms each, worker thread)`);
   console.log(`== small uploads (~30 bytes), ${SMALL_CLIENTS} keep-alive clients (wrk), ${SMALL_SECONDS} s each, ${ROUNDS} alternating rounds ==`);
   const all: Record<string, number[]> = {};
+  const cpuMs: Record<string, number[]> = {};
   // Warm each server up (JIT, LevelDB's first files) before anything is counted.
   for (const tg of targets) wrkPut(tg.base, tg.prefix, 1);
   for (let r = 0; r < ROUNDS; r++) {
@@ -318,17 +335,34 @@ async function uploads() {
       await poolFull(paid, POOL);
       const c0 = cpuSeconds(tg.pids());
       const m0 = tg.main ? mainThreadSeconds(tg.main) : 0;
+      const s0 = tg.main ? loopSched(tg.main) : undefined;
+      const t0 = machineTicks();
+      const started = process.hrtime.bigint();
       const w = wrkPut(tg.base, tg.prefix, SMALL_SECONDS);
+      const wall = Number(process.hrtime.bigint() - started);
       const cpu = cpuSeconds(tg.pids()) - c0;
-      // bitdrop's event loop alone (its worker threads, e.g. the address pool's refill, are in the total)
-      const main = tg.main ? ` (event loop ${(((mainThreadSeconds(tg.main) - m0) / w.requests) * 1e3).toFixed(3)})` : '';
+      const t1 = machineTicks();
+      const idle = (100 * (t1.idle - t0.idle)) / (t1.total - t0.total);
+      // bitdrop's event loop alone (its worker threads, e.g. the address pool's refill, are in the total),
+      // and the share of the run it was runnable but waiting for a core
+      let main = '';
+      if (tg.main) {
+        const s1 = loopSched(tg.main);
+        main = ` (event loop ${(((mainThreadSeconds(tg.main) - m0) / w.requests) * 1e3).toFixed(3)}; on a core ${((100 * (s1.run - s0!.run)) / wall).toFixed(0)}%, waiting for one ${((100 * (s1.wait - s0!.wait)) / wall).toFixed(0)}% of the run)`;
+      }
       (all[tg.name] ??= []).push(w.rps);
-      console.log(`round ${r + 1}  ${tg.name.padEnd(13)} ${w.rps.toFixed(0).padStart(6)} uploads/s  ${((cpu / w.requests) * 1e3).toFixed(3)} server CPU-ms each${main}${w.bad ? `  ${w.bad} FAILED` : ''}`);
+      (cpuMs[tg.name] ??= []).push((cpu / w.requests) * 1e3);
+      console.log(`round ${r + 1}  ${tg.name.padEnd(13)} ${w.rps.toFixed(0).padStart(6)} uploads/s  ${((cpu / w.requests) * 1e3).toFixed(3)} server CPU-ms each${main}  machine idle ${idle.toFixed(0)}%${w.bad ? `  ${w.bad} FAILED` : ''}`);
     }
   }
   const med = (n: string) => median(all[n]);
   const ratio = (n: string) => median(all[n].map((v, i) => v / all['nginx PUT'][i]));
   console.log(`median: nginx PUT ${med('nginx PUT').toFixed(0)}/s, bitdrop ${med('bitdrop').toFixed(0)}/s (${ratio('bitdrop').toFixed(2)}× nginx; goal ≥ 5,000/s), paid ${med('bitdrop paid').toFixed(0)}/s (${ratio('bitdrop paid').toFixed(2)}×; from the address pool: the burst rate), paid without a pool ${med('paid, no pool').toFixed(0)}/s (${ratio('paid, no pool').toFixed(2)}×; the sustained rate once a pool is dry)`);
+  // What 5,000 uploads/s would take in CPU alone: the server's CPU time per upload (all its threads) times
+  // 5,000, against the cores this machine has (the clients, wrk here, and the kernel's loopback need more).
+  const cores = os.availableParallelism();
+  const needed = (n: string) => (median(cpuMs[n]) * 5000) / 1e3;
+  console.log(`CPU for 5,000 uploads/s at the measured CPU-ms each: bitdrop ${needed('bitdrop').toFixed(2)} cores, paid ${needed('bitdrop paid').toFixed(2)}, paid without a pool ${needed('paid, no pool').toFixed(2)} (this machine has ${cores}; the clients and the kernel need some too)`);
   await free.stop();
   await paid.stop();
   await inline.stop();
