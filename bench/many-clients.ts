@@ -64,17 +64,11 @@ function cpuSeconds(pids: number[]): number {
   }
   return ticks / TICK;
 }
-/** CPU seconds of a process's main thread only (for bitdrop: its event loop, without worker threads) */
-function mainThreadSeconds(pid: number): number {
-  try {
-    const f = fs.readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICK;
-  } catch { return 0; }
-}
 /**
- * Nanoseconds a process's main thread (bitdrop's event loop) spent on a CPU and runnable but waiting for
- * one (/proc/<pid>/task/<pid>/schedstat): the second says whether the loop was held up by the cores being
- * busy with other threads (its GC helpers, LevelDB's, the address pool's, the clients) rather than by itself.
+ * Nanoseconds a process's main thread (bitdrop's event loop, without its worker threads) spent on a CPU
+ * and runnable but waiting for one (/proc/<pid>/task/<pid>/schedstat): the second says whether the loop
+ * was held up by the cores being busy with other threads (its GC helpers, LevelDB's, the address pool's,
+ * the clients) rather than by itself.
  */
 function loopSched(pid: number): { run: number; wait: number } {
   try {
@@ -334,7 +328,6 @@ async function uploads() {
       // the paid pool refills after each of its turns: never while another server is measured
       await poolFull(paid, POOL);
       const c0 = cpuSeconds(tg.pids());
-      const m0 = tg.main ? mainThreadSeconds(tg.main) : 0;
       const s0 = tg.main ? loopSched(tg.main) : undefined;
       const t0 = machineTicks();
       const started = process.hrtime.bigint();
@@ -348,7 +341,7 @@ async function uploads() {
       let main = '';
       if (tg.main) {
         const s1 = loopSched(tg.main);
-        main = ` (event loop ${(((mainThreadSeconds(tg.main) - m0) / w.requests) * 1e3).toFixed(3)}; on a core ${((100 * (s1.run - s0!.run)) / wall).toFixed(0)}%, waiting for one ${((100 * (s1.wait - s0!.wait)) / wall).toFixed(0)}% of the run)`;
+        main = ` (event loop ${((s1.run - s0!.run) / 1e6 / w.requests).toFixed(3)}; on a core ${((100 * (s1.run - s0!.run)) / wall).toFixed(0)}%, waiting for one ${((100 * (s1.wait - s0!.wait)) / wall).toFixed(0)}% of the run)`;
       }
       (all[tg.name] ??= []).push(w.rps);
       (cpuMs[tg.name] ??= []).push((cpu / w.requests) * 1e3);
