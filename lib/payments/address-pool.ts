@@ -121,8 +121,9 @@ export class AddressPool {
     return Math.max(0, this.end - this.next);
   }
 
+  /** `filling`: a fill runs (until its worker has ended) */
   status() {
-    return { size: this.size(), target: this.target, filling: this.worker !== undefined, fromPool: this.counts.pooled, derivedInline: this.counts.inline };
+    return { size: this.size(), target: this.target, filling: this.filling !== undefined, fromPool: this.counts.pooled, derivedInline: this.counts.inline };
   }
 
   /** The address for `index` (the ledger's next), from the pool when it has it, else derived here. */
@@ -153,10 +154,13 @@ export class AddressPool {
     await this.filling;
   }
 
-  /** Starts the fill when the pool is below its target (after allocations: a batch or a quarter below). */
-  private kick(atOpen: boolean) {
+  /**
+   * Starts the fill when the pool is below its target: any amount below at open and when a fill ends, a
+   * batch or a quarter below after an allocation (so a trickle of uploads does not start a worker each).
+   */
+  private kick(toTarget: boolean) {
     if (this.stopped || this.broken || this.filling || this.target === 0) return;
-    const low = atOpen ? this.target : this.target - Math.min(POOL_BATCH, Math.ceil(this.target / 4)) + 1;
+    const low = toTarget ? this.target : this.target - Math.min(POOL_BATCH, Math.ceil(this.target / 4)) + 1;
     if (this.size() >= low || this.end >= INDEX_LIMIT) return;
     this.filling = this.fill()
       .catch((err) => {
@@ -164,7 +168,12 @@ export class AddressPool {
         this.broken = true;
         this.log(`address pool: filling stopped: ${(err as Error).message}; addresses are derived inline until the next start`);
       })
-      .finally(() => { this.filling = undefined; });
+      .finally(() => {
+        this.filling = undefined;
+        // Allocations while the fill waited for its worker to end found it still running and started
+        // nothing: the fill goes on to the target it was started for.
+        this.kick(true);
+      });
   }
 
   private async fill() {
