@@ -8,6 +8,7 @@ import { fetchStatus, formatStatus } from '../lib/cli/status';
 import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
 import { addClient, listClients, removeClient } from '../lib/tor';
 import { NamecoinRpc, chooseNameResolver, redact, resolveName, resolveNameElectrum } from '../lib/names';
+import { serverNetwork } from '../lib/names/electrum';
 import { tcpReachable } from '../lib/net/reachable';
 import { NamesProxy, guardProxy } from '../lib/names/proxy';
 import { parseControlAddress } from '../lib/tor/control';
@@ -27,6 +28,13 @@ function fail(err: unknown): never {
 const collect = (value: string, prev: string[] = []) => [...prev, value];
 /** A comma-separated env var as a list (undefined when unset). */
 const envList = (name: string) => process.env[name]?.split(',').map((s) => s.trim()).filter(Boolean);
+/** --nmc-network, else BITDROP_NMC_NETWORK, else undefined (the servers' genesis hash decides) */
+function nmcNetworkOf(flag?: 'namecoin' | 'namecoin-regtest'): 'namecoin' | 'namecoin-regtest' | undefined {
+  const v = flag ?? process.env.BITDROP_NMC_NETWORK;
+  if (v === undefined || v === '') return undefined;
+  if (v !== 'namecoin' && v !== 'namecoin-regtest') throw new Error(`BITDROP_NMC_NETWORK=${v}: expected namecoin or namecoin-regtest`);
+  return v;
+}
 
 /** Flags given on the command line only (commander reports defaults as undefined here). */
 function flagsOf(cmd: Command): Partial<Record<keyof Config, unknown>> {
@@ -166,25 +174,28 @@ program
   .option('--clearnet', 'allow reaching a remote node outside Tor')
   .option('--json', 'print JSON: name, onion, value, height, expiresIn')
   .option('--electrum-nmc <url>', 'a Namecoin Electrum server tcp://HOST:PORT or ssl://HOST:PORT[#sha256=PIN] instead of a node; repeat it: all must agree (env BITDROP_ELECTRUM_NMC, comma-separated)', collect)
-  .addOption(new Option('--nmc-network <network>', 'the Namecoin network of the --electrum-nmc servers (env BITDROP_NMC_NETWORK)').choices(['namecoin', 'namecoin-regtest']).default(process.env.BITDROP_NMC_NETWORK ?? 'namecoin'))
-  .action((domain: string, opts: { namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; json?: boolean; electrumNmc?: string[]; nmcNetwork: 'namecoin' | 'namecoin-regtest' }) => run(async () => {
+  .addOption(new Option('--nmc-network <network>', "the Namecoin network the --electrum-nmc servers must serve (env BITDROP_NMC_NETWORK; default: what the first server's genesis hash says, namecoin for the built-in servers)").choices(['namecoin', 'namecoin-regtest']))
+  .action((domain: string, opts: { namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; json?: boolean; electrumNmc?: string[]; nmcNetwork?: 'namecoin' | 'namecoin-regtest' }) => run(async () => {
+    const nmcNetwork = nmcNetworkOf(opts.nmcNetwork);
     const config = loadConfig({ flags: { dataDir: opts.dataDir, namecoinRpc: opts.namecoinRpc, namecoinCookie: opts.namecoinCookie } });
     const socks = opts.socks ? parseHostPort(opts.socks) : undefined;
     const clearnet = opts.clearnet ?? config.clearnet;
     const choice = chooseNameResolver({ electrumNmc: opts.electrumNmc ?? envList('BITDROP_ELECTRUM_NMC'), namecoinRpc: config.namecoinRpc,
-      dataDir: opts.dataDir ?? process.env.BITDROP_DATA_DIR, network: opts.nmcNetwork });
+      dataDir: opts.dataDir ?? process.env.BITDROP_DATA_DIR, network: nmcNetwork ?? 'namecoin' });
     // checked headers are kept in the data dir, so the next lookup only fetches new ones
-    const chainDir = path.join(config.dataDir, 'chain', opts.nmcNetwork);
+    const chainDirFor = (network: string) => path.join(config.dataDir, 'chain', network);
+    const chainDir = chainDirFor(nmcNetwork ?? 'namecoin');
     let r;
     if (choice.kind === 'electrum' && !choice.builtIn) {
-      r = await resolveNameElectrum(domain, { servers: choice.servers, network: opts.nmcNetwork, chainDir, socks, clearnet, timeoutMs: 30_000 });
+      // without --nmc-network the first server's genesis hash (server.features) says which network it is
+      r = await resolveNameElectrum(domain, { servers: choice.servers, network: nmcNetwork, chainDir: nmcNetwork && chainDir, chainDirFor, socks, clearnet, timeoutMs: 30_000 });
     } else if (choice.kind === 'electrum') {
       // the default: Electrum-NMC's onion servers, reached through tor
       const tor = socks ?? { host: '127.0.0.1', port: 9050 };
       if (!(await tcpReachable(tor.host, tor.port))) {
         throw new Error(`tor is not reachable at ${tor.host}:${tor.port}: start tor or give its SocksPort (--socks HOST:PORT), or resolve through --electrum-nmc URL or --namecoin-rpc URL`);
       }
-      r = await resolveNameElectrum(domain, { servers: choice.pick(), network: opts.nmcNetwork, chainDir, socks: tor, clearnet, timeoutMs: 60_000 });
+      r = await resolveNameElectrum(domain, { servers: choice.pick(), network: nmcNetwork ?? 'namecoin', chainDir, socks: tor, clearnet, timeoutMs: 60_000 });
     } else {
       const url = choice.url ?? namecoinNodeOf(config.dataDir);
       const rpc = new NamecoinRpc({ url, cookieFile: config.namecoinCookie, socks, clearnet, timeoutMs: 15_000, retries: 1 });
@@ -200,23 +211,25 @@ program
   .option('--tor-control <addr>', 'control port HOST:PORT or unix:PATH (default: 127.0.0.1:9151, then 127.0.0.1:9051)')
   .option('--tor-password <pw>', 'control port password (default: cookie authentication)')
   .option('--electrum-nmc <url>', "resolve through this Namecoin Electrum server, checking proofs (repeatable: all must agree); default: two of Electrum-NMC's onion servers, through the tor's SocksPort", collect)
-  .addOption(new Option('--nmc-network <network>', 'the Namecoin network of the --electrum-nmc servers (env BITDROP_NMC_NETWORK)').choices(['namecoin', 'namecoin-regtest']).default(process.env.BITDROP_NMC_NETWORK ?? 'namecoin'))
+  .addOption(new Option('--nmc-network <network>', "the Namecoin network the --electrum-nmc servers must serve (env BITDROP_NMC_NETWORK; default: what the first server's genesis hash says, namecoin for the built-in servers)").choices(['namecoin', 'namecoin-regtest']))
   .option('--namecoin-rpc <url>', 'resolve through this Namecoin Core node instead (env BITDROP_NAMECOIN_RPC)')
   .option('--namecoin-cookie <file>', "the node's .cookie file")
   .option('--data-dir <dir>', "a bitdrop data dir: its devnet's Namecoin node, and where checked headers are kept")
   .option('--socks <host:port>', "tor's SocksPort, for remote servers or nodes (env BITDROP_SOCKS; default: the one the controlled tor reports)", process.env.BITDROP_SOCKS)
   .option('--clearnet', 'allow reaching remote servers outside Tor')
   .option('--ttl <duration>', 'how long an answer is cached', '60s')
-  .action((opts: { torControl?: string; torPassword?: string; electrumNmc?: string[]; nmcNetwork: 'namecoin' | 'namecoin-regtest'; namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; ttl: string }) => run(async () => {
+  .action((opts: { torControl?: string; torPassword?: string; electrumNmc?: string[]; nmcNetwork?: 'namecoin' | 'namecoin-regtest'; namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; ttl: string }) => run(async () => {
+    const nmcNetwork = nmcNetworkOf(opts.nmcNetwork);
     const config = loadConfig({ flags: { dataDir: opts.dataDir, namecoinRpc: opts.namecoinRpc, namecoinCookie: opts.namecoinCookie } });
     let socks = opts.socks ? parseHostPort(opts.socks) : undefined;
     const clearnet = opts.clearnet ?? config.clearnet;
     let resolve: (domain: string) => Promise<string>;
     let via: string;
     const choice = chooseNameResolver({ electrumNmc: opts.electrumNmc ?? envList('BITDROP_ELECTRUM_NMC'), namecoinRpc: config.namecoinRpc,
-      dataDir: opts.dataDir ?? process.env.BITDROP_DATA_DIR, network: opts.nmcNetwork });
+      dataDir: opts.dataDir ?? process.env.BITDROP_DATA_DIR, network: nmcNetwork ?? 'namecoin' });
     if (choice.kind === 'electrum') {
-      const network = opts.nmcNetwork;
+      // the given servers' network, from the first one's genesis hash, unless --nmc-network says it
+      const network = nmcNetwork ?? (choice.builtIn ? 'namecoin' : await serverNetwork(choice.servers[0], { socks, clearnet, timeoutMs: 30_000 }));
       const chainDir = path.join(config.dataDir, 'chain', network);
       via = choice.builtIn
         ? `proof-checked Electrum (2 of Electrum-NMC's ${choice.pool.length} onion servers per lookup, through tor's SocksPort)`

@@ -209,6 +209,67 @@ export class NodeWallet {
     return this.chain.submit(tx);
   }
 
+  /**
+   * fundrawtransaction: adds wallet coins (and a change output at a random position) to `tx` so that it pays
+   * its outputs and the fee. Inputs already in `tx` are kept and counted. Nothing is signed or sent.
+   */
+  fund(tx: bitcoin.Transaction): { tx: bitcoin.Transaction; fee: bigint; changepos: number } {
+    const given = tx.ins.map((i) => this.coinOf(txidOfInput(i), i.index));
+    if (given.some((c) => !c)) throw new RpcError(WALLET.WALLET_ERROR, 'Insufficient funds'); // (Core: "Unable to find UTXO for external input")
+    const have = given.reduce((s, c) => s + c!.value, 0n);
+    const outputs = tx.outs.map((o) => ({ script: o.script, value: BigInt(o.value) }));
+    const target = outputs.reduce((s, o) => s + o.value, 0n) - have;
+    const changeScript = bitcoin.payments.p2wpkh({ pubkey: (this.keys[0] ?? this.newKey()).publicKey, network: this.chain.params.network }).output!;
+    const taken = new Set(tx.ins.map((i) => `${txidOfInput(i)}:${i.index}`));
+    const available = this.spendable().filter((c) => !taken.has(`${c.txid}:${c.vout}`));
+    const chosen: WalletCoin[] = [];
+    let total = 0n;
+    let fee = 0n;
+    for (;;) {
+      fee = (BigInt(this.estimateVsize(chosen.length + given.length, outputs, changeScript)) * FEE_SAT_PER_KVB) / 1000n + 1n;
+      if (total >= target + fee) break;
+      const next = available.shift();
+      if (!next) throw new RpcError(WALLET.INSUFFICIENT_FUNDS, 'Insufficient funds');
+      chosen.push(next);
+      total += next.value;
+    }
+    const out = new bitcoin.Transaction();
+    out.version = tx.version;
+    out.locktime = tx.locktime;
+    for (const i of tx.ins) out.addInput(i.hash, i.index, i.sequence);
+    for (const c of chosen) out.addInput(Buffer.from(c.txid, 'hex').reverse(), c.vout, SEQUENCE);
+    const outs = [...outputs];
+    const change = total - target - fee;
+    let changepos = -1;
+    if (change >= dustThreshold(changeScript)) {
+      changepos = crypto.randomInt(outs.length + 1);
+      outs.splice(changepos, 0, { script: changeScript, value: change });
+    } else {
+      fee += change;
+    }
+    for (const o of outs) out.addOutput(o.script, o.value);
+    return { tx: out, fee, changepos };
+  }
+
+  /** signrawtransactionwithwallet: signs every input whose coin the wallet holds; complete when all are signed. */
+  signRaw(tx: bitcoin.Transaction): { tx: bitcoin.Transaction; complete: boolean } {
+    this.ensureUnlocked();
+    const coins = tx.ins.map((i) => this.coinOf(txidOfInput(i), i.index));
+    const ours = coins.every((c) => c && this.byScript.has(Buffer.from(addressScript(c.script)).toString('hex')));
+    if (!ours) return { tx, complete: false };
+    this.sign(tx, coins as WalletCoin[]);
+    return { tx, complete: true };
+  }
+
+  /** An unspent output in the chain or the mempool. */
+  private coinOf(txid: string, vout: number): WalletCoin | undefined {
+    const coin = this.chain.coin(txid, vout);
+    if (coin) return { ...coin, txid, vout };
+    const e = this.chain.mempool.all().find((m) => m.txid === txid);
+    const o = e?.tx.outs[vout];
+    return o && !this.chain.mempool.spender(txid, vout) ? { value: BigInt(o.value), script: o.script, height: this.chain.height + 1, coinbase: false, txid, vout } : undefined;
+  }
+
   private estimateVsize(nInputs: number, outputs: Array<{ script: Uint8Array }>, change: Uint8Array): number {
     const outSize = (s: Uint8Array) => 8 + 3 + s.length;
     return 11 + 149 * nInputs + outputs.reduce((n, o) => n + outSize(o.script), 0) + outSize(change);

@@ -17,7 +17,7 @@ import { NameRules, nameOutput, type NameData } from './names';
 import { NodeWallet, WALLET, walletFile, type WalletCoin } from './namecoin-wallet';
 import { namecoinRegtest } from './params';
 import { RpcError } from './rpc-error';
-import { bitcoindMethods, outputScript, RPC, RpcContext, RpcCredentials, RpcHandler, RpcServer } from './rpc-server';
+import { bitcoindMethods, decodeTx, outputScript, RPC, RpcContext, RpcCredentials, RpcHandler, RpcServer } from './rpc-server';
 import {
   MAX_NAME_LENGTH, MAX_VALUE_LENGTH, NAME_LOCKED_AMOUNT, NAMECOIN_TX_VERSION, buildNameFirstupdate, buildNameNew, buildNameUpdate, nameNewHash, parseNameScript,
 } from '../names/script';
@@ -246,7 +246,8 @@ export class NamecoinNode {
         const d = this.names.get(n);
         if (!d) throw new RpcError(WALLET.WALLET_ERROR, `name never existed: ${quoted(n)}`);
         const info = this.nameInfo(d, this.maybeWallet(ctx));
-        if (info.expired && o.allowExpired === false) throw new RpcError(WALLET.WALLET_ERROR, `name expired: ${quoted(n)}`);
+        // Core (-allowexpired defaults to false): an expired name is an error unless allowExpired is true
+        if (info.expired && o.allowExpired !== true) throw new RpcError(WALLET.WALLET_ERROR, `name expired: ${quoted(n)}`);
         return info;
       },
       name_history: ([name], ctx) => {
@@ -314,12 +315,11 @@ export class NamecoinNode {
           if (!/^[0-9a-fA-F]{64}$/.test(t)) throw new RpcError(RPC.INVALID_PARAMETER, 'invalid txid');
           prevTxid = t.toLowerCase();
         } else {
-          // Scan the wallet for a name_new whose hash matches (rand given, or derived from the output's key).
+          // Scan the wallet for a name_new whose hash matches the given rand (nc31.1 cannot derive one).
           for (const t of w.transactions()) {
             const out = nameOutput(t.tx);
             if (out?.op.op !== 'name_new') continue;
-            const candidate = r ?? (w.privateKeyFor(t.tx.outs[out.vout].script) && nameSalt(w.privateKeyFor(t.tx.outs[out.vout].script)!, n));
-            if (candidate && nameNewHash(n, candidate).equals(out.op.hash)) {
+            if (r && nameNewHash(n, r).equals(out.op.hash)) {
               prevTxid = t.txid;
               break;
             }
@@ -331,13 +331,8 @@ export class NamecoinNode {
         const out = prevTx?.height !== undefined ? nameOutput(prevTx.tx) : undefined;
         const coin = out && this.chain.coin(prevTxid, out.vout);
         if (!out || !coin || coin.height > this.chain.height) throw new RpcError(RPC_TRANSACTION_ERROR, 'previous txid not found');
-        if (!r) {
-          const key = w.privateKeyFor(coin.script);
-          if (!key) throw new RpcError(RPC_TRANSACTION_ERROR, 'could not generate rand for txid');
-          const derived = nameSalt(key, n);
-          r = derived;
-          if (out.op.op === 'name_new' && !nameNewHash(n, derived).equals(out.op.hash)) throw new RpcError(RPC_TRANSACTION_ERROR, 'generated rand for txid does not match');
-        }
+        // nc31.1's descriptor wallets cannot derive a name_new's rand from its key: without rand it fails.
+        if (!r) throw new RpcError(RPC_TRANSACTION_ERROR, 'could not generate rand for txid');
         if (out.op.op !== 'name_new') throw new RpcError(RPC_TRANSACTION_ERROR, 'previous tx is not name_new');
         const salt: Buffer = r;
         if (!nameNewHash(n, salt).equals(out.op.hash)) throw new RpcError(RPC_TRANSACTION_ERROR, 'rand value is wrong');
@@ -345,6 +340,71 @@ export class NamecoinNode {
         const dest = this.destination(w, o);
         return w.send([{ script: buildNameFirstupdate(dest, n, v, salt), value: NAME_LOCKED_AMOUNT }], { ...coin, txid: prevTxid, vout: out.vout });
       },
+
+      // ---- raw transactions (how a caller chooses a name_new's rand: namerawtransaction) ----
+      createrawtransaction: ([inputs, outputs, locktime]) => {
+        if (!Array.isArray(inputs)) throw new RpcError(RPC.TYPE_ERROR, 'JSON value is not an array as expected');
+        const tx = new bitcoin.Transaction();
+        tx.version = 2;
+        tx.locktime = typeof locktime === 'number' ? locktime : 0;
+        for (const i of inputs as Array<{ txid?: unknown; vout?: unknown; sequence?: unknown }>) {
+          const t = str(i?.txid, 'txid');
+          if (!/^[0-9a-fA-F]{64}$/.test(t)) throw new RpcError(RPC.INVALID_PARAMETER, `txid must be of length 64 (not ${t.length}, for '${t}')`);
+          if (typeof i.vout !== 'number' || i.vout < 0) throw new RpcError(RPC.INVALID_PARAMETER, 'Invalid parameter, missing vout key');
+          tx.addInput(Buffer.from(t, 'hex').reverse(), i.vout, typeof i.sequence === 'number' ? i.sequence : 0xfffffffd);
+        }
+        const list = Array.isArray(outputs) ? outputs : [options(outputs)];
+        for (const o of list as Array<Record<string, unknown>>) {
+          for (const [address, amount] of Object.entries(options(o))) {
+            let script: Uint8Array;
+            try {
+              script = bitcoin.address.toOutputScript(address, this.chain.params.network);
+            } catch {
+              throw new RpcError(RPC.INVALID_ADDRESS_OR_KEY, `Invalid address: ${address}`);
+            }
+            const sats = BigInt(Math.round(Number(amount) * 1e8));
+            if (!(sats >= 0n)) throw new RpcError(RPC.TYPE_ERROR, 'Invalid amount');
+            tx.addOutput(script, sats);
+          }
+        }
+        return tx.toHex();
+      },
+      namerawtransaction: ([rawHex, vout, nameop]) => {
+        const tx = decodeTx(rawHex);
+        if (typeof vout !== 'number' || vout < 0 || vout >= tx.outs.length) throw new RpcError(RPC.INVALID_PARAMETER, 'vout is out of range');
+        const op = options(nameop);
+        const n = this.nameArg(op.name);
+        const dest = Buffer.from(tx.outs[vout].script);
+        let script: Buffer;
+        let rand: Buffer | undefined;
+        switch (op.op) {
+          case 'name_new':
+            rand = op.rand === undefined ? crypto.randomBytes(20) : hex(op.rand, 'rand');
+            if (rand.length > 20) throw new RpcError(RPC.INVALID_PARAMETER, 'rand value is too large');
+            script = buildNameNew(dest, n, rand);
+            break;
+          case 'name_firstupdate':
+            script = buildNameFirstupdate(dest, n, this.valueArg(op.value), hex(op.rand, 'rand'));
+            break;
+          case 'name_update':
+            script = buildNameUpdate(dest, n, this.valueArg(op.value));
+            break;
+          default:
+            throw new RpcError(RPC.INVALID_PARAMETER, 'Invalid name operation');
+        }
+        tx.outs[vout].script = script;
+        tx.version = NAMECOIN_TX_VERSION;
+        return rand ? { rand: rand.toString('hex'), hex: tx.toHex() } : { hex: tx.toHex() };
+      },
+      fundrawtransaction: ([rawHex], ctx) => {
+        const { tx, fee, changepos } = this.walletFor(ctx).fund(decodeTx(rawHex));
+        return { hex: tx.toHex(), fee: satsToBtc(fee), changepos };
+      },
+      signrawtransactionwithwallet: ([rawHex], ctx) => {
+        const { tx, complete } = this.walletFor(ctx).signRaw(decodeTx(rawHex));
+        return { hex: tx.toHex(), complete };
+      },
+
       name_update: ([name, value, opts], ctx) => {
         const w = this.walletFor(ctx);
         const n = this.nameArg(name);

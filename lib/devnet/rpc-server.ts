@@ -177,13 +177,47 @@ export function outputScript(address: unknown, network: bitcoin.Network = NETWOR
   }
 }
 
-function decodeTx(hex: unknown): bitcoin.Transaction {
+export function decodeTx(hex: unknown): bitcoin.Transaction {
   try {
     if (typeof hex !== 'string' || !/^([0-9a-fA-F]{2})+$/.test(hex)) throw new Error('not hex');
+    const noInputs = decodeWithoutInputs(Buffer.from(hex, 'hex'));
+    if (noInputs) return noInputs;
     return bitcoin.Transaction.fromHex(hex);
   } catch {
     throw new RpcError(RPC.DESERIALIZATION_ERROR, 'TX decode failed. Make sure the tx has at least one input.');
   }
+}
+
+/**
+ * A transaction with no inputs yet (createrawtransaction's answer) in the legacy encoding: its 0x00 input count
+ * looks like a segwit marker, so, like Core's DecodeHexTx, try that reading first and keep it when it uses every
+ * byte exactly.
+ */
+function decodeWithoutInputs(b: Buffer): bitcoin.Transaction | undefined {
+  if (b.length < 10 || b[4] !== 0) return undefined;
+  let at = 5;
+  const varint = (): number => {
+    const first = b[at++];
+    if (first < 0xfd) return first;
+    if (first === 0xfd) return (at += 2, b.readUInt16LE(at - 2));
+    if (first === 0xfe) return (at += 4, b.readUInt32LE(at - 4));
+    return Infinity;
+  };
+  const tx = new bitcoin.Transaction();
+  tx.version = b.readInt32LE(0);
+  const n = varint();
+  for (let i = 0; i < n; i++) {
+    if (at + 9 > b.length) return undefined;
+    const value = b.readBigUInt64LE(at);
+    at += 8;
+    const len = varint();
+    if (at + len > b.length) return undefined;
+    tx.addOutput(b.subarray(at, at + len), value);
+    at += len;
+  }
+  if (at + 4 !== b.length) return undefined;
+  tx.locktime = b.readUInt32LE(at);
+  return tx;
 }
 
 /** Cap on blocks per generate call, like bitcoind's practical limits, so a typo cannot hang the devnet. */

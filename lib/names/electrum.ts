@@ -21,7 +21,28 @@ import type { NetworkName } from '../config';
 
 export { nameIndexScript, nameIndexScriptHash } from './script';
 
-export type NameFailure = 'unknown' | 'expired' | 'proof-invalid' | 'disagree' | 'unreachable';
+export type NameFailure = 'unknown' | 'expired' | 'proof-invalid' | 'disagree' | 'unreachable' | 'wrong-network';
+
+export type NmcNetwork = Extract<NetworkName, 'namecoin' | 'namecoin-regtest'>;
+
+/**
+ * Genesis block hash (server.features' genesis_hash) → network. Namecoin's regtest genesis is Bitcoin's regtest
+ * genesis, so a Bitcoin regtest server passes this check and then fails on the name index.
+ */
+export const NMC_GENESIS: Readonly<Record<NmcNetwork, string>> = {
+  namecoin: '000000000062b72c5e2ceb45fbc8587e807c155b0da735e6483dfba2f0a9c770',
+  'namecoin-regtest': '0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206',
+};
+
+const networkOfGenesis = (genesis: unknown): NmcNetwork | undefined =>
+  (Object.keys(NMC_GENESIS) as NmcNetwork[]).find((n) => NMC_GENESIS[n] === genesis);
+
+/**
+ * The protocol version we ask for: exactly 1.4.3. It has blockchain.name.get_value_proof, and ElectrumX 1.20
+ * under 1.6 splits blockchain.block.headers' `headers` array at 80-byte offsets counted from height 0, which
+ * cuts variable-size AuxPoW headers wrongly; 1.4.3's concatenated `hex` is right.
+ */
+export const NMC_PROTOCOL = '1.4.3';
 
 /** Why a name did not resolve; `message` is one readable line. */
 export class NameLookupError extends Error {
@@ -48,9 +69,12 @@ export interface NameRecord {
 export interface ElectrumNameOptions {
   /** tcp://HOST:PORT or ssl://HOST:PORT[#sha256=…]; ask them all, they must agree */
   servers: string[];
-  network: Extract<NetworkName, 'namecoin' | 'namecoin-regtest'>;
+  /** the network the servers must serve; when absent, the first server's genesis hash (server.features) says */
+  network?: NmcNetwork;
   /** where the checked headers are kept (a second lookup only fetches new ones); in memory when absent */
   chainDir?: string;
+  /** chainDir for the network found, when `network` is left to the server */
+  chainDirFor?: (network: NmcNetwork) => string;
   /** Tor's SOCKS port, for servers not on this machine */
   socks?: { host: string; port: number };
   clearnet?: boolean;
@@ -63,7 +87,12 @@ export interface ElectrumNameOptions {
 /** Looks up `name` (e.g. "d/example") through every server, checks each answer, and returns the agreed record. */
 export async function lookupName(name: string, opts: ElectrumNameOptions): Promise<NameRecord> {
   if (opts.servers.length === 0) throw new NameLookupError('unreachable', 'no Namecoin Electrum server given (--electrum-nmc tcp://HOST:PORT)');
-  const chain = HeaderChain.open({ network: opts.network, dir: opts.chainDir, log: opts.log, anchor: opts.anchor });
+  if (!opts.network) {
+    const network = await serverNetwork(opts.servers[0], opts);
+    opts = { ...opts, network, chainDir: opts.chainDir ?? opts.chainDirFor?.(network) };
+    opts.log?.(`names: ${opts.servers[0]} serves ${network} (its genesis hash says so)`);
+  }
+  const chain = HeaderChain.open({ network: opts.network!, dir: opts.chainDir, log: opts.log, anchor: opts.anchor });
   try {
     const answers: Array<{ server: string; record?: Omit<NameRecord, 'servers'>; error?: NameLookupError }> = [];
     // one server at a time: they share one header chain, and a forged chain from one must not race another
@@ -117,7 +146,8 @@ interface ValueProofEntry {
   tx_merkle: { merkle: string[]; pos: number };
 }
 
-async function askServer(chain: HeaderChain, url: string, name: string, opts: ElectrumNameOptions): Promise<Omit<NameRecord, 'servers'>> {
+/** Connects and asks server.version (protocol 1.4.3 only) and server.features; returns the connection and the network. */
+async function open(url: string, opts: ElectrumNameOptions): Promise<{ conn: ElectrumConnection; network: NmcNetwork }> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   let conn: ElectrumConnection;
   try {
@@ -125,12 +155,42 @@ async function askServer(chain: HeaderChain, url: string, name: string, opts: El
   } catch (err) {
     throw new NameLookupError('unreachable', (err as Error).message);
   }
+  try {
+    let version: unknown;
+    try {
+      version = await conn.request('server.version', ['bitdrop', NMC_PROTOCOL]);
+    } catch (err) {
+      if (err instanceof ElectrumRpcError) throw new NameLookupError('unreachable', `${url} does not speak Electrum protocol ${NMC_PROTOCOL} (${err.message}), which Namecoin name lookups need`);
+      throw err;
+    }
+    if (!Array.isArray(version) || typeof version[1] !== 'string') throw new NameLookupError('unreachable', `${url}: unexpected server.version answer`);
+    const features = (await conn.request('server.features', [])) as { genesis_hash?: unknown } | null;
+    const genesis = features && typeof features === 'object' ? features.genesis_hash : undefined;
+    const network = networkOfGenesis(genesis);
+    if (!network) throw new NameLookupError('wrong-network', `${url} serves a chain with genesis ${String(genesis)}, which is neither Namecoin mainnet nor Namecoin regtest`);
+    if (opts.network && network !== opts.network) {
+      throw new NameLookupError('wrong-network', `${url} serves ${network}, not ${opts.network} (its genesis is ${genesis}); give --nmc-network ${network} or another server`);
+    }
+    return { conn, network };
+  } catch (err) {
+    conn.close();
+    if (err instanceof NameLookupError) throw err;
+    throw new NameLookupError('unreachable', `${url}: ${(err as Error).message}`);
+  }
+}
+
+/** The Namecoin network a server serves, from its genesis hash. */
+export async function serverNetwork(url: string, opts: Omit<ElectrumNameOptions, 'servers'>): Promise<NmcNetwork> {
+  const { conn, network } = await open(url, { ...opts, network: undefined, servers: [url] });
+  conn.close();
+  return network;
+}
+
+async function askServer(chain: HeaderChain, url: string, name: string, opts: ElectrumNameOptions): Promise<Omit<NameRecord, 'servers'>> {
+  const { conn } = await open(url, opts);
   const lie = (detail: string) => new NameLookupError('proof-invalid', `${name}: proof invalid from ${url}: ${detail}`);
   try {
     const request = (m: string, p: unknown[]) => conn.request(m, p);
-    // blockchain.name.get_value_proof is a protocol 1.4.3 method
-    const version = await request('server.version', ['bitdrop', ['1.4.3', '1.6']]);
-    if (!Array.isArray(version) || typeof version[1] !== 'string') throw new NameLookupError('unreachable', `${url}: unexpected server.version answer`);
     try {
       await syncChain(chain, request, parseTip(chain, await request('blockchain.headers.subscribe', [])));
     } catch (err) {
@@ -188,7 +248,7 @@ export async function resolveNameElectrum(domain: string, opts: ElectrumNameOpti
     record = await lookupName(target.name, opts);
   } catch (err) {
     if (!(err instanceof NameLookupError)) throw err;
-    const reason = err.kind === 'unknown' ? 'unknown' : err.kind === 'expired' ? 'expired' : err.kind === 'unreachable' ? 'node' : err.kind;
+    const reason = err.kind === 'unknown' ? 'unknown' : err.kind === 'expired' ? 'expired' : err.kind === 'unreachable' || err.kind === 'wrong-network' ? 'node' : err.kind;
     throw new ResolveError(err.message.replace(target.name, `${domain} (${target.name})`), reason as ResolveError['reason']);
   }
   return resolution(domain, target, record);

@@ -8,11 +8,16 @@
 //   taken: the name belongs to another wallet (or is being registered by one); looked at again each poll.
 //
 // Every paying call is bracketed by two synced writes: an intent (new-sending, firstupdate-sending,
-// update-sending) before the RPC, the result after it. name_new's txid and rand are written before the answer
-// is used for anything else (losing rand loses the name). A restart that finds an intent looks at the node
-// (the wallet's transactions, name_pending, name_show) before paying again, so a crash never pays twice.
+// update-sending) before the RPC, the result after it. The name_new is built, funded and signed first
+// (createrawtransaction, namerawtransaction with a rand we chose, fundrawtransaction,
+// signrawtransactionwithwallet) and written with its rand, txid and raw hex before sendrawtransaction: a
+// descriptor wallet cannot re-derive a lost rand (nc31.1: -25 "could not generate rand for txid"), so the rand
+// must be ours before the coins move, and a restart re-sends the very same transaction (never a second one).
+// A restart that finds an intent looks at the node (the wallet's transactions, name_pending, name_show)
+// before paying again, so a crash never pays twice.
 // The node's word is all this relies on: nothing here knows which Namecoin node it talks to.
 
+import crypto from 'crypto';
 import * as bitcoin from 'bitcoinjs-lib';
 import { layout } from '../store/layout';
 import type { Db } from '../store';
@@ -28,9 +33,13 @@ export const FIRSTUPDATE_DEPTH = 12;
 export interface NameRecord {
   name: string;
   state: Stored;
-  /** name_new txid and rand; rand null when a crash lost it (the node then derives it from its key) */
+  /** name_new txid and rand; rand null when a crash lost it (records of versions that let the node choose it) */
   newTxid?: string;
   rand?: string | null;
+  /** the signed name_new, written before it is sent: a restart sends exactly this transaction again */
+  newHex?: string;
+  /** name_new txids whose rand was lost: their 0.01 NMC stays locked, they are never used again */
+  abandoned?: string[];
   newConfirmations?: number;
   /** chain height when the last intent was written */
   intentHeight?: number;
@@ -184,9 +193,10 @@ export class Registrar {
 
   private async show(name: string): Promise<NameInfo | undefined> {
     try {
-      return await this.o.rpc.call<NameInfo>('name_show', [name]);
+      // Namecoin Core answers an expired name with -4 "name expired" unless allowExpired is set
+      return await this.o.rpc.call<NameInfo>('name_show', [name, { allowExpired: true }]);
     } catch (err) {
-      if (err instanceof NamecoinError && err.code === RPC_CODE.WALLET_ERROR && /never existed|not found/.test(err.rpcMessage ?? '')) return undefined;
+      if (err instanceof NamecoinError && err.code === RPC_CODE.WALLET_ERROR && /never existed|not found|name expired/.test(err.rpcMessage ?? '')) return undefined;
       throw err;
     }
   }
@@ -225,23 +235,22 @@ export class Registrar {
           throw new Waiting(taken);
         }
         const value = this.desired();
-        await this.save({ name, state: 'new-sending', intentHeight: tip, value });
-        let answer: [string, string];
-        try {
-          answer = await this.o.rpc.call<[string, string]>('name_new', [name]);
-        } catch (err) {
-          await this.undoIntent(err, { name, state: 'unregistered' });
-          throw err;
-        }
-        const [newTxid, rand] = answer;
-        // txid and rand first, in one synced write: losing rand loses the name.
-        await this.save({ name, state: 'new-sent', newTxid, rand, intentHeight: tip, value, newConfirmations: 0 });
-        this.o.log(`names: ${name}: name_new ${newTxid} sent; name_firstupdate follows after ${FIRSTUPDATE_DEPTH} confirmations`);
-        return;
+        // Nothing is paid until sendrawtransaction: a crash before it leaves only an unsent transaction.
+        const rand = crypto.randomBytes(20).toString('hex');
+        const { hex, txid: newTxid } = await this.buildNameNew(name, rand);
+        // txid, rand and the signed transaction first, in one synced write: losing rand loses the name.
+        const intent: NameRecord = { name, state: 'new-sending', intentHeight: tip, value, rand, newTxid, newHex: hex, abandoned: rec.abandoned };
+        await this.save(intent);
+        return this.sendNameNew(intent);
       }
 
       case 'new-sending': {
-        // A crash (or a lost answer) between the intent and the result: did the node send the name_new?
+        // A crash (or a lost answer) between the intent and the result.
+        if (rec.newHex) {
+          if (await this.walletHas(rec.newTxid!)) return this.newSent(rec, 'sent before an interruption');
+          return this.sendNameNew(rec);
+        }
+        // (a record of a version that let the node choose rand: did the node send the name_new?)
         const found = await this.findNameNew(rec.intentHeight ?? 0);
         if (found) {
           this.o.log(`names: ${name}: found name_new ${found} sent before an interruption; its rand was not saved, so the node derives it`);
@@ -283,6 +292,14 @@ export class Registrar {
         try {
           txid = await this.o.rpc.call<string>('name_firstupdate', [name, rec.rand ?? null, rec.newTxid, value]);
         } catch (err) {
+          if (!rec.rand && err instanceof NamecoinError && err.code === RPC_CODE.TRANSACTION_ERROR && /rand/.test(err.rpcMessage ?? '')) {
+            // The node cannot re-derive a lost rand (descriptor wallets): this name_new can never be used.
+            // Start over with a name_new whose rand we keep, rather than retry forever.
+            const why = `name_new ${rec.newTxid}'s rand was lost in an interruption and the node cannot derive it (${err.rpcMessage}); its 0.01 NMC stays locked; sending a new name_new`;
+            this.o.log(`names: ${name}: ${why}`);
+            await this.save({ name, state: 'unregistered', abandoned: [...(rec.abandoned ?? []), rec.newTxid!], lastError: why });
+            return;
+          }
           await this.undoIntent(err, { ...rec, state: 'waiting' });
           throw err;
         }
@@ -383,9 +400,55 @@ export class Registrar {
     }
   }
 
+  /**
+   * A name_new with our own rand, built, funded and signed by the node's wallet but not sent. (name_new itself
+   * takes no rand in nc31.1; namerawtransaction does.)
+   */
+  private async buildNameNew(name: string, rand: string): Promise<{ hex: string; txid: string }> {
+    const rpc = this.o.rpc;
+    const address = await rpc.call<string>('getnewaddress', ['', 'legacy']);
+    const raw = await rpc.call<string>('createrawtransaction', [[], { [address]: 0.01 }]);
+    const named = await rpc.call<{ hex: string; rand?: string }>('namerawtransaction', [raw, 0, { op: 'name_new', name, rand }]);
+    if (named.rand !== undefined && named.rand !== rand) throw new Error(`the node used rand ${named.rand} instead of ours`);
+    const funded = await rpc.call<{ hex: string }>('fundrawtransaction', [named.hex]);
+    const signed = await rpc.call<{ hex: string; complete: boolean }>('signrawtransactionwithwallet', [funded.hex]);
+    if (!signed.complete) throw new Error('the wallet could not sign the name_new (signrawtransactionwithwallet: complete false)');
+    return { hex: signed.hex, txid: bitcoin.Transaction.fromHex(signed.hex).getId() };
+  }
+
+  /** Sends the saved name_new (the intent is on disk). A refusal starts over; a lost answer keeps the intent. */
+  private async sendNameNew(rec: NameRecord): Promise<void> {
+    try {
+      await this.o.rpc.call<string>('sendrawtransaction', [rec.newHex]);
+    } catch (err) {
+      if (!(err instanceof NamecoinError) || err.kind === 'unreachable') throw err;
+      // already in the chain or the mempool counts as sent; anything else was refused and nothing was paid
+      if (await this.walletHas(rec.newTxid!)) return this.newSent(rec, 'already known to the node');
+      this.o.log(`names: ${rec.name}: the node refused name_new ${rec.newTxid} (${err.rpcMessage}); building a new one`);
+      await this.save({ name: rec.name, state: 'unregistered', abandoned: rec.abandoned });
+      throw err;
+    }
+    return this.newSent(rec, 'sent');
+  }
+
+  private async newSent(rec: NameRecord, how: string): Promise<void> {
+    await this.save({ ...rec, state: 'new-sent', newHex: undefined, newConfirmations: 0 });
+    this.o.log(`names: ${rec.name}: name_new ${rec.newTxid} ${how}; name_firstupdate follows after ${FIRSTUPDATE_DEPTH} confirmations`);
+  }
+
+  private async walletHas(txid: string): Promise<boolean> {
+    try {
+      await this.o.rpc.call('gettransaction', [txid]);
+      return true;
+    } catch (err) {
+      if (err instanceof NamecoinError && err.code === RPC_CODE.INVALID_ADDRESS_OR_KEY) return false;
+      throw err;
+    }
+  }
+
   /** A name_new the wallet sent at or after `sinceHeight` (or still unconfirmed), not already known as ours. */
   private async findNameNew(sinceHeight: number): Promise<string | undefined> {
-    const known = new Set([...this.records.values()].map((r) => r.newTxid).filter(Boolean));
+    const known = new Set([...this.records.values()].flatMap((r) => [r.newTxid, ...(r.abandoned ?? [])]).filter(Boolean));
     const entries = await this.o.rpc.call<Array<{ txid: string; confirmations: number; blockheight?: number; category: string }>>('listtransactions', ['*', 200, 0, true]);
     const candidates = [...new Set(entries.filter((e) => e.confirmations === 0 || (e.blockheight ?? 0) >= sinceHeight).map((e) => e.txid))];
     for (const txid of candidates) {
