@@ -90,7 +90,7 @@ t.test('a name\'s whole life: registered, resolved, renewed over 200 blocks, upd
   t.equal(await resolveCli('example.bit', '--namecoin-rpc', url), fresh, 'resolves to the new onion');
 });
 
-t.test('kill -9 right after name_new: the restart finishes with the saved rand, one name_new on the chain', async (t) => {
+t.test('kill -9 right after the name_new is sent: the restart finishes with the saved rand, one name_new on the chain', async (t) => {
   const devnet = await openDevnet(t);
   const dataDir = tmpDir('bitdrop-names-', t);
   let sawNameNew = false;
@@ -107,7 +107,8 @@ t.test('kill -9 right after name_new: the restart finishes with the saved rand, 
       return killed;
     },
     after: (method) => {
-      if (method === 'name_new') sawNameNew = true;
+      // the name_new is built, funded and signed first; sendrawtransaction is the call that pays
+      if (method === 'sendrawtransaction') sawNameNew = true;
       return false;
     },
   });
@@ -132,7 +133,7 @@ t.test('kill -9 right after name_new: the restart finishes with the saved rand, 
   t.equal(ops.filter((o) => o.op === 'name_firstupdate').length, 1);
 });
 
-t.test('kill -9 between the name_new RPC and its write: the restart finds it in the wallet instead of paying twice', async (t) => {
+t.test('kill -9 between sendrawtransaction of the name_new and its answer: the restart finds it in the wallet instead of paying twice', async (t) => {
   const devnet = await openDevnet(t);
   const dataDir = tmpDir('bitdrop-names-', t);
   let daemonRef: Promise<{ kill9: () => Promise<void> }> | undefined;
@@ -141,10 +142,10 @@ t.test('kill -9 between the name_new RPC and its write: the restart finds it in 
   const proxy = await rpcProxy(t, devnet.namecoinRpcUrl, {
     before: () => killed,
     after: async (method, body) => {
-      if (method === 'name_new' && !killed) {
+      if (method === 'sendrawtransaction' && !killed) {
         killed = true;
         answer = body;
-        await (await daemonRef!).kill9(); // the node sent it; the daemon never learns txid or rand
+        await (await daemonRef!).kill9(); // the node sent it; the daemon never hears
         return true;
       }
       return false;
@@ -156,12 +157,12 @@ t.test('kill -9 between the name_new RPC and its write: the restart finds it in 
   t.same(nameOps(devnet).map((o) => o.op), ['name_new'], `the node sent the name_new (${answer.trim()})`);
 
   const restarted = await namesDaemon(t, devnet.namecoinRpcUrl, { dataDir });
-  await waitFor('the name_new found', () => /found name_new \w+ sent before an interruption/.test(restarted.output()));
+  await waitFor('the name_new found', () => /name_new \w+ sent before an interruption/.test(restarted.output()));
   devnet.mineNames(12);
   await waitFor('firstupdate', async () => (await nameStatus(dataDir)).state === 'firstupdate-sent');
   devnet.mineNames(1);
   await waitFor('registered', async () => (await nameStatus(dataDir)).state === 'registered');
-  t.same(nameOps(devnet).map((o) => o.op), ['name_new', 'name_firstupdate'], 'one name_new: the node derived the lost rand');
+  t.same(nameOps(devnet).map((o) => o.op), ['name_new', 'name_firstupdate'], 'one name_new, finished with the rand saved before it was sent');
 });
 
 t.test('kill -9 between the firstupdate RPC and its write: no second firstupdate', async (t) => {
