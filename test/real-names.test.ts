@@ -53,7 +53,7 @@ async function watched(t: Test, rig: Rig, name: string, dataDir: string, after?:
     pass: async () => {
       const from = calls;
       // a pass that began after now has begun and ended when the one after it begins (or two calls in one pass)
-      await waitFor('a poll pass of the daemon', () => calls >= from + 3, 60_000);
+      await waitFor('a poll pass of the daemon', () => dead || calls >= from + 3, 60_000);
     },
   };
 }
