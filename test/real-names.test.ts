@@ -86,6 +86,20 @@ async function nameNews(rig: Rig): Promise<Array<{ txid: string; spent: boolean 
   return out;
 }
 
+/** The name operations (firstupdate / update) of `name` in the wallet's transactions, confirmed or not. */
+async function opsOf(rig: Rig, name: string): Promise<string[]> {
+  const entries = await rig.rpc<Array<{ txid: string }>>('listtransactions', ['*', 100_000, 0, true]);
+  const ops: string[] = [];
+  for (const txid of new Set(entries.map((e) => e.txid))) {
+    const { hex } = await rig.rpc<{ hex: string }>('gettransaction', [txid]);
+    for (const o of bitcoin.Transaction.fromHex(hex).outs) {
+      const op = parseNameScript(o.script);
+      if (op && op.op !== 'name_new' && op.name.toString() === name) ops.push(op.op);
+    }
+  }
+  return ops;
+}
+
 /** The checks every crash test ends with: the name is ours with our onion, one name_new, none stuck. */
 async function oneRegistration(t: Test, rig: Rig, name: string, dataDir: string, newsBefore: number) {
   const s = await nameStatus(dataDir, name);
@@ -95,8 +109,7 @@ async function oneRegistration(t: Test, rig: Rig, name: string, dataDir: string,
   const news = await nameNews(rig);
   t.equal(news.length - newsBefore, 1, 'exactly one name_new was paid for it');
   t.same(news.filter((n) => !n.spent), [], 'no coins stuck in an unused name_new');
-  const history = await rig.rpc<unknown[]>('name_history', [name]).catch(() => undefined);
-  if (history) t.equal(history.length, 1, 'one registration in its history');
+  t.same(await opsOf(rig, name), ['name_firstupdate'], 'one name_firstupdate: one registration');
 }
 
 if (script) {
@@ -167,8 +180,7 @@ if (script) {
         return s.state === 'registered' && (s.expiresIn ?? 0) >= 29;
       });
       t.equal((await rig.rpc<unknown[]>('name_pending', [name])).length, 0);
-      const history = await rig.rpc<unknown[]>('name_history', [name]).catch(() => undefined);
-      if (history) t.equal(history.length, 2, 'firstupdate and one update, no second');
+      t.same((await opsOf(rig, name)).sort(), ['name_firstupdate', 'name_update'], 'one firstupdate and one update, no second');
       t.equal((await nameNews(rig)).length - before, 1, 'one name_new');
       t.same((await nameNews(rig)).filter((n) => !n.spent), [], 'no coins stuck in an unused name_new');
       await w.daemon.stop();
@@ -219,7 +231,8 @@ if (script) {
           lastTxid = show.txid;
         }
       }
-      t.ok(updates >= 8, `renewed ${updates} times over 200 blocks`);
+      // alive for 200 blocks with a 30-block lifetime takes at least 6 renewals
+      t.ok(updates >= 6, `renewed ${updates} times over 200 blocks`);
       await w.daemon.stop();
       fs.renameSync(path.join(dataDir, 'tor', 'onion_ed25519.key'), path.join(dataDir, 'old-onion.key'));
       fs.rmSync(path.join(dataDir, 'tor', 'hostname'), { force: true });

@@ -64,12 +64,12 @@ async function run(walletUrl: string, electrumUrl: string): Promise<Step[]> {
   const named = await call<{ hex: string }>('namerawtransaction name_new', 'namerawtransaction', [raw, 0, { op: 'name_new', name: 'd/parity-raw', rand: '11'.repeat(20) }]);
   const funded = await call<{ hex: string }>('fundrawtransaction', 'fundrawtransaction', [named!.hex]);
   const signed = await call<{ hex: string }>('signrawtransactionwithwallet', 'signrawtransactionwithwallet', [funded!.hex]);
-  await call('sendrawtransaction', 'sendrawtransaction', [signed!.hex]);
+  const rawTxid = await call<string>('sendrawtransaction', 'sendrawtransaction', [signed!.hex]);
   await call('sendrawtransaction again (in the mempool)', 'sendrawtransaction', [signed!.hex]);
   await mine(12);
   await call('name_firstupdate', 'name_firstupdate', ['d/parity', nn![1], nn![0], '{"tor":"x"}']);
   await call('name_firstupdate of a name being registered', 'name_firstupdate', ['d/parity', nn![1], nn![0], '{"tor":"x"}']);
-  await call('name_firstupdate with our rand', 'name_firstupdate', ['d/parity-raw', '11'.repeat(20), (await rpcCall<{ txid: string }>(walletUrl, 'decoderawtransaction', [signed!.hex]).catch(() => ({ txid: '' }))).txid || nn![0], 'v']);
+  await call('name_firstupdate with our rand', 'name_firstupdate', ['d/parity-raw', '11'.repeat(20), rawTxid, 'v']);
   await call('name_pending', 'name_pending', ['d/parity']);
   await mine(1);
   await call('sendrawtransaction of a confirmed transaction', 'sendrawtransaction', [signed!.hex]);

@@ -68,7 +68,9 @@ export class Mempool {
     const txid = tx.getId();
     const known = this.entries.get(txid);
     if (known) return { entry: known, evicted: [] };
-    if (chain.isConfirmed(txid)) throw new TxRejected('Transaction outputs already in utxo set', -27);
+    // Core: -27 only while one of its outputs is unspent; a confirmed transaction whose outputs are all spent
+    // goes on to the input checks and fails there (-25 bad-txns-inputs-missingorspent), as nc31.1 answers
+    if (chain.isConfirmed(txid) && tx.outs.some((_o, vout) => chain.utxo(txid, vout))) throw new TxRejected('Transaction outputs already in utxo set', -27);
 
     const conflicts = new Set<string>();
     for (const input of tx.ins) {

@@ -250,12 +250,9 @@ export class NamecoinNode {
         if (info.expired && o.allowExpired !== true) throw new RpcError(WALLET.WALLET_ERROR, `name expired: ${quoted(n)}`);
         return info;
       },
-      name_history: ([name], ctx) => {
-        const n = this.nameArg(name);
-        const wallet = this.maybeWallet(ctx);
-        const history = this.nameHistory(n);
-        if (history.length === 0) throw new RpcError(WALLET.WALLET_ERROR, `name not found: ${quoted(n)}`);
-        return history.map((d) => this.nameInfo(d, wallet));
+      // nc31.1 keeps no name history unless started with -namehistory (off by default, and off in the real-server rig)
+      name_history: () => {
+        throw new RpcError(RPC.MISC_ERROR, '-namehistory is not enabled');
       },
       name_scan: ([start, count], ctx) => {
         const from = start === undefined || start === null ? Buffer.alloc(0) : this.nameArg(start);
@@ -439,20 +436,6 @@ export class NamecoinNode {
     } catch {
       throw new RpcError(RPC.INVALID_ADDRESS_OR_KEY, 'invalid address');
     }
-  }
-
-  /** Every confirmed state of a name, oldest first (name_history). */
-  private nameHistory(name: Buffer): NameData[] {
-    const out: NameData[] = [];
-    for (let h = 1; h <= this.chain.height; h++) {
-      for (const tx of this.chain.blockAt(h)!.transactions!) {
-        const n = tx.version === NAMECOIN_TX_VERSION ? nameOutput(tx) : undefined;
-        if (n && n.op.op !== 'name_new' && n.op.name.equals(name)) {
-          out.push({ name, value: n.op.value, txid: tx.getId(), vout: n.vout, height: h, script: Buffer.from(tx.outs[n.vout].script) });
-        }
-      }
-    }
-    return out;
   }
 
   private confirmations(height?: number): number {

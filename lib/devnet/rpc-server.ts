@@ -195,6 +195,14 @@ export function decodeTx(hex: unknown): bitcoin.Transaction {
  */
 function decodeWithoutInputs(b: Buffer): bitcoin.Transaction | undefined {
   if (b.length < 10 || b[4] !== 0) return undefined;
+  try {
+    return readWithoutInputs(b);
+  } catch {
+    return undefined; // (a read past the end: not this encoding)
+  }
+}
+
+function readWithoutInputs(b: Buffer): bitcoin.Transaction | undefined {
   let at = 5;
   const varint = (): number => {
     const first = b[at++];
