@@ -72,7 +72,11 @@ async function run(walletUrl: string, electrumUrl: string): Promise<Step[]> {
   await call('name_firstupdate with our rand', 'name_firstupdate', ['d/parity-raw', '11'.repeat(20), rawTxid, 'v']);
   await call('name_pending', 'name_pending', ['d/parity']);
   await mine(1);
-  await call('sendrawtransaction of a confirmed transaction', 'sendrawtransaction', [signed!.hex]);
+  // a confirmed transaction whose outputs are unspent: -27 (Core's BroadcastTransaction)
+  const paid = await rpcCall<string>(walletUrl, 'sendtoaddress', [addr, 1]);
+  await mine(1);
+  const { hex: paidHex } = await rpcCall<{ hex: string }>(walletUrl, 'gettransaction', [paid]);
+  await call('sendrawtransaction of a confirmed transaction', 'sendrawtransaction', [paidHex]);
   await call('name_show', 'name_show', ['d/parity']);
   await call('name_show allowExpired', 'name_show', ['d/parity', { allowExpired: true }]);
   await call('name_list', 'name_list', ['d/parity']);
