@@ -4,36 +4,14 @@
 // headers from disk. Finds the rig (Namecoin Core + ElectrumX) through BITDROP_TEST_RIG.
 
 import t from 'tap';
-import crypto from 'crypto';
 import net from 'net';
 import path from 'path';
 import { CLI, exec, tmpDir } from './helpers/daemon';
-import { rigOrSkip, startRig, type Rig } from './helpers/rig';
+import { randomOnion, registerName, rigOrSkip, startRig } from './helpers/rig';
 import { lookupName, NameLookupError } from '../lib/names/electrum';
 import { HeaderChain } from '../lib/chain';
 
 const script = rigOrSkip(t, 'node-free resolution against ElectrumX');
-
-/** A well-formed v3 onion address of a fresh key. */
-export function randomOnion(): string {
-  const pub = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-  const check = crypto.createHash('sha3-256').update(Buffer.concat([Buffer.from('.onion checksum'), pub, Buffer.from([3])])).digest().subarray(0, 2);
-  const bytes = Buffer.concat([pub, check, Buffer.from([3])]);
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
-  let bits = '';
-  for (const b of bytes) bits += b.toString(2).padStart(8, '0');
-  let out = '';
-  for (let i = 0; i < bits.length; i += 5) out += alphabet[parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
-  return `${out}.onion`;
-}
-
-/** Registers `name` with `value` from the rig wallet (name_new, 12 blocks, name_firstupdate, 1 block). */
-export async function registerName(rig: Rig, name: string, value: string): Promise<number> {
-  const [txid, rand] = await rig.rpc<[string, string]>('name_new', [name]);
-  await rig.mine(12);
-  await rig.rpc('name_firstupdate', [name, rand, txid, value]);
-  return rig.mine(1);
-}
 
 /** A TCP relay to ElectrumX that counts the client's blockchain.block.headers requests. */
 async function countingRelay(t: Test, target: string): Promise<{ url: string; headerRequests: () => number }> {

@@ -9,6 +9,7 @@
 // it, each real-server test file ends with one line saying the real-server tests did not run and how to enable
 // them (never a silent skip).
 
+import crypto from 'crypto';
 import fs from 'fs';
 import type { Test } from 'tap';
 import { exec, tmpDir } from './daemon';
@@ -107,3 +108,25 @@ export async function startRig(t: Test, script: string): Promise<Rig> {
   };
   return rig;
 }
+
+/** A well-formed v3 onion address of a fresh key. */
+export function randomOnion(): string {
+  const pub = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+  const check = crypto.createHash('sha3-256').update(Buffer.concat([Buffer.from('.onion checksum'), pub, Buffer.from([3])])).digest().subarray(0, 2);
+  const bytes = Buffer.concat([pub, check, Buffer.from([3])]);
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+  let bits = '';
+  for (const b of bytes) bits += b.toString(2).padStart(8, '0');
+  let out = '';
+  for (let i = 0; i < bits.length; i += 5) out += alphabet[parseInt(bits.slice(i, i + 5).padEnd(5, '0'), 2)];
+  return `${out}.onion`;
+}
+
+/** Registers `name` with `value` from the rig wallet (name_new, 12 blocks, name_firstupdate, 1 block). */
+export async function registerName(rig: Rig, name: string, value: string): Promise<number> {
+  const [txid, rand] = await rig.rpc<[string, string]>('name_new', [name]);
+  await rig.mine(12);
+  await rig.rpc('name_firstupdate', [name, rand, txid, value]);
+  return rig.mine(1);
+}
+
