@@ -292,12 +292,6 @@ export class NodeWallet {
     });
   }
 
-  /** The key behind an output script, for Namecoin's deterministic name salt. */
-  privateKeyFor(script: Uint8Array): Buffer | undefined {
-    const key = this.byScript.get(Buffer.from(addressScript(script)).toString('hex'));
-    return key?.privateKey ? Buffer.from(key.privateKey) : undefined;
-  }
-
   /** A legacy P2PKH script of a fresh key: where name outputs go. */
   nameDestination(): Buffer {
     const key = this.newKey();

@@ -25,10 +25,6 @@ import {
 const RPC_TRANSACTION_ERROR = -25;
 const DEFAULT_WALLET = 'default';
 
-/** Namecoin Core's getNameSalt: HKDF-SHA256(private key, salt = name, info "Namecoin Registration Salt"), 20 bytes. */
-export function nameSalt(privateKey: Uint8Array, name: Uint8Array): Buffer {
-  return Buffer.from(crypto.hkdfSync('sha256', privateKey, name, 'Namecoin Registration Salt', 32)).subarray(0, 20);
-}
 
 /** Core's EncodeNameForMessage for ASCII names: the name in single quotes. */
 const quoted = (name: Buffer) => `'${name.toString('latin1')}'`;
@@ -291,8 +287,8 @@ export class NamecoinNode {
         if (!(o.allowExisting === true || o.allow_existing === true) && this.isActive(n)) throw new RpcError(RPC_TRANSACTION_ERROR, 'this name exists already');
         w.ensureUnlocked();
         const dest = this.destination(w, o);
-        const key = w.privateKeyFor(dest);
-        const rand = key ? nameSalt(key, n) : crypto.randomBytes(20);
+        // nc31.1 (descriptor wallets): a random rand, which only the caller keeps
+        const rand = crypto.randomBytes(20);
         const txid = w.send([{ script: buildNameNew(dest, n, rand), value: NAME_LOCKED_AMOUNT }]);
         return [txid, rand.toString('hex')];
       },
