@@ -14,6 +14,8 @@ import { rigOrSkip, startRig, type Rig } from './helpers/rig';
 import { parseNameScript } from '../lib/names/script';
 import type { Daemon } from './helpers/daemon';
 import { fetchStatus } from '../lib/cli/status';
+import { Db } from '../lib/store';
+import { layout } from '../lib/store/layout';
 import type { NameStatus } from '../lib/names';
 
 const script = rigOrSkip(t, 'names against Namecoin Core');
@@ -108,6 +110,9 @@ async function opsOf(rig: Rig, name: string): Promise<string[]> {
   return ops;
 }
 
+/** name_news whose rand is lost on purpose (the legacy-record test): their coins stay locked */
+const legacy = new Set<string>();
+
 /** The checks every crash test ends with: the name is ours with our onion, one name_new, none stuck. */
 async function oneRegistration(t: Test, rig: Rig, name: string, dataDir: string, newsBefore: number) {
   const s = await nameStatus(dataDir, name);
@@ -116,7 +121,7 @@ async function oneRegistration(t: Test, rig: Rig, name: string, dataDir: string,
   t.ok(s.onion && show.value.includes(s.onion), 'its value carries the daemon\'s onion');
   const news = await nameNews(rig);
   t.equal(news.length - newsBefore, 1, 'exactly one name_new was paid for it');
-  t.same(news.filter((n) => !n.spent), [], 'no coins stuck in an unused name_new');
+  t.same(news.filter((n) => !n.spent && !legacy.has(n.txid)), [], 'no coins stuck in an unused name_new');
   t.same(await opsOf(rig, name), ['name_firstupdate'], 'one name_firstupdate: one registration');
 }
 
@@ -190,7 +195,7 @@ if (script) {
       t.equal((await rig.rpc<unknown[]>('name_pending', [name])).length, 0);
       t.same((await opsOf(rig, name)).sort(), ['name_firstupdate', 'name_update'], 'one firstupdate and one update, no second');
       t.equal((await nameNews(rig)).length - before, 1, 'one name_new');
-      t.same((await nameNews(rig)).filter((n) => !n.spent), [], 'no coins stuck in an unused name_new');
+      t.same((await nameNews(rig)).filter((n) => !n.spent && !legacy.has(n.txid)), [], 'no coins stuck in an unused name_new');
       await w.daemon.stop();
     });
 
@@ -212,7 +217,30 @@ if (script) {
       const show = await rig.rpc<{ ismine: boolean; expired: boolean; value: string }>('name_show', [name]);
       t.ok(show.ismine && !show.expired, 'ours again, alive');
       t.ok(show.value.includes((await state(w, name)).onion!), 'with the onion');
-      t.same((await nameNews(rig)).filter((n) => !n.spent), [], 'no coins stuck');
+      t.same((await nameNews(rig)).filter((n) => !n.spent && !legacy.has(n.txid)), [], 'no coins stuck');
+      await w.daemon.stop();
+    });
+
+    t.test('a record of an older version whose name_new lost its rand: abandoned once for a new name_new, never retried forever', async (t) => {
+      const name = 'd/legacy';
+      const dataDir = tmpDir('bitdrop-real-names-', t);
+      const before = (await nameNews(rig)).length;
+      // what an older bitdrop left after a crash between name_new's answer and its write: the txid, rand null
+      const [legacyTxid] = await rig.rpc<[string, string]>('name_new', [name]);
+      legacy.add(legacyTxid);
+      const first = await namesDaemon(t, rig.walletUrl, { dataDir, names: [] }); // makes the data dir
+      await first.stop();
+      const db = await Db.open(path.join(dataDir, 'db'));
+      await db.put(layout.name(name), Buffer.from(JSON.stringify({ name, state: 'new-sent', newTxid: legacyTxid, rand: null, intentHeight: await rig.height(), newConfirmations: 0 })), { sync: true });
+      await db.close();
+      const w = await watched(t, rig, name, dataDir);
+      await mineUntil(rig, w, 'registered', async () => (await state(w, name)).state === 'registered', 60);
+      t.match(w.daemon.output(), new RegExp(`name_new ${legacyTxid}'s rand was lost .*could not generate rand for txid.*sending a new name_new`), 'says why, once');
+      t.equal(w.daemon.output().split('rand was lost').length - 1, 1, 'given up once, not retried');
+      const news = await nameNews(rig);
+      t.equal(news.length - before, 2, 'the legacy name_new and one new one');
+      t.same(news.filter((n) => !n.spent).map((n) => n.txid), [legacyTxid], 'only the legacy name_new stays unspent (its rand is gone)');
+      t.same(await opsOf(rig, name), ['name_firstupdate'], 'one registration');
       await w.daemon.stop();
     });
 

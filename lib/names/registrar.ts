@@ -296,9 +296,8 @@ export class Registrar {
             // The node cannot re-derive a lost rand (descriptor wallets): this name_new can never be used.
             // Start over with a name_new whose rand we keep, rather than retry forever.
             const why = `name_new ${rec.newTxid}'s rand was lost in an interruption and the node cannot derive it (${err.rpcMessage}); its 0.01 NMC stays locked; sending a new name_new`;
-            this.o.log(`names: ${name}: ${why}`);
-            await this.save({ name, state: 'unregistered', abandoned: [...(rec.abandoned ?? []), rec.newTxid!], lastError: why });
-            return;
+            await this.save({ name, state: 'unregistered', abandoned: [...(rec.abandoned ?? []), rec.newTxid!] });
+            throw new Waiting(why); // logged and shown in status until the new name_new is sent
           }
           await this.undoIntent(err, { ...rec, state: 'waiting' });
           throw err;
