@@ -1,7 +1,8 @@
 // .bit names against the real Namecoin Core (nc31.1 regtest, a descriptor wallet), through the daemon: kill -9
-// right after each paying call (the name_new's sendrawtransaction, name_firstupdate, name_update), before the
-// daemon writes the answer, each ending with exactly one registration and no coins stuck in an unused
-// name_new; a name that expired while the daemon was down is registered again; the whole life of a name.
+// right after each paying call (the name_new's sendrawtransaction, name_firstupdate, name_update), both before
+// the daemon has the answer and once it has written it, each ending with exactly one registration and no coins
+// stuck in an unused name_new; a name that expired while the daemon was down is registered again; a record of an
+// older version with a lost rand is abandoned once, not retried forever; the whole life of a name.
 // One rig (namecoind + ElectrumX) for the file; each test its own name. Finds the rig through BITDROP_TEST_RIG.
 
 import t from 'tap';
@@ -114,7 +115,7 @@ async function opsOf(rig: Rig, name: string): Promise<string[]> {
 const legacy = new Set<string>();
 
 /** The checks every crash test ends with: the name is ours with our onion, one name_new, none stuck. */
-async function oneRegistration(t: Test, rig: Rig, name: string, dataDir: string, newsBefore: number) {
+async function oneRegistration(t: Test, rig: Rig, name: string, dataDir: string, newsBefore: number, ops = ['name_firstupdate']) {
   const s = await nameStatus(dataDir, name);
   const show = await rig.rpc<{ ismine: boolean; value: string; expired: boolean }>('name_show', [name]);
   t.ok(show.ismine && !show.expired, `${name} is registered to the rig wallet`);
@@ -122,7 +123,7 @@ async function oneRegistration(t: Test, rig: Rig, name: string, dataDir: string,
   const news = await nameNews(rig);
   t.equal(news.length - newsBefore, 1, 'exactly one name_new was paid for it');
   t.same(news.filter((n) => !n.spent && !legacy.has(n.txid)), [], 'no coins stuck in an unused name_new');
-  t.same(await opsOf(rig, name), ['name_firstupdate'], 'one name_firstupdate: one registration');
+  t.same((await opsOf(rig, name)).sort(), ops, `${ops.join(', ')}: one registration, nothing sent twice`);
 }
 
 if (script) {
@@ -197,6 +198,43 @@ if (script) {
       t.equal((await nameNews(rig)).length - before, 1, 'one name_new');
       t.same((await nameNews(rig)).filter((n) => !n.spent && !legacy.has(n.txid)), [], 'no coins stuck in an unused name_new');
       await w.daemon.stop();
+    });
+
+    t.test('kill -9 right after each paying call once its answer is written (sendrawtransaction, name_firstupdate, name_update): one registration', async (t) => {
+      const name = 'd/crash-written';
+      const dataDir = tmpDir('bitdrop-real-names-', t);
+      const before = (await nameNews(rig)).length;
+      const paying = ['sendrawtransaction', 'name_firstupdate', 'name_update'];
+      const done = new Set<string>();
+      for (let restarts = 0; ; restarts++) {
+        let armed = false;
+        let killed = false;
+        // the daemon makes its next call only after the synced write of the paying call's answer: kill it then
+        const w = await watched(t, rig, name, dataDir, async (method, _b, daemon) => {
+          if (armed) {
+            killed = true;
+            await (await daemon()).kill9();
+            return true;
+          }
+          if (paying.includes(method) && !done.has(method)) {
+            done.add(method);
+            armed = true;
+          }
+          return false;
+        });
+        await mineUntil(rig, w, `the kill after ${[...done].pop() ?? 'the name_new'}`, async () => {
+          if (killed) return true;
+          if (done.size < paying.length) return false;
+          const s = await state(w, name);
+          return s.state === 'registered' && (s.expiresIn ?? 0) >= 29;
+        }, 60);
+        if (!killed) {
+          t.equal(restarts, 3, 'killed once after each paying call');
+          await oneRegistration(t, rig, name, dataDir, before, ['name_firstupdate', 'name_update']);
+          await w.daemon.stop();
+          break;
+        }
+      }
     });
 
     t.test('a name that expired while the daemon was down is registered again', async (t) => {
