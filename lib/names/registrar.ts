@@ -253,7 +253,7 @@ export class Registrar {
         // (a record of a version that let the node choose rand: did the node send the name_new?)
         const found = await this.findNameNew(rec.intentHeight ?? 0);
         if (found) {
-          this.o.log(`names: ${name}: found name_new ${found} sent before an interruption; its rand was not saved, so the node derives it`);
+          this.o.log(`names: ${name}: found name_new ${found} sent before an interruption by an older bitdrop; its rand was not saved: only a node that can derive it (a legacy wallet) can finish it`);
           return this.save({ ...rec, state: 'new-sent', newTxid: found, rand: null, newConfirmations: 0 });
         }
         this.o.log(`names: ${name}: the interrupted name_new never reached the node; sending it again`);
