@@ -12,6 +12,7 @@ import { DOWNLOAD_CSP } from './security';
 import { baseUrl, fileView } from './views';
 import { deletedPage } from './pages';
 import { queryParam } from './params';
+import { followAcked } from './sent';
 
 export async function find(d: Deps, id: string): Promise<FileManifest> {
   const m = await d.store.get(id);
@@ -80,7 +81,7 @@ export async function download(ctx: Context, d: Deps, id: string) {
     return;
   }
   let sent = 0;
-  settleWhenDone(ctx, d, ticket, length, () => sent, `a download of ${m.id}`);
+  settleWhenDone(ctx, d, ticket, length, (acked) => Math.min(sent, acked), `a download of ${m.id}`);
   if (ctx.status !== 206) ctx.status = 200;
   ctx.length = length;
   // The body goes out without koa: the store writes its read buffers to the socket and reuses them.
@@ -140,19 +141,24 @@ export async function deleteForm(ctx: Context, d: Deps, id: string) {
 }
 
 /**
- * Settles a download's charge when its response ends: everything when it finished, else what the socket
- * took (at most `sentSoFar()`), not what sat in our buffers when the client went away. `onCut` runs when
- * the client left before the end.
+ * Settles a download's charge when its response ends: everything when it finished, else what reached the
+ * client: the body bytes its TCP stack acknowledged (./sent.ts), mapped to what they are charged for by
+ * `charge` (the file bytes among them), never more than `full`. `onCut` runs when the client left before
+ * the end.
  */
 export function settleWhenDone(ctx: Context, d: Deps, ticket: { settle(bytes: number): Promise<unknown> }, full: number,
-  sentSoFar: () => number, what: string, onCut?: () => void) {
+  charge: (bodyAcked: number) => number, what: string, onCut?: () => void) {
   const socket = ctx.req.socket;
   const writtenBefore = socket.bytesWritten;
+  const follow = followAcked(socket);
   let settled = false;
   const settle = (finished: boolean) => {
     if (settled) return;
     settled = true;
-    const charged = finished ? full : Math.max(0, Math.min(sentSoFar(), socket.bytesWritten - writtenBefore));
+    follow.stop();
+    const header = (ctx.res as unknown as { _header?: string | null })._header;
+    const body = Math.max(0, follow.acked() - writtenBefore - (header ? Buffer.byteLength(header, 'latin1') : 0));
+    const charged = finished ? full : Math.max(0, Math.min(full, charge(body)));
     d.served?.(charged);
     ticket.settle(charged).catch((err) => d.log(`error: settling ${what}: ${err}`));
   };
