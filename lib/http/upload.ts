@@ -48,6 +48,7 @@ export async function uploadPut(ctx: Context, d: Deps) {
     name,
     type: mediaType(ctx.get('Content-Type'), name),
     maxBytes: d.config.maxUploadBytes,
+    client: ctx.req.socket.remoteAddress,
     extraOps: (m) => d.gate.uploadOps(m, up),
     id: up.reservation,
   });
@@ -100,6 +101,7 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
             // a reservation is for one file, which takes its id
             id: up.reservation,
             drop: { id: dropId, deleteToken },
+            client: ctx.req.socket.remoteAddress,
             cut: (err) => { stream.destroy(err); ctx.req.destroy(); },
           }).catch((err) => { throw err instanceof UserError || clientGone(err) ? err : new UserError(400, `malformed multipart body: ${err.message}`); });
           members.push(manifest);
