@@ -144,7 +144,7 @@ async function archive(ctx: Context, d: Deps, drop: Drop) {
     return;
   }
   let stopped = false;
-  settleWhenDone(ctx, d, ticket, bytes, (acked) => zip.dataBytes(start, Math.min(end, start + acked - 1)), `the archive of ${drop.id}`,
+  settleWhenDone(ctx, d, ticket, bytes, end - start + 1, (acked) => zip.dataBytes(start, Math.min(end, start + acked - 1)), `the archive of ${drop.id}`,
     () => { stopped = true; });
   sendZip(d, ms, zip, start, end, ctx.res, () => stopped).then(() => { if (!ctx.res.destroyed) ctx.res.end(); }, (err) => {
     if (!stopped) d.log(`error: archive of ${drop.id}: ${err.message}`);

@@ -26,6 +26,8 @@ interface Tracked {
   inode: string;
   /** the most of the socket's bytes acknowledged by the peer, at any sample */
   acked: number;
+  /** called after each sample */
+  onSample?: () => void;
 }
 
 const tracked = new Set<Tracked>();
@@ -69,17 +71,25 @@ function sample() {
     const q = queues.get(t.inode);
     if (q !== undefined) t.acked = Math.max(t.acked, handed.get(t)! - q);
   }
+  for (const t of [...tracked]) t.onSample?.();
 }
 
 /**
  * Follows what the peer of `socket` acknowledged while a response is sent; `acked()` is a count on the
  * socket's bytesWritten scale (every byte it wrote since it opened). `stop()` ends the following.
  */
-export function followAcked(socket: Socket): { acked: () => number; stop: () => void } {
+export interface Follower {
+  acked: () => number;
+  /** calls `then` once `done()` holds, checking after every sample (at once when nothing is sampled) */
+  when: (done: () => boolean, then: () => void) => void;
+  stop: () => void;
+}
+
+export function followAcked(socket: Socket): Follower {
   const inode = procReadable ? inodeOf(socket) : undefined;
   if (!inode) {
     // No kernel count to read: what the socket took is the best we know.
-    return { acked: () => handedToKernel(socket), stop: () => undefined };
+    return { acked: () => handedToKernel(socket), when: (_done, then) => then(), stop: () => undefined };
   }
   const t: Tracked = { socket, inode, acked: 0 };
   tracked.add(t);
@@ -89,6 +99,10 @@ export function followAcked(socket: Socket): { acked: () => number; stop: () => 
   }, SAMPLE_MS).unref();
   return {
     acked: () => (procReadable ? t.acked : handedToKernel(socket)),
+    when: (done, then) => {
+      if (!procReadable || done()) { then(); return; }
+      t.onSample = () => { if (!procReadable || done()) { t.onSample = undefined; then(); } };
+    },
     stop: () => { tracked.delete(t); },
   };
 }
