@@ -155,6 +155,7 @@ async function archive(ctx: Context, d: Deps, drop: Drop) {
 /** CRC-32s of files by content (sha256), so that a resumed zip need not read again what it skipped. */
 const crcs = new Map<string, number>();
 const MAX_CRCS = 100_000;
+const computing = new Map<string, Promise<number>>();
 function keepCrc(sha256: string, crc: number) {
   if (crcs.size >= MAX_CRCS) crcs.delete(crcs.keys().next().value as string);
   crcs.set(sha256, crc);
@@ -182,10 +183,23 @@ async function sendZip(d: Deps, ms: FileManifest[], zip: ZipLayout, start: numbe
     const m = ms[i];
     const known = m.size === 0 ? 0 : crcs.get(m.sha256);
     if (known !== undefined) return known;
-    let crc = 0;
-    await readFile(m, 0, m.size - 1, (b) => { crc = zlib.crc32(b, crc); }, false);
-    keepCrc(m.sha256, crc);
-    return crc;
+    // Many requests for a zip's tail at once read each file once, not once each.
+    let running = computing.get(m.sha256);
+    if (!running) {
+      running = (async () => {
+        let crc = 0;
+        const r = d.store.read(m, 0, m.size - 1);
+        try {
+          for await (const piece of r) crc = zlib.crc32(piece as Buffer, crc);
+        } finally {
+          r.destroy();
+        }
+        keepCrc(m.sha256, crc);
+        return crc;
+      })().finally(() => computing.delete(m.sha256));
+      computing.set(m.sha256, running);
+    }
+    return running;
   };
   for (const p of zip.parts) {
     const a = Math.max(start, p.offset);
