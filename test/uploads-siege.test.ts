@@ -53,3 +53,34 @@ t.test('a 1 MiB upload finishes in < 5 s beside 50 stalled uploads and 500 idle 
   t.ok(peak <= 256, `the daemon's peak RSS: ${peak.toFixed(0)} MiB (≤ 256)`);
   t.ok(idle.filter((s) => !s.destroyed).length >= 450, 'the idle connections were held meanwhile');
 });
+
+t.test('uploads that trickle a byte every half second do not keep the slots from a 1 MiB upload', async (t) => {
+  // Found re-reading the admission as a hostile client: only silence counted, so a byte now and then kept a
+  // slot for ever (the server's idle timeout restarts with every byte too). A holder now has to receive
+  // 16 KiB/s while others wait.
+  const d = await startDaemon();
+  const work = tmpDir('bitdrop-test-', t);
+  const sockets: net.Socket[] = [];
+  const timers: NodeJS.Timeout[] = [];
+  t.teardown(async () => {
+    for (const x of timers) clearInterval(x);
+    for (const s of sockets) s.destroy();
+    await d.stop();
+  });
+  const port = Number(new URL(d.url).port);
+  for (let i = 0; i < 20; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => undefined);
+    sockets.push(s);
+    s.write(`PUT /trickle-${i}.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${64 * MiB}\r\n\r\n`);
+    s.write(Buffer.alloc(1000, 1));
+    timers.push(setInterval(() => s.write(Buffer.alloc(1, 1)), 500));
+  }
+  await until(() => sockets.every((s) => !s.connecting && s.writableLength === 0), 30_000, 'tricklers connected');
+  await new Promise((r) => setTimeout(r, 1000));
+  const started = Date.now();
+  const probe = await curlStatus('-o', '/dev/null', '--max-time', '30', '-T', randomFile(work, MiB, 'probe.bin'), `${d.url}/`);
+  const seconds = (Date.now() - started) / 1000;
+  t.equal(probe.status, 201, 'the 1 MiB upload is stored');
+  t.ok(seconds < 5, `it took ${seconds.toFixed(2)} s beside 20 uploads trickling a byte every 0.5 s (< 5 s)`);
+});

@@ -10,9 +10,10 @@
 //     waits, and one address cannot take the slots of others while they wait (behind Tor every client is
 //     127.0.0.1, so each connection also fills one slot at a time: its upload takes the next only after
 //     the last one is full);
-//   - while anyone waits, a holder that has received nothing for YIELD_MS gives its slot up: the upload is
-//     cut (408, "send it again"), one per waiter, the longest silent first. Its bytes cannot be kept in
-//     memory without breaking the memory bound, which is what the slots are for.
+//   - while anyone waits, a holder that has received nothing for YIELD_MS, or less than MIN_RATE over the
+//     last YIELD_MS (a byte every second and a half kept a slot for ever: silence was all that counted),
+//     gives its slot up: the upload is cut (408, "send it again"), one per waiter, the slowest first. Its
+//     bytes cannot be kept in memory without breaking the memory bound, which is what the slots are for.
 // YIELD_MS is 2 s: a live Tor circuit pauses for less than that while it has data to send (a pause of
 // several seconds is a stall); with 50 stalled uploads and 500 idle connections held, a 1 MiB upload
 // finished in 2.1–2.8 s on two loaded cores (test/uploads-siege.test.ts).
@@ -24,6 +25,8 @@ export interface SlotHolder {
   filling: boolean;
   /** the client's address (the same for every client behind Tor) */
   client?: string;
+  /** bytes received so far */
+  received?: number;
   cut(): void;
 }
 
@@ -34,6 +37,8 @@ interface Waiter {
 }
 
 export const YIELD_MS = 2_000;
+/** bytes per second a slot holder must receive while others wait (a slow Tor circuit moves 50 KB/s and more) */
+export const MIN_RATE = 16 * 1024;
 /** how often waiters look for silent holders */
 const CHECK_MS = 250;
 
@@ -44,6 +49,8 @@ export class SlotAdmission {
   /** slots held per client address */
   private readonly perClient = new Map<string, number>();
   private timer?: NodeJS.Timeout;
+  /** per holder: when its current rate window began, and what it had received then */
+  private readonly windows = new WeakMap<SlotHolder, { at: number; received: number }>();
 
   constructor(private readonly maxSlots: number, private readonly yieldMs = YIELD_MS) {}
 
@@ -59,7 +66,7 @@ export class SlotAdmission {
   /** Resolves once `holder` may take a slot; the caller must `release(client)` it later. */
   async acquire(holder?: SlotHolder): Promise<void> {
     if (this.out < this.maxSlots && this.waiters.length === 0) {
-      this.take(holder?.client);
+      this.take(holder?.client, holder);
       return;
     }
     await new Promise<void>((resolve) => {
@@ -82,13 +89,14 @@ export class SlotAdmission {
     }
     while (this.out < this.maxSlots && this.waiters.length > 0) {
       const w = this.pick();
-      this.take(w.holder?.client);
+      this.take(w.holder?.client, w.holder);
       if (w.holder) w.holder.lastData = Date.now();
       w.grant();
     }
   }
 
-  private take(client?: string) {
+  private take(client?: string, holder?: SlotHolder) {
+    if (holder) this.windows.set(holder, { at: Date.now(), received: holder.received ?? 0 });
     this.out++;
     if (client !== undefined) this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
   }
@@ -106,12 +114,27 @@ export class SlotAdmission {
     return this.waiters.splice(best, 1)[0];
   }
 
-  /** While some wait, cuts holders silent for yieldMs, one per waiter, the longest silent first. */
+  /** While some wait, cuts holders silent or too slow, one per waiter, the slowest first. */
   private cutSilent() {
     if (this.waiters.length === 0) return;
     const now = Date.now();
-    const silent = [...this.holders].filter((h) => h.filling && now - h.lastData >= this.yieldMs).sort((a, b) => a.lastData - b.lastData);
-    for (const h of silent.slice(0, this.waiters.length)) {
+    const slow: { h: SlotHolder; rate: number }[] = [];
+    for (const h of this.holders) {
+      if (!h.filling) continue;
+      const received = h.received ?? 0;
+      let w = this.windows.get(h);
+      if (!w) this.windows.set(h, (w = { at: now, received }));
+      const silent = now - h.lastData >= this.yieldMs;
+      const span = now - w.at;
+      const rate = span > 0 ? ((received - w.received) * 1000) / span : Infinity;
+      if (silent) slow.push({ h, rate: 0 });
+      else if (span >= this.yieldMs) {
+        if (rate < MIN_RATE) slow.push({ h, rate });
+        else this.windows.set(h, { at: now, received });
+      }
+    }
+    slow.sort((a, b) => a.rate - b.rate || a.h.lastData - b.h.lastData);
+    for (const { h } of slow.slice(0, this.waiters.length)) {
       this.holders.delete(h);
       h.cut();
     }

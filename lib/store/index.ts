@@ -371,6 +371,7 @@ export class Store {
       lastData: Date.now(),
       filling: false,
       client: opts.client,
+      received: 0,
       cut: () => {
         const err = new UserError(408, 'the upload stalled while others waited for room; send it again');
         if (opts.cut) opts.cut(err);
@@ -441,6 +442,7 @@ export class Store {
         if (failed) throw failed;
         size += piece.length;
         holder.lastData = Date.now();
+        holder.received = size;
         received(piece.length);
         if (size > opts.maxBytes) throw tooLarge(opts.maxBytes);
         let off = 0;
