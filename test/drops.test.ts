@@ -25,7 +25,7 @@ t.test('a drop of three files on a free box: page, JSON, each file, the zip, del
   const drop = JSON.parse(await curl('-f', '-H', 'Accept: application/json', dropUrl));
   t.equal(drop.files.length, 3);
   t.equal(drop.size, 5 * 1024 * 1024 + 3 + 2000);
-  t.same(drop.files.map((f: { name: string }) => f.name), ['a.bin', 'same.txt', 'same.txt']);
+  t.same(drop.files.map((f: { name: string }) => f.name), ['a.bin', 'same.txt', 'same (2).txt'], 'names in one drop differ from the upload on (issue 24)');
   await curl('-f', '-o', path.join(work, 'one'), drop.files[0].url);
   t.equal(await sha256File(path.join(work, 'one')), await sha256File(a), 'each file downloads alone');
 

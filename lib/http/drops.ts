@@ -1,12 +1,16 @@
 // What GET /<id> answers: a drop of several files (page, JSON, text, or all files as one zip stream),
 // a file's page for a browser, or the file itself.
 
-import type { Readable } from 'stream';
-import yazl from 'yazl';
+import crypto from 'crypto';
+import type { Writable } from 'stream';
+import zlib from 'zlib';
+import parseRange from 'range-parser';
 import type { Context } from 'koa';
 import type { Drop, FileManifest } from '../store';
 import type { Deps } from './deps';
-import { contentDisposition } from './filenames';
+import { UserError } from '../errors';
+import { contentDisposition, safeName, uniqueName } from './filenames';
+import { zipLayout, type ZipLayout } from './zip';
 import { download, find, missing, settleWhenDone, withPage } from './files';
 import { flavor } from './negotiate';
 import { dropPage, filePage } from './pages';
@@ -88,51 +92,136 @@ export function dropText(ctx: Context, d: Deps, drop: Drop, ms: FileManifest[], 
 }
 
 /**
- * Every file of a drop as one zip, streamed: files are stored, not compressed (sizes are known up front,
- * so the answer has a Content-Length and nothing is built in memory). Charged as the sum of the files.
+ * Every file of a drop as one zip, streamed: files are stored, not compressed, and the layout is computed
+ * from the manifests (./zip.ts), so the answer has a Content-Length, HEAD answers what GET would, and a
+ * Range of it is served like a file's. Charged as the file bytes it carries (headers are free).
  */
 async function archive(ctx: Context, d: Deps, drop: Drop) {
   const ms = await members(d, drop);
   if (ms.length === 0) throw await missing(d, drop.id);
-  const bytes = ms.reduce((n, m) => n + m.size, 0);
-  const ticket = await d.gate.openDownload(ms[0], bytes, ctx.method === 'HEAD').catch((err) => { throw withPage(err, ctx, d, drop.id); });
+  // Names are made safe on the way in; files stored before that are made safe here.
+  const used = new Set<string>();
+  const zip = zipLayout(ms.map((m) => ({ name: uniqueName(safeName(m.name), used), size: m.size, mtime: new Date(m.created) })));
+  const etag = `"zip-${crypto.createHash('sha256').update(JSON.stringify(ms.map((m) => [m.id, m.sha256, m.name, m.created]))).digest('base64url').slice(0, 32)}"`;
   ctx.set({
+    'Accept-Ranges': 'bytes',
+    ETag: etag,
     'Content-Disposition': contentDisposition(`bitdrop-${drop.id}.zip`),
     'Content-Security-Policy': DOWNLOAD_CSP,
     'Cache-Control': 'private, no-transform',
   });
   ctx.type = 'application/zip';
-  if (ctx.method === 'HEAD') {
-    ctx.status = 200;
-    ctx.body = null;
+  if (ctx.get('If-None-Match') === etag) {
+    ctx.status = 304;
     return;
   }
-  const zip = new yazl.ZipFile();
-  const used = new Set<string>();
-  const reads: Readable[] = [];
-  for (const m of ms) {
-    const r = d.store.read(m);
-    reads.push(r);
-    zip.addReadStream(r, uniqueName(m.name, used), { size: m.size, compress: false, mtime: new Date(m.created) });
+  let start = 0;
+  let end = zip.size - 1;
+  let status = 200;
+  const rangeHeader = ctx.get('Range');
+  const ifRange = ctx.get('If-Range');
+  if (rangeHeader && (!ifRange || ifRange === etag)) {
+    const ranges = parseRange(zip.size, rangeHeader, { combine: true });
+    if (ranges === -1) {
+      throw new UserError(416, `the range is outside the zip (${zip.size} bytes)`, {}, { 'Content-Range': `bytes */${zip.size}` });
+    }
+    if (ranges !== -2 && ranges.length === 1) {
+      start = ranges[0].start;
+      end = ranges[0].end;
+      status = 206;
+      ctx.set('Content-Range', `bytes ${start}-${end}/${zip.size}`);
+    }
   }
-  const total = await new Promise<number>((resolve) => (zip.end.bind(zip) as (o: object, cb: (n: number) => void) => void)({}, (n) => resolve(n)));
-  if (total >= 0) ctx.length = total;
-  const out = zip.outputStream as unknown as Readable;
-  const stop = () => { out.destroy(); for (const r of reads) r.destroy(); };
-  settleWhenDone(ctx, d, ticket, bytes, () => bytes, `the archive of ${drop.id}`, stop);
-  ctx.status = 200;
+  const bytes = zip.dataBytes(start, end);
+  const ticket = await d.gate.openDownload(ms[0], bytes, ctx.method === 'HEAD').catch((err) => { throw withPage(err, ctx, d, drop.id); });
+  ctx.status = status;
+  ctx.length = end - start + 1;
   ctx.respond = false;
-  ctx.res.writeHead(200, ctx.response.headers as Record<string, string>);
-  out.on('error', (err) => { d.log(`error: archive of ${drop.id}: ${err.message}`); stop(); ctx.res.destroy(err); });
-  out.pipe(ctx.res);
+  ctx.res.writeHead(status, ctx.response.headers as Record<string, string>);
+  if (ctx.method === 'HEAD') {
+    // HEAD answers what GET would (402 included) and costs nothing.
+    ctx.res.end();
+    return;
+  }
+  let stopped = false;
+  settleWhenDone(ctx, d, ticket, bytes, end - start + 1, (acked) => zip.dataBytes(start, Math.min(end, start + acked - 1)), `the archive of ${drop.id}`,
+    () => { stopped = true; });
+  sendZip(d, ms, zip, start, end, ctx.res, () => stopped).then(() => { if (!ctx.res.destroyed) ctx.res.end(); }, (err) => {
+    if (!stopped) d.log(`error: archive of ${drop.id}: ${err.message}`);
+    ctx.res.destroy();
+  });
 }
 
-/** Names inside one zip must differ: "a.txt", "a (2).txt" … */
-function uniqueName(name: string, used: Set<string>): string {
-  let candidate = name;
-  const dot = name.lastIndexOf('.');
-  const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
-  for (let i = 2; used.has(candidate.toLowerCase()); i++) candidate = `${stem} (${i})${ext}`;
-  used.add(candidate.toLowerCase());
-  return candidate;
+/** CRC-32s of files by content (sha256), so that a resumed zip need not read again what it skipped. */
+const crcs = new Map<string, number>();
+const MAX_CRCS = 100_000;
+const computing = new Map<string, Promise<number>>();
+function keepCrc(sha256: string, crc: number) {
+  if (crcs.size >= MAX_CRCS) crcs.delete(crcs.keys().next().value as string);
+  crcs.set(sha256, crc);
+}
+
+/** Writes zip bytes [start, end] to `out`, reading each file's bytes from the store. */
+async function sendZip(d: Deps, ms: FileManifest[], zip: ZipLayout, start: number, end: number, out: Writable, stopped: () => boolean) {
+  const write = async (buf: Buffer) => {
+    if (stopped() || out.destroyed) throw Object.assign(new Error('the client went away'), { code: 'ECONNRESET' });
+    if (!out.write(buf)) await new Promise<void>((resolve) => { out.once('drain', resolve); out.once('close', resolve); });
+  };
+  // Reads a file's bytes [from, to], calling `each` with every piece (and writing it when `send`).
+  const readFile = async (m: FileManifest, from: number, to: number, each: (b: Buffer) => void, send: boolean) => {
+    const r = d.store.read(m, from, to);
+    try {
+      for await (const piece of r) {
+        each(piece as Buffer);
+        if (send) await write(piece as Buffer);
+      }
+    } finally {
+      r.destroy();
+    }
+  };
+  const crcOf = async (i: number): Promise<number> => {
+    const m = ms[i];
+    const known = m.size === 0 ? 0 : crcs.get(m.sha256);
+    if (known !== undefined) return known;
+    // Many requests for a zip's tail at once read each file once, not once each.
+    let running = computing.get(m.sha256);
+    if (!running) {
+      running = (async () => {
+        let crc = 0;
+        const r = d.store.read(m, 0, m.size - 1);
+        try {
+          for await (const piece of r) crc = zlib.crc32(piece as Buffer, crc);
+        } finally {
+          r.destroy();
+        }
+        keepCrc(m.sha256, crc);
+        return crc;
+      })().finally(() => computing.delete(m.sha256));
+      computing.set(m.sha256, running);
+    }
+    return running;
+  };
+  for (const p of zip.parts) {
+    const a = Math.max(start, p.offset);
+    const b = Math.min(end, p.offset + p.length - 1);
+    if (b < a) {
+      if (p.offset > end) break;
+      continue;
+    }
+    const from = a - p.offset;
+    const to = b - p.offset;
+    if (p.kind === 'bytes') await write(p.buf.subarray(from, to + 1));
+    else if (p.kind === 'descriptor') await write(zip.descriptor(p.entry, await crcOf(p.entry)).subarray(from, to + 1));
+    else if (p.kind === 'central') {
+      const all: number[] = [];
+      for (let i = 0; i < ms.length; i++) all.push(await crcOf(i));
+      await write(zip.central(all).subarray(from, to + 1));
+    } else {
+      const m = ms[p.entry];
+      const whole = from === 0 && to === m.size - 1 && !crcs.has(m.sha256);
+      let crc = 0;
+      await readFile(m, from, to, whole ? (piece) => { crc = zlib.crc32(piece, crc); } : () => undefined, true);
+      if (whole) keepCrc(m.sha256, crc);
+    }
+  }
 }

@@ -12,6 +12,7 @@ import { DOWNLOAD_CSP } from './security';
 import { baseUrl, fileView } from './views';
 import { deletedPage } from './pages';
 import { queryParam } from './params';
+import { followAcked } from './sent';
 
 export async function find(d: Deps, id: string): Promise<FileManifest> {
   const m = await d.store.get(id);
@@ -80,7 +81,7 @@ export async function download(ctx: Context, d: Deps, id: string) {
     return;
   }
   let sent = 0;
-  settleWhenDone(ctx, d, ticket, length, () => sent, `a download of ${m.id}`);
+  settleWhenDone(ctx, d, ticket, length, length, (acked) => Math.min(sent, acked), `a download of ${m.id}`);
   if (ctx.status !== 206) ctx.status = 200;
   ctx.length = length;
   // The body goes out without koa: the store writes its read buffers to the socket and reuses them.
@@ -140,25 +141,39 @@ export async function deleteForm(ctx: Context, d: Deps, id: string) {
 }
 
 /**
- * Settles a download's charge when its response ends: everything when it finished, else what the socket
- * took (at most `sentSoFar()`), not what sat in our buffers when the client went away. `onCut` runs when
- * the client left before the end.
+ * Settles a download's charge: in full once the client acknowledged the whole body (or hung up cleanly
+ * after it); else for what reached the client: the body bytes its TCP stack acknowledged (./sent.ts),
+ * mapped to what they are charged for by `charge` (the file bytes among them), never more than `full`. A
+ * body handed to the kernel whole is not yet received: a client that resets the connection then pays for
+ * what it acknowledged. `onCut` runs when the client left before the body was handed over.
  */
 export function settleWhenDone(ctx: Context, d: Deps, ticket: { settle(bytes: number): Promise<unknown> }, full: number,
-  sentSoFar: () => number, what: string, onCut?: () => void) {
+  bodyLength: number, charge: (bodyAcked: number) => number, what: string, onCut?: () => void) {
   const socket = ctx.req.socket;
   const writtenBefore = socket.bytesWritten;
+  const follow = followAcked(socket);
+  const bodyAcked = () => {
+    const header = (ctx.res as unknown as { _header?: string | null })._header;
+    return Math.max(0, follow.acked() - writtenBefore - (header ? Buffer.byteLength(header, 'latin1') : 0));
+  };
   let settled = false;
-  const settle = (finished: boolean) => {
+  const settle = (whole: boolean) => {
     if (settled) return;
     settled = true;
-    const charged = finished ? full : Math.max(0, Math.min(sentSoFar(), socket.bytesWritten - writtenBefore));
+    follow.stop();
+    socket.off('close', onSocketClose);
+    const charged = whole ? full : Math.max(0, Math.min(full, charge(bodyAcked())));
     d.served?.(charged);
     ticket.settle(charged).catch((err) => d.log(`error: settling ${what}: ${err}`));
   };
-  ctx.res.once('finish', () => settle(true));
+  // A reset (the client left with bytes unread) is charged by what it acknowledged; a clean close after
+  // the whole body was handed over means the client read it.
+  const onSocketClose = (hadError: boolean) => settle(!hadError && ctx.res.writableFinished);
+  socket.once('close', onSocketClose);
+  ctx.res.once('finish', () => follow.when(() => bodyAcked() >= bodyLength, () => settle(true)));
   ctx.res.once('close', () => {
-    settle(ctx.res.writableFinished);
-    if (!ctx.res.writableFinished) onCut?.();
+    if (ctx.res.writableFinished) return;
+    settle(false);
+    onCut?.();
   });
 }

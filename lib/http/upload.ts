@@ -7,7 +7,7 @@ import { UserError } from '../errors';
 import { newId, newToken, tooLarge, type Drop, type FileManifest } from '../store';
 import type { Deps } from './deps';
 import type { UploadContext } from './gate';
-import { safeName } from './filenames';
+import { safeName, uniqueName } from './filenames';
 import { flavor } from './negotiate';
 import { filePage } from './pages';
 import { dropPageHtml, dropText, dropView } from './drops';
@@ -48,6 +48,7 @@ export async function uploadPut(ctx: Context, d: Deps) {
     name,
     type: mediaType(ctx.get('Content-Type'), name),
     maxBytes: d.config.maxUploadBytes,
+    client: ctx.req.socket.remoteAddress,
     extraOps: (m) => d.gate.uploadOps(m, up),
     id: up.reservation,
   });
@@ -70,6 +71,12 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
   const deleteToken = newToken();
   const members: FileManifest[] = [];
   let total = 0;
+  // Names within one drop differ on the way in, also in case only (they become one folder when unzipped).
+  const names = new Set<string>();
+  // The files being stored one after the other, and the one being received now: a refused drop waits for
+  // them (and cuts the current one) before it removes what was stored, so nothing commits after.
+  let chain = Promise.resolve();
+  let current: import('stream').Readable | undefined;
   try {
     await new Promise<void>((resolve, reject) => {
       let bb: busboy.Busboy;
@@ -79,16 +86,14 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
         reject(new UserError(400, `malformed multipart request: ${(err as Error).message}`));
         return;
       }
-      let chain = Promise.resolve();
       let failed = false;
-      let current: import('stream').Readable | undefined;
       const fail = (err: unknown) => { failed = true; reject(err); };
       bb.on('file', (field, stream, info) => {
         if (field !== 'file' || failed) { stream.resume(); return; }
         chain = chain.then(async () => {
           if (failed) { stream.resume(); return; }
           current = stream;
-          const name = safeName(info.filename);
+          const name = uniqueName(safeName(info.filename), names);
           const { manifest } = await d.store.ingest(stream, {
             name,
             type: mediaType(info.mimeType, name),
@@ -96,6 +101,7 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
             // a reservation is for one file, which takes its id
             id: up.reservation,
             drop: { id: dropId, deleteToken },
+            client: ctx.req.socket.remoteAddress,
             cut: (err) => { stream.destroy(err); ctx.req.destroy(); },
           }).catch((err) => { throw err instanceof UserError || clientGone(err) ? err : new UserError(400, `malformed multipart body: ${err.message}`); });
           members.push(manifest);
@@ -129,6 +135,8 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
     const drop = (await d.store.finishDrop(dropId, members, await d.gate.uploadOps(account, up)))!;
     return answerDrop(ctx, d, drop, members, deleteToken);
   } catch (err) {
+    current?.destroy(Object.assign(new Error('the drop was refused'), { code: 'ECONNRESET' }));
+    await chain.catch(() => undefined);
     await d.store.abandonDrop(members).catch((e) => d.log(`error: removing an unfinished upload: ${e}`));
     throw err;
   }

@@ -85,6 +85,8 @@ export interface IngestOptions {
    * source is destroyed when it is a stream.
    */
   cut?: (err: Error) => void;
+  /** the client's address: slots are shared fairly between addresses (admission.ts) */
+  client?: string;
 }
 
 export interface StoreOptions {
@@ -121,8 +123,6 @@ const MAX_SLOTS = 16;
 const COLLECT_AFTER_BYTES = 256 * 1024 * 1024;
 /** received bytes between young-generation collections during an upload */
 const YOUNG_GC_BYTES = 8 * 1024 * 1024;
-/** an upload holding a slot that receives nothing for this long, while others wait for one, is cut */
-const STALL_MS = 10_000;
 /** one-chunk files up to this size are hashed on the event loop: a thread round trip costs more */
 const INLINE_HASH_BYTES = 256 * 1024;
 /**
@@ -189,7 +189,7 @@ export class Store {
     this.chunkCache = new ChunkCache(chunkCacheBytes(), chunkSize);
     // One hashing thread per core beyond the event loop's: on two cores one thread was as fast as two and
     // costs one V8 heap less (BENCHMARKS.md).
-    this.hashers = new HashPool({ threads: Math.min(4, Math.max(1, os.availableParallelism() - 1)), inFlight: SLOTS_IN_FLIGHT, maxSlots: MAX_SLOTS, slotSize: chunkSize, stallMs: STALL_MS });
+    this.hashers = new HashPool({ threads: Math.min(4, Math.max(1, os.availableParallelism() - 1)), inFlight: SLOTS_IN_FLIGHT, maxSlots: MAX_SLOTS, slotSize: chunkSize });
   }
 
   static async open(opts: StoreOptions): Promise<Store> {
@@ -370,6 +370,8 @@ export class Store {
     const holder = {
       lastData: Date.now(),
       filling: false,
+      client: opts.client,
+      received: 0,
       cut: () => {
         const err = new UserError(408, 'the upload stalled while others waited for room; send it again');
         if (opts.cut) opts.cut(err);
@@ -440,12 +442,13 @@ export class Store {
         if (failed) throw failed;
         size += piece.length;
         holder.lastData = Date.now();
+        holder.received = size;
         received(piece.length);
         if (size > opts.maxBytes) throw tooLarge(opts.maxBytes);
         let off = 0;
         while (off < piece.length) {
           if (!slot) {
-            slot = await this.hashers.slot();
+            slot = await this.hashers.slot(holder);
             holder.filling = true;
             holder.lastData = Date.now();
           }
