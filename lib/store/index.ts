@@ -93,6 +93,12 @@ export interface StoreOptions {
   chunkSize?: number;
   /** LevelDB write buffer; 64 MiB measured ~5× faster than the default for chunk-sized values */
   writeBufferSize?: number;
+  /**
+   * A leader lease (lib/lease): `term` is this leader's fencing token, `fence` throws when it may not write.
+   * The database is then opened under db.t<term> (see openTermDb), and every write and chunk change checks
+   * the fence.
+   */
+  lease?: { term: number; fence: () => void };
 }
 
 /**
@@ -183,6 +189,8 @@ export class Store {
   /** read buffers reused by downloads: as much as the read budget, no more */
   private readonly readPool = new BufferPool(READ_BUDGET);
   private readonly chunkCache: ChunkCache;
+  /** throws when this daemon may not write (a leader lease ran out); a no-op without a lease */
+  private fence: () => void = () => {};
 
   private constructor(readonly db: Db, readonly blobs: BlobStore, chunkSize: number, readonly backend: BlobBackend, readonly volume: VolumeInfo) {
     this.chunkSize = chunkSize;
@@ -196,7 +204,8 @@ export class Store {
     fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
     let db: Db;
     try {
-      db = await Db.open(path.join(opts.dir, 'db'), { writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024 });
+      const location = opts.lease ? takeDbForTerm(opts.dir, opts.lease.term) : path.join(opts.dir, 'db');
+      db = await Db.open(location, { writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024, fence: opts.lease?.fence });
     } catch (err) {
       if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(opts.dir);
       throw err;
@@ -207,9 +216,19 @@ export class Store {
       ? new FileBlobs(path.join(opts.dir, 'chunks'), { syncRenamedFiles: volume.kind !== 'local' })
       : new LevelBlobs(db);
     const store = new Store(db, blobs, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, backend, volume);
+    store.fence = opts.lease?.fence ?? (() => {});
     await store.checkVersion();
+    if (opts.lease) await store.checkTerm(opts.lease.term);
     await store.loadCounters();
     return store;
+  }
+
+  /** no write of a lower term after a higher one: the stored term must be below this leader's */
+  private async checkTerm(term: number) {
+    const v = await this.db.get(layout.singleton('term'));
+    const stored = v === undefined ? 0 : (JSON.parse(v.toString()) as { term: number }).term;
+    if (stored >= term) throw new Error(`the store was opened by leader term ${stored}, not below this daemon's term ${term}: its lease is stale`);
+    await this.db.put(layout.singleton('term'), json({ term }), { sync: true });
   }
 
   private async checkVersion() {
@@ -266,7 +285,7 @@ export class Store {
    * Runs while the daemon serves: in slices of `slice` payloads with a turn of the event loop between
    * them, skipping chunks that uploads in flight hold.
    */
-  async removeOrphans(opts: { slice?: number; stopped?: () => boolean } = {}): Promise<number> {
+  async removeOrphans(opts: { slice?: number; stopped?: () => boolean; writtenBefore?: number } = {}): Promise<number> {
     const slice = opts.slice ?? 256;
     let removed = 0;
     let seen = 0;
@@ -275,6 +294,13 @@ export class Store {
       if (++seen % slice === 0) await new Promise((resolve) => setImmediate(resolve));
       const hex = hash.toString('hex');
       if (this.pins.has(hex) || (await this.db.get(layout.chunkRef(hash))) !== undefined) continue;
+      // With a leader lease: a payload written since `writtenBefore` may belong to an upload of another term
+      // still in flight (or of a daemon whose writes the fence has not stopped yet): never ours to remove.
+      if (opts.writtenBefore !== undefined && this.blobs instanceof FileBlobs) {
+        const at = await this.blobs.writtenAt(hash);
+        if (at === undefined || at >= opts.writtenBefore) continue;
+      }
+      this.fence();
       // Checked and marked in one turn: an upload that pins this chunk later waits for the deletion.
       if (this.pins.has(hex) || this.deleting.has(hex)) continue;
       const done = this.blobs.del(hash).finally(() => this.deleting.delete(hex));
@@ -503,6 +529,7 @@ export class Store {
     await this.deleting.get(hash.toString('hex'));
     // A refcount entry means the payload is already durable: identical chunks are written once.
     if ((await this.db.get(layout.chunkRef(hash))) !== undefined) return;
+    this.fence();
     await this.blobs.put(hash, data);
   }
 
@@ -587,7 +614,11 @@ export class Store {
         count('chunks', -freed.length), count('chunkBytes', -freedBytes));
       await this.queueWrite([...ops, ...extraOps], true);
       // After the batch: a crash here leaves orphans, which the next start removes.
-      for (const hash of freed) if (!this.pins.has(hash.toString('hex'))) await this.blobs.del(hash);
+      for (const hash of freed) {
+        if (this.pins.has(hash.toString('hex'))) continue;
+        this.fence();
+        await this.blobs.del(hash);
+      }
       return manifests;
     });
   }
@@ -692,7 +723,10 @@ export class Store {
     await this.commitLock.run(async () => {
       for (const hex of released) {
         const hash = Buffer.from(hex, 'hex');
-        if (!this.pins.has(hex) && (await this.db.get(layout.chunkRef(hash))) === undefined) await this.blobs.del(hash);
+        if (!this.pins.has(hex) && (await this.db.get(layout.chunkRef(hash))) === undefined) {
+          this.fence();
+          await this.blobs.del(hash);
+        }
       }
     });
   }
@@ -701,6 +735,45 @@ export class Store {
     await this.hashers.close();
     await this.db.close();
   }
+}
+
+/**
+ * The database directory of a leader term. Each term opens LevelDB under a name of its own, db.t<term>: the
+ * directory of the term before (or the plain `db` of a store made without a lease) is renamed to it, and the
+ * symlink `db` is pointed at it for people and tools. A daemon of an earlier term that is still alive —
+ * stopped, or stuck in a hung mount, and so not yet fenced by its own clock — opened LevelDB under the old
+ * name: every file LevelDB's own threads would create, rename or delete there (a compaction's tables,
+ * CURRENT, obsolete files) is looked up by that name and now fails, so it can never delete or overwrite
+ * the new term's files. Files it holds open were replaced by the new term's recovery (new log, new
+ * MANIFEST) or are read-only tables. Its LOCK (a POSIX lock the bricks may keep for a stopped client) is
+ * removed: the lease, not the lock, decides who writes.
+ */
+function takeDbForTerm(dataDir: string, term: number): string {
+  const link = path.join(dataDir, 'db');
+  const target = path.join(dataDir, `db.t${term}`);
+  let current: string | undefined;
+  let st: fs.Stats | undefined;
+  try { st = fs.lstatSync(link); } catch { /* none yet */ }
+  if (st?.isSymbolicLink()) {
+    const to = path.resolve(dataDir, fs.readlinkSync(link));
+    if (fs.existsSync(to)) current = to;
+  } else if (st?.isDirectory()) {
+    current = link;
+  }
+  // A crash between the rename and the symlink: the newest term's directory is the database.
+  if (!current) {
+    const terms = fs.readdirSync(dataDir).map((n) => /^db\.t(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1])).sort((a, b) => b - a);
+    if (terms.length) current = path.join(dataDir, `db.t${terms[0]}`);
+  }
+  if (current && current !== target) fs.renameSync(current, target);
+  else if (!current) fs.mkdirSync(target, { mode: 0o700 });
+  fs.rmSync(path.join(target, 'LOCK'), { force: true });
+  const tmp = path.join(dataDir, `.db-link-${process.pid}`);
+  fs.rmSync(tmp, { force: true });
+  fs.symlinkSync(`db.t${term}`, tmp);
+  fs.renameSync(tmp, link);
+  return target;
 }
 
 /** unique chunks of a manifest with their sizes (the last chunk may be short) */
