@@ -46,6 +46,8 @@ export interface LeaderInfo { host: string; pid: number; started: string }
 
 /** etcd did not answer in time */
 class Timeout extends Error {}
+/** another daemon leads, and this one was not started with --standby */
+export class LeaderHeldError extends Error {}
 
 const within = <T>(ms: number, p: Promise<T>, what: string): Promise<T> => {
   let timer: NodeJS.Timeout | undefined;
@@ -110,7 +112,7 @@ export class Leadership {
         if (!holder) {
           if (await this.tryCreate()) return true;
         } else if (!opts.wait) {
-          throw new Error(`another bitdrop (pid ${holder.pid} on ${holder.host}) leads ${this.o.prefix} in etcd; stop it first, or wait with --standby`);
+          throw new LeaderHeldError(`another bitdrop (pid ${holder.pid} on ${holder.host}) leads ${this.o.prefix} in etcd; stop it first, or wait with --standby`);
         } else if (!announced) {
           announced = true;
           opts.onWaiting?.(holder);
@@ -119,7 +121,8 @@ export class Leadership {
         unreachable = '';
       } catch (err) {
         if (opts.stopped()) return false;
-        if (!(err instanceof Timeout) && !isEtcdUnavailable(err)) throw err;
+        // anything else from etcd or its client (no quorum, a member down, an open circuit breaker): wait
+        if (err instanceof LeaderHeldError) throw err;
         if (!unreachable) this.o.log(`lease     etcd (${this.o.endpoints.join(', ')}) does not answer: ${(err as Error).message}; trying again`);
         unreachable = (err as Error).message;
       }
@@ -233,11 +236,4 @@ export class Leadership {
     this.watchdog?.stop();
     this.client.close();
   }
-}
-
-/** An etcd error that means "not reachable now" (retry), not a bad request. */
-function isEtcdUnavailable(err: unknown): boolean {
-  const name = (err as Error)?.name ?? '';
-  const msg = (err as Error)?.message ?? '';
-  return /Unavailable|Timeout|Deadline|NoConnections|GRPCConnectFailed|GRPCProtocol|BrokenCircuit|leader|ECONNREFUSED|cancel/i.test(`${name} ${msg}`);
 }
