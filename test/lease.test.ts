@@ -44,6 +44,9 @@ t.test('fenced writes: a write after the fence closes fails, and is never acknow
   await s9.close();
   await s7.close().catch(() => undefined);
   await t.rejects(Store.open({ dir: data, lease: { term: 8, fence: () => undefined } }), /opened by leader term 9, not below this daemon's term 8/, 'term 8 after term 9 is refused');
+  const before = fs.readdirSync(path.join(data, 'db.t9')).sort();
+  await t.rejects(Store.open({ dir: data }), /is run with a leader lease in etcd \(term 9\): start it with --etcd/, 'a daemon without a lease never opens it');
+  t.same(fs.readdirSync(path.join(data, 'db.t9')).sort(), before, 'not even to look (opening LevelDB would recover its log and delete files)');
 });
 
 t.test('a deployment on one data dir with a 3-member etcd', async (t) => {

@@ -202,6 +202,13 @@ export class Store {
 
   static async open(opts: StoreOptions): Promise<Store> {
     fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    // A store last opened under a leader lease is never opened without one — not even to look: opening
+    // LevelDB recovers its log and deletes files, and its leader (or a standby about to become it) may be
+    // writing it from another mount right now; the database's lock does not keep two writers apart there.
+    if (!opts.lease) {
+      const term = leasedTerm(opts.dir);
+      if (term !== undefined) throw new Error(`${opts.dir} is run with a leader lease in etcd (term ${term}): start it with --etcd and its --etcd-prefix, as every daemon of it`);
+    }
     let db: Db;
     try {
       const location = opts.lease ? takeDbForTerm(opts.dir, opts.lease.term) : path.join(opts.dir, 'db');
@@ -737,6 +744,18 @@ export class Store {
   }
 }
 
+/** the term of the last leader that opened the store under a lease (db → db.t<term>), if any */
+function leasedTerm(dataDir: string): number | undefined {
+  try {
+    const m = /^db\.t(\d+)$/.exec(fs.readlinkSync(path.join(dataDir, 'db')));
+    if (m) return Number(m[1]);
+  } catch { /* not a symlink, or none */ }
+  let names: string[] = [];
+  try { names = fs.readdirSync(dataDir); } catch { /* a new data dir */ }
+  const terms = names.map((n) => /^db\.t(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1]));
+  return terms.length ? Math.max(...terms) : undefined;
+}
+
 /**
  * The database directory of a leader term. Each term opens LevelDB under a name of its own, db.t<term>: the
  * directory of the term before (or the plain `db` of a store made without a lease) is renamed to it, and the
@@ -766,6 +785,8 @@ function takeDbForTerm(dataDir: string, term: number): string {
       .map((m) => Number(m[1])).sort((a, b) => b - a);
     if (terms.length) current = path.join(dataDir, `db.t${terms[0]}`);
   }
+  const was = current ? /^db\.t(\d+)$/.exec(path.basename(current)) : null;
+  if (was && Number(was[1]) >= term) throw new Error(`the store was opened by leader term ${was[1]}, not below this daemon's term ${term}: its lease is stale`);
   if (current && current !== target) fs.renameSync(current, target);
   else if (!current) fs.mkdirSync(target, { mode: 0o700 });
   fs.rmSync(path.join(target, 'LOCK'), { force: true });
