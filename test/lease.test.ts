@@ -39,11 +39,13 @@ t.test('fenced writes: a write after the fence closes fails, and is never acknow
   t.equal(fs.readlinkSync(path.join(data, 'db')), 'db.t7', 'term 7 opened db.t7, db points at it');
   // A stale holder of the old directory (not closed: a stopped process) does not keep term 9 out.
   const s9 = await Store.open({ dir: data, lease: { term: 9, fence: () => undefined } });
-  t.notOk(fs.existsSync(path.join(data, 'db.t7')), 'the old term\'s directory name is gone');
+  t.ok(fs.existsSync(path.join(data, 'db.t7', 'CURRENT')), 'the old term\'s directory is left as it was (its daemon may still be stuck in it)');
   t.equal(fs.readlinkSync(path.join(data, 'db')), 'db.t9', 'term 9 took it over');
+  t.same(await s9.db.get(Buffer.from('k' + 'counters')) !== undefined, true, 'term 9 reads what term 7 wrote');
   await s9.close();
   await s7.close().catch(() => undefined);
   await t.rejects(Store.open({ dir: data, lease: { term: 8, fence: () => undefined } }), /opened by leader term 9, not below this daemon's term 8/, 'term 8 after term 9 is refused');
+  t.ok(fs.existsSync(path.join(data, 'db.t9', 'CURRENT')), 'term 8 changed nothing');
   const before = fs.readdirSync(path.join(data, 'db.t9')).sort();
   await t.rejects(Store.open({ dir: data }), /is run with a leader lease in etcd \(term 9\): start it with --etcd/, 'a daemon without a lease never opens it');
   t.same(fs.readdirSync(path.join(data, 'db.t9')).sort(), before, 'not even to look (opening LevelDB would recover its log and delete files)');

@@ -757,19 +757,24 @@ function leasedTerm(dataDir: string): number | undefined {
 }
 
 /**
- * The database directory of a leader term. Each term opens LevelDB under a name of its own, db.t<term>: the
- * directory of the term before (or the plain `db` of a store made without a lease) is renamed to it, and the
- * symlink `db` is pointed at it for people and tools. A daemon of an earlier term that is still alive —
- * stopped, or stuck in a hung mount, and so not yet fenced by its own clock — opened LevelDB under the old
- * name: every file LevelDB's own threads would create, rename or delete there (a compaction's tables,
- * CURRENT, obsolete files) is looked up by that name and now fails, so it can never delete or overwrite
- * the new term's files. Files it holds open were replaced by the new term's recovery (new log, new
- * MANIFEST) or are read-only tables. Its LOCK (a POSIX lock the bricks may keep for a stopped client) is
- * removed: the lease, not the lock, decides who writes.
+ * The database directory of a leader term. Each term opens LevelDB in a directory of its own, db.t<term>,
+ * made from the term before's (or from the plain `db` of a store made without a lease): its tables, which
+ * LevelDB never changes once written, hard-linked; its log, MANIFEST and CURRENT copied. The symlink `db`
+ * then points at it, for people and tools. The new term never writes, renames or deletes anything in the
+ * old directory, so:
+ *   - a daemon of an earlier term that is still alive — stopped, or stuck in a hung mount, and so not yet
+ *     fenced by its own clock — can only ever change its own old directory, which no one reads again;
+ *   - nothing waits for that daemon's locks: GlusterFS keeps a stopped client's locks (AFR's eager locks on
+ *     the log it was writing) for as long as it is stopped, and LevelDB deleting the old log there blocked
+ *     the next leader's start until the old client resumed. Reading needs no lock.
+ * The MANIFEST only names tables LevelDB had synced before writing it, so every table it names is whole.
+ * Directories two terms old are removed in the background.
  */
 function takeDbForTerm(dataDir: string, term: number): string {
   const link = path.join(dataDir, 'db');
   const target = path.join(dataDir, `db.t${term}`);
+  const termDirs = () => fs.readdirSync(dataDir).map((n) => /^db\.t(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1])).sort((a, b) => b - a);
   let current: string | undefined;
   let st: fs.Stats | undefined;
   try { st = fs.lstatSync(link); } catch { /* none yet */ }
@@ -777,23 +782,44 @@ function takeDbForTerm(dataDir: string, term: number): string {
     const to = path.resolve(dataDir, fs.readlinkSync(link));
     if (fs.existsSync(to)) current = to;
   } else if (st?.isDirectory()) {
-    current = link;
+    // a store made without a lease: its database becomes term 0's
+    const t0 = path.join(dataDir, 'db.t0');
+    fs.renameSync(link, t0);
+    current = t0;
   }
-  // A crash between the rename and the symlink: the newest term's directory is the database.
+  // A crash before the symlink was made: the newest term's directory is the database.
   if (!current) {
-    const terms = fs.readdirSync(dataDir).map((n) => /^db\.t(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => Number(m[1])).sort((a, b) => b - a);
+    const terms = termDirs();
     if (terms.length) current = path.join(dataDir, `db.t${terms[0]}`);
   }
   const was = current ? /^db\.t(\d+)$/.exec(path.basename(current)) : null;
   if (was && Number(was[1]) >= term) throw new Error(`the store was opened by leader term ${was[1]}, not below this daemon's term ${term}: its lease is stale`);
-  if (current && current !== target) fs.renameSync(current, target);
-  else if (!current) fs.mkdirSync(target, { mode: 0o700 });
-  fs.rmSync(path.join(target, 'LOCK'), { force: true });
+  const building = `${target}.new`;
+  fs.rmSync(building, { recursive: true, force: true });
+  fs.mkdirSync(building, { mode: 0o700 });
+  if (current) {
+    for (const name of fs.readdirSync(current)) {
+      if (name === 'LOCK' || name.startsWith('LOG')) continue;
+      const from = path.join(current, name);
+      if (/\.(ldb|sst)$/.test(name)) fs.linkSync(from, path.join(building, name));
+      else fs.copyFileSync(from, path.join(building, name));
+    }
+  }
+  // the copies durable before the directory is taken into use (on FUSE a file's fsync reaches the bricks)
+  for (const name of fs.readdirSync(building)) {
+    const fd = fs.openSync(path.join(building, name), 'r');
+    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+  }
+  fs.renameSync(building, target);
   const tmp = path.join(dataDir, `.db-link-${process.pid}`);
   fs.rmSync(tmp, { force: true });
   fs.symlinkSync(`db.t${term}`, tmp);
   fs.renameSync(tmp, link);
+  // Two terms back: its daemon was fenced a whole term ago. (The last term's stays: its daemon may be stuck.)
+  const previous = was ? Number(was[1]) : -1;
+  for (const old of termDirs()) {
+    if (old < previous) void fs.promises.rm(path.join(dataDir, `db.t${old}`), { recursive: true, force: true }).catch(() => undefined);
+  }
   return target;
 }
 

@@ -4,6 +4,7 @@
 // acknowledged upload is lost, no address is handed out twice, and no two daemons answered 201 at once.
 
 import crypto from 'crypto';
+import fs from 'fs';
 import http from 'http';
 import { spawn, type ChildProcess } from 'child_process';
 import { CLI } from './daemon';
@@ -151,14 +152,46 @@ export class UploadLoop {
   }
 }
 
-/** Every acknowledged upload, fetched from `base`: the ones missing or different. */
+/**
+ * Every acknowledged upload, fetched from `base`: the ones missing or different. An upload not paid yet
+ * (402 in paid mode) is checked through its JSON view (its manifest's SHA-256); the others byte by byte.
+ */
 export async function missing(base: string, acked: Acked[]): Promise<string[]> {
   const bad: string[] = [];
   for (const a of acked) {
     const res = await get(`${base}/${a.id}`);
-    if (res.status !== 200 || crypto.createHash('sha256').update(res.body).digest('hex') !== a.sha256) bad.push(`${a.id} (${a.daemon}): ${res.status}`);
+    if (res.status === 402) {
+      const v = await get(`${base}/${a.id}`, 20_000, true);
+      const sha = (JSON.parse(v.body.toString() || '{}') as { sha256?: string }).sha256;
+      if (sha !== a.sha256) bad.push(`${a.id} (${a.daemon}): 402, view ${v.status} sha256 ${sha}`);
+    } else if (res.status !== 200 || crypto.createHash('sha256').update(res.body).digest('hex') !== a.sha256) {
+      bad.push(`${a.id} (${a.daemon}): ${res.status}`);
+    }
   }
   return bad;
+}
+
+/** Where a process waits (each thread's syscall and the files it has open under `dir`): for a drill's failure. */
+export function whereStuck(pid: number, dir: string): string {
+  const out: string[] = [];
+  try {
+    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
+      let sys = '';
+      let wchan = '';
+      try { sys = fs.readFileSync(`/proc/${pid}/task/${tid}/syscall`, 'utf8').trim(); } catch { /* gone */ }
+      try { wchan = fs.readFileSync(`/proc/${pid}/task/${tid}/wchan`, 'utf8').trim(); } catch { /* gone */ }
+      if (!/^running/.test(sys)) out.push(`thread ${tid}: ${wchan} syscall ${sys.split(' ').slice(0, 3).join(' ')}`);
+    }
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+        if (target.startsWith(dir)) out.push(`fd ${fd} → ${target}`);
+      } catch { /* closed */ }
+    }
+  } catch (err) {
+    out.push(String(err));
+  }
+  return out.join('\n');
 }
 
 /** The payment address of every acknowledged upload (paid mode): addresses given more than once. */
