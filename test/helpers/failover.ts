@@ -7,7 +7,11 @@ import crypto from 'crypto';
 import fs from 'fs';
 import http from 'http';
 import { spawn, type ChildProcess } from 'child_process';
-import { CLI } from './daemon';
+import path from 'path';
+
+/** build/bin/bitdrop.js, from test/helpers (tests) or build/test/helpers (bench/failover.ts) */
+const CLI = [path.resolve(__dirname, '..', '..', 'build', 'bin', 'bitdrop.js'), path.resolve(__dirname, '..', '..', 'bin', 'bitdrop.js')]
+  .find((f) => fs.existsSync(f)) ?? path.resolve(__dirname, '..', '..', 'build', 'bin', 'bitdrop.js');
 
 export interface Acked { id: string; sha256: string; daemon: string; at: number; address?: string }
 
