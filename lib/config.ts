@@ -22,6 +22,12 @@ export interface Config {
   maxUploadBytes: number;
   /** hot standby: hold nothing and serve nothing until the data dir (on a shared volume) is free, then take over */
   standby: boolean;
+  /** etcd endpoints (http://HOST:PORT) holding the leader lease: with them, one daemon of a deployment serves at a time (lib/lease) */
+  etcd: string[];
+  /** the deployment's key prefix in etcd (every daemon of one data dir uses the same) */
+  etcdPrefix: string;
+  /** seconds of the leader lease; the leader fences itself well before it runs out */
+  leaseTtl: number;
   /** 'debug' also logs what is routine on the internet: clients gone mid-request, malformed requests */
   logLevel: 'info' | 'debug';
   /** text: readable lines; json: one JSON object a line (pino) */
@@ -97,7 +103,10 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'maxUploadBytes', kind: 'bytes', describe: 'largest accepted upload (bytes, or 5GiB, 100MB …)' },
   { key: 'logFormat', kind: 'string', describe: 'log lines: text (readable) or json (one object a line)', choices: ['text', 'json'] },
   { key: 'logLevel', kind: 'string', describe: 'log level (debug adds dropped connections and malformed requests)', choices: ['info', 'debug'] },
-  { key: 'standby', kind: 'bool', describe: 'wait as a hot standby until the daemon using --data-dir (another mount of it) is gone, then take over' },
+  { key: 'standby', kind: 'bool', describe: 'wait as a hot standby until the leader lease in etcd is free, then take over (needs --etcd)' },
+  { key: 'etcd', kind: 'list', describe: 'etcd endpoint http://HOST:PORT holding the leader lease (repeatable; one per member)' },
+  { key: 'etcdPrefix', kind: 'string', describe: 'key prefix of this deployment in etcd (same for every daemon of one data dir)' },
+  { key: 'leaseTtl', kind: 'int', describe: 'seconds of the leader lease (takeover after a failure ≤ this + a few s)' },
   { key: 'network', kind: 'string', describe: 'coin network', choices: ['bitcoin', 'testnet', 'signet', 'regtest', 'namecoin', 'namecoin-regtest'] },
   { key: 'xpub', kind: 'string', describe: 'watch-only extended public key (xpub/tpub/zpub/vpub)' },
   { key: 'electrum', kind: 'list', describe: 'Electrum server tcp://HOST:PORT or ssl://HOST:PORT (repeatable)' },
@@ -145,6 +154,9 @@ export function defaults(): Config {
     console: { host: '127.0.0.1', port: 8081 },
     maxUploadBytes: 5 * GiB,
     standby: false,
+    etcd: [],
+    etcdPrefix: '/bitdrop/default',
+    leaseTtl: 10,
     logLevel: 'info',
     logFormat: 'text',
     network: 'regtest',
@@ -333,6 +345,14 @@ function validate(c: Config): void {
       throw new ConfigError(`--electrum ${url}: expected tcp://HOST:PORT or ssl://HOST:PORT[#sha256=FINGERPRINT]`);
     }
   }
+  if (c.standby && c.etcd.length === 0) {
+    throw new ConfigError('--standby needs --etcd: without a leader lease in etcd two daemons could serve the same data dir at once (docs/scale-out.md)');
+  }
+  for (const url of c.etcd) {
+    if (!/^https?:\/\/([^:/\[\]]+|\[[^\]]+\]):\d+\/?$/.test(url)) throw new ConfigError(`--etcd ${url}: expected http://HOST:PORT (an etcd member's client URL)`);
+  }
+  if (!/^\/[\x21-\x7e]*$/.test(c.etcdPrefix)) throw new ConfigError(`--etcd-prefix ${c.etcdPrefix}: expected a key prefix starting with /, e.g. /bitdrop/site1`);
+  if (c.leaseTtl < 5 || c.leaseTtl > 300) throw new ConfigError(`--lease-ttl ${c.leaseTtl}: expected 5 to 300 seconds`);
   if (c.publicUrl && !/^https?:\/\/[^/]+/.test(c.publicUrl)) throw new ConfigError(`--public-url ${c.publicUrl}: expected http://HOST[:PORT]`);
 }
 

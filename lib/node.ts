@@ -10,6 +10,7 @@ import type http from 'http';
 import type { AddressInfo } from 'net';
 import { Config, ConfigError, commandName, defaults, isLoopback, paymentsEnabled } from './config';
 import { Store, StoreLockedError, type BlobBackend } from './store';
+import { Leadership } from './lease';
 import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './store/volume';
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
@@ -59,16 +60,21 @@ export interface NodeOptions {
   coldSweepPeriodMs?: number;
   /** the watcher's cap on sweep requests per second (default 20) */
   maxSweepRate?: number;
-  /** how often a standby tries the data dir's lock (ms) */
+  /** how often a standby looks at the leader key in etcd (ms, default 500) */
   standbyPollMs?: number;
   /** on a GlusterFS volume: how long it may be unreachable before the daemon stops (default half its ping-timeout) */
   fenceAfterMs?: number;
   /** what a fenced daemon does last (default: exit with status 75) */
   onFenced?: (code: number) => void;
+  /** with --etcd: start the lease watchdog process (default true; tests running a daemon in-process turn it off) */
+  leaseWatchdog?: boolean;
 }
 
-/** A standby tries the lock this often: a takeover starts at most this long after the primary died. */
-const STANDBY_POLL_MS = 200;
+/** With a leader lease, a primary that cannot reach its volume this long fences itself and hands the lease over. */
+const LEASED_VOLUME_FENCE_MS = 5000;
+/** With a leader lease, the start-up sweep leaves payloads younger than this (an upload of another term may hold them). */
+const LEASED_ORPHAN_AGE_MS = 10 * 60_000;
+
 
 export class BitdropNode {
   store?: Store;
@@ -95,6 +101,9 @@ export class BitdropNode {
   private readonly log: (line: string) => void;
   private stopping?: Promise<void>;
   private volumeWatch?: { stop(): void };
+  /** the leader lease in etcd (--etcd): decides whether this daemon may serve and write */
+  leadership?: Leadership;
+  private fencing = false;
   /** true once this process holds the data dir: only then may it write or remove its runtime files */
   private owner = false;
   private readonly debug: (line: string) => void;
@@ -117,7 +126,7 @@ export class BitdropNode {
     process.umask(0o077);
     fs.mkdirSync(c.dataDir, { recursive: true, mode: 0o700 });
     try {
-      this.store = c.standby ? await this.openWhenFree() : await this.openStore();
+      this.store = c.etcd.length ? await this.openAsLeader() : await this.openStore();
     } catch (err) {
       throw err instanceof StoreLockedError ? heldBy(c.dataDir) : err;
     }
@@ -182,19 +191,70 @@ export class BitdropNode {
   private fenceOnVolumeLoss() {
     const volume = this.store!.volume;
     if (volume.kind !== 'glusterfs') return;
-    const exit = this.opts.onFenced ?? ((code: number) => process.exit(code));
     this.volumeWatch = watchVolume({
       probe: path.join(this.config.dataDir, 'db', 'CURRENT'),
-      failAfterMs: this.opts.fenceAfterMs ?? fenceAfterMs(volume),
+      failAfterMs: this.opts.fenceAfterMs ?? (this.leadership ? LEASED_VOLUME_FENCE_MS : fenceAfterMs(volume)),
       onLost: (why) => {
-        this.log(`FATAL     ${why}: stopping, so that a standby can take over the data dir safely`);
-        // Unpublish the onion and stop listening at once; the store cannot be closed cleanly without its volume.
-        this.server?.close();
-        this.server?.closeAllConnections();
-        const unpublished = this.tor?.stop().catch(() => undefined) ?? Promise.resolve();
-        Promise.race([unpublished, new Promise((r) => setTimeout(r, 2000))]).then(() => exit(75));
+        // With a lease: no write of this daemon can land any more (fenced below), so the lease is handed over.
+        this.leadership?.fence(why);
+        this.fence(why);
       },
     });
+  }
+
+  /**
+   * Stops serving at once: the listener closed and its connections cut, the onion withdrawn, every store
+   * write refused (the lease's fence); then the lease is given back and the process exits (status 75) — a
+   * supervisor starts it again as a standby. The store cannot be closed cleanly when the volume is gone.
+   */
+  private fence(why: string) {
+    if (this.fencing) return;
+    this.fencing = true;
+    const exit = this.opts.onFenced ?? ((code: number) => process.exit(code));
+    this.log(`FATAL     ${why}: stopping, so that a standby can take over the data dir safely`);
+    this.server?.close();
+    this.server?.closeAllConnections();
+    this.volumeWatch?.stop();
+    // The onion withdrawn and the lease given back, for at most 1.2 s: a fence at the lease's deadline must
+    // end before the watchdog's grace does (lib/lease); tor's control connection closes with the process anyway.
+    const unpublished = this.tor?.stop().catch(() => undefined) ?? Promise.resolve();
+    const released = unpublished.then(() => this.leadership?.release());
+    Promise.race([released, new Promise((r) => setTimeout(r, 1200))]).then(() => exit(75));
+  }
+
+  /**
+   * With --etcd: becomes the leader of the deployment (at once, or — with --standby — once the leader's lease
+   * is gone), then opens the store under this term's fence. While it waits it holds no lock, writes nothing
+   * and listens on nothing.
+   */
+  private async openAsLeader(): Promise<Store | undefined> {
+    const c = this.config;
+    const lease = this.leadership = new Leadership({
+      endpoints: c.etcd, prefix: c.etcdPrefix, ttlSec: c.leaseTtl, log: this.log, watchdog: this.opts.leaseWatchdog, pollMs: this.opts.standbyPollMs,
+    });
+    let waited = false;
+    const leads = await lease.acquire({
+      wait: c.standby,
+      stopped: () => this.stopping !== undefined,
+      onWaiting: (holder) => {
+        waited = true;
+        this.log(`standby   ${c.dataDir} is in use${holder ? ` by bitdrop pid ${holder.pid} on ${holder.host}` : ''} (leader of ${c.etcdPrefix} in etcd); ` +
+          'serving nothing until its lease is gone');
+      },
+      onFenced: (why) => this.fence(why),
+    });
+    if (!leads || this.stopping) return undefined;
+    if (waited) this.log(`standby   ${c.dataDir} is free: taking over`);
+    try {
+      return await Store.open({
+        dir: c.dataDir,
+        backend: this.opts.blobBackend ?? (process.env.BITDROP_BLOB_BACKEND as BlobBackend | undefined),
+        lease: { term: lease.term, fence: lease.check },
+      });
+    } catch (err) {
+      await lease.release();
+      throw err;
+    }
   }
 
   /**
@@ -243,38 +303,6 @@ export class BitdropNode {
       dir: this.config.dataDir,
       backend: this.opts.blobBackend ?? (process.env.BITDROP_BLOB_BACKEND as BlobBackend | undefined),
     });
-  }
-
-  /**
-   * A hot standby: tries the database's lock until it is free — the daemon holding it died or stopped —
-   * and then runs the normal start. While it waits it holds no lock, writes nothing and listens on
-   * nothing, so two daemons never write the store at once; a primary that comes back with --standby
-   * waits in turn.
-   */
-  private async openWhenFree(): Promise<Store | undefined> {
-    const c = this.config;
-    let announced = false;
-    for (;;) {
-      if (this.stopping) return undefined;
-      try {
-        const store = await this.openStore();
-        if (this.stopping) {
-          await store.close();
-          return undefined;
-        }
-        if (announced) this.log(`standby   ${c.dataDir} is free: taking over`);
-        return store;
-      } catch (err) {
-        if (!(err instanceof StoreLockedError)) throw err;
-      }
-      if (!announced) {
-        announced = true;
-        const holder = readRuntime(c.dataDir);
-        this.log(`standby   ${c.dataDir} is in use${holder ? ` by bitdrop pid ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}` : ''}; ` +
-          'serving nothing until it is free');
-      }
-      await new Promise((r) => setTimeout(r, this.opts.standbyPollMs ?? STANDBY_POLL_MS));
-    }
   }
 
   /** The names' value is checked (≤ 520 bytes) before anything starts, so a bad --name-value fails at once. */
@@ -338,7 +366,7 @@ export class BitdropNode {
     this.sweeps = (async () => {
       const unfinished = await this.store!.removeUnfinishedDrops(startedAt, { stopped });
       if (unfinished) this.log(`store: removed ${unfinished} file${unfinished === 1 ? '' : 's'} of uploads never finished`);
-      const orphans = await this.store!.removeOrphans({ stopped });
+      const orphans = await this.store!.removeOrphans({ stopped, ...(this.leadership ? { writtenBefore: startedAt - LEASED_ORPHAN_AGE_MS } : {}) });
       if (orphans) this.log(`store: removed ${orphans} orphaned chunk${orphans === 1 ? '' : 's'} (uploads that never finished)`);
       if (this.ledger && !stopped()) await this.ledger.sweep();
     })().catch((err) => this.log(`error: background sweep: ${err}`));
@@ -487,6 +515,7 @@ export class BitdropNode {
         : { mode: 'free' },
       tor: this.tor ? this.tor.status() : { mode: 'off', bootstrap: 0 },
       onion: this.tor?.status().onion ?? null,
+      ...(this.leadership ? { lease: { prefix: this.config.etcdPrefix, term: this.leadership.term, leading: this.leadership.leading() } } : {}),
       names: this.registrar?.status() ?? [],
       totals: {
         files: s.files,
@@ -500,7 +529,10 @@ export class BitdropNode {
 
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      if (!this.store) return; // a standby that never took over made nothing to undo
+      if (!this.store) {
+        await this.leadership?.release();
+        return; // a standby that never took over made nothing to undo
+      }
       this.volumeWatch?.stop();
       clearInterval(this.sweepTimer);
       await this.registrar?.stop();
@@ -524,6 +556,8 @@ export class BitdropNode {
       await this.sweeps;
       await this.ledger?.settled();
       await this.store?.close();
+      // after the store is closed: the next leader may open it as soon as the lease is gone
+      await this.leadership?.release();
       await this.devnet?.close();
       // A daemon that never got the data dir (another one holds it) leaves that one's files alone.
       if (this.owner) {

@@ -12,6 +12,7 @@ import http from 'http';
 import path from 'path';
 import { spawn } from 'child_process';
 import { createVolume, type GlusterVolume } from './helpers/gluster';
+import { createEtcd } from './helpers/etcd';
 import { startDaemon, startStandby, randomFile, sha256File, tmpDir, CLI, exec, type Daemon, type Standby } from './helpers/daemon';
 import { startLoneTor, waitFor } from './helpers/tor-lone';
 import { openDevnet } from './helpers/devnet';
@@ -112,6 +113,10 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
   t.teardown(() => torA.stop());
   const torB = await startLoneTor();
   t.teardown(() => torB.stop());
+  // Every daemon of the deployment leads through a lease in a 3-member etcd (lib/lease).
+  const etcd = await createEtcd();
+  t.teardown(() => etcd.remove());
+  const etcdArgs = [...etcd.endpoints.flatMap((e) => ['--etcd', e]), '--etcd-prefix', `/bitdrop/${vol.name}`];
   const dirA = path.join(vol.mounts[0], 'bitdrop');
   const dirB = path.join(vol.mounts[1], 'bitdrop');
   const daemons: Array<Daemon | Standby> = [];
@@ -121,7 +126,7 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
   t.teardown(() => fs.rmSync(devnetDir, { recursive: true, force: true }));
   const devnet = await openDevnet(t, { dir: devnetDir });
   const torArgs = (tor: { controlArg: string }) => ['--tor', 'attach', '--tor-control', tor.controlArg,
-    '--network', 'regtest', '--xpub', devnet.xpub, '--electrum', devnet.electrumUrl];
+    '--network', 'regtest', '--xpub', devnet.xpub, '--electrum', devnet.electrumUrl, ...etcdArgs];
   /** Pays a file from the devnet's faucet (enough for many downloads) and waits until `base` says it is active. */
   const pay = async (base: string, f: Stored) => {
     const v = await view(base, f.id);
@@ -147,13 +152,18 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
   t.same(await onionsOn(torB), [], 'the standby publishes no onion while it waits');
 
   // A second daemon without --standby never opens the store beside the primary.
-  const intruder = spawn(process.execPath, [CLI, 'start', '--free', '--data-dir', dirB, '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--tor', 'off'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const intruder = spawn(process.execPath, [CLI, 'start', '--free', '--data-dir', dirB, '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--tor', 'off', ...etcdArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let intruderOut = '';
   intruder.stdout!.on('data', (d) => { intruderOut += d; });
   intruder.stderr!.on('data', (d) => { intruderOut += d; });
   const intruderCode = await new Promise<number | null>((r) => intruder.once('exit', r));
   t.not(intruderCode, 0, 'a second daemon on the same data dir (other mount) refuses to start');
   t.notMatch(intruderOut, /^serving\s/m, 'and serves nothing');
+  t.match(intruderOut, /another bitdrop \(pid \d+ on \S+\) leads \/bitdrop\/\w+ in etcd; stop it first, or wait with --standby/, 'saying who leads');
+  // Nor does one without the lease: the store knows it is run with one.
+  const loner = await exec(process.execPath, [CLI, 'start', '--free', '--data-dir', dirB, '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--tor', 'off'])
+    .then(() => ({ code: 0, stderr: '' }), (e) => e as { code: number; stderr: string });
+  t.not(loner.code, 0, 'a daemon without --etcd on the data dir refuses to start');
 
   // Files acknowledged before the fault.
   const sizes = [1, 4096, 300_000, 4 * 1024 * 1024, 9 * 1024 * 1024 + 7, 16 * 1024 * 1024];
@@ -236,7 +246,7 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
     await back.stop();
 
     // The storage faults below run a free box on the same data dir: every file downloadable, unpaid or not.
-    const free = await startDaemon({ dataDir: dirA });
+    const free = await startDaemon({ dataDir: dirA, args: etcdArgs });
     daemons.push(free);
     primaryUrl = free.url;
     current = free;
@@ -360,7 +370,7 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
   });
 
   await t.test('the primary loses its volume: it stops, and the standby takes over', async (t) => {
-    const next = await startStandby({ dataDir: dirB });
+    const next = await startStandby({ dataDir: dirB, args: etcdArgs });
     daemons.push(next);
     const fuse = vol.fuseClientPid(vol.mounts[0]);
     t.ok(fuse, "the primary's mount has a FUSE client");
@@ -371,7 +381,7 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
       else current!.proc.once('exit', resolve);
     });
     const fencedMs = Date.now() - cutAt;
-    t.equal(code, 75, `the cut-off primary stopped by itself after ${fencedMs} ms (half the 10 s ping-timeout)`);
+    t.equal(code, 75, `the cut-off primary stopped by itself after ${fencedMs} ms (5 s without its volume, with a lease)`);
     t.match(current!.output(), /FATAL\s+the data dir's volume has been unreachable for \d+ s .*: stopping, so that a standby can take over/, 'and said why');
     const url = await next.served(60_000);
     await verifyAll(t, url, stored.slice(0, 12), 'on the standby');

@@ -131,6 +131,11 @@ export class FileBlobs implements BlobStore {
     await Promise.all([earlier, mine]);
   }
 
+  /** when the payload was written (ms since the epoch), or undefined when there is none */
+  async writtenAt(hash: Buffer): Promise<number | undefined> {
+    return fsp.stat(this.pathOf(hash)).then((s) => s.mtimeMs, () => undefined);
+  }
+
   async has(hash: Buffer): Promise<boolean> {
     return fsp.access(this.pathOf(hash)).then(() => true, () => false);
   }

@@ -49,12 +49,28 @@ export class Db {
   /** how many groups went down, the writes they carried and the ops LevelDB was given (bench, tests) */
   readonly groupStats = { groups: 0, writes: 0, largest: 0, ops: 0 };
 
-  private constructor(readonly level: Level) {}
+  private constructor(readonly level: Level, private readonly fence?: () => void) {}
 
-  static async open(location: string, options: { writeBufferSize?: number } = {}): Promise<Db> {
-    const level = new LevelDb<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer', ...options });
+  /**
+   * `fence` (a leader lease, lib/lease): called before a batch is queued, before each group is written and
+   * after it is written; when it throws, the write is refused — or, once written, not acknowledged — and
+   * every later write fails too. A stale leader's writes never land as acknowledged.
+   */
+  static async open(location: string, options: { writeBufferSize?: number; fence?: () => void } = {}): Promise<Db> {
+    const { fence, ...levelOptions } = options;
+    const level = new LevelDb<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer', ...levelOptions });
     await level.open();
-    return new Db(level);
+    return new Db(level, fence);
+  }
+
+  /** the fence's error, when writing is not allowed now */
+  private fenced(): Error | undefined {
+    try {
+      this.fence?.();
+      return undefined;
+    } catch (err) {
+      return err as Error;
+    }
   }
 
   get(key: Buffer): Promise<Buffer | undefined> {
@@ -66,6 +82,8 @@ export class Db {
   /** Commits `ops` atomically; resolves once they are durable (or applied, with `sync: false`). */
   batch(ops: BatchOp[], options: WriteOptions = {}): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
+    const fenced = this.fenced();
+    if (fenced) return Promise.reject(this.failure = fenced);
     if (ops.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const queued: [string, Queued][] = ops.map((op) => [op.key.toString('latin1'), { value: op.type === 'put' ? op.value : undefined }]);
@@ -107,7 +125,7 @@ export class Db {
       const group = this.queue;
       this.queue = [];
       const ops = group.length === 1 ? group[0].ops : lastWriteWins(group);
-      let err: Error | undefined = this.failure;
+      let err: Error | undefined = this.failure ?? (this.failure = this.fenced());
       if (!err) {
         // A chained batch, not level.batch(array): abstract-level clones, checks and encodes each op of an
         // array (an object spread and encoding lookups per op): 10–13 µs an op on the event loop, against
@@ -125,6 +143,9 @@ export class Db {
           await batch?.close().catch(() => undefined);
           err = this.failure = Object.assign(new Error(`database write failed, no more writes until a restart: ${(e as Error).message}`), { cause: e });
         }
+        // Written, but the lease may have run out meanwhile (a process stopped during the write): such a
+        // write may or may not be part of the next term's database, so it is never acknowledged.
+        if (!err) err = this.failure = this.fenced();
       }
       // Applied (or failed): LevelDB answers from here on, unless a later queued write holds the key.
       for (const w of group) for (const [k, q] of w.queued) if (this.overlay.get(k) === q) this.overlay.delete(k);

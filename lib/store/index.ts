@@ -95,6 +95,12 @@ export interface StoreOptions {
   chunkSize?: number;
   /** LevelDB write buffer; 64 MiB measured ~5× faster than the default for chunk-sized values */
   writeBufferSize?: number;
+  /**
+   * A leader lease (lib/lease): `term` is this leader's fencing token, `fence` throws when it may not write.
+   * The database is then opened under db.t<term> (see openTermDb), and every write and chunk change checks
+   * the fence.
+   */
+  lease?: { term: number; fence: () => void };
 }
 
 /**
@@ -183,6 +189,8 @@ export class Store {
   /** read buffers reused by downloads: as much as the read budget, no more */
   private readonly readPool = new BufferPool(READ_BUDGET);
   private readonly chunkCache: ChunkCache;
+  /** throws when this daemon may not write (a leader lease ran out); a no-op without a lease */
+  private fence: () => void = () => {};
 
   private constructor(readonly db: Db, readonly blobs: BlobStore, chunkSize: number, readonly backend: BlobBackend, readonly volume: VolumeInfo) {
     this.chunkSize = chunkSize;
@@ -194,9 +202,17 @@ export class Store {
 
   static async open(opts: StoreOptions): Promise<Store> {
     fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    // A store last opened under a leader lease is never opened without one — not even to look: opening
+    // LevelDB recovers its log and deletes files, and its leader (or a standby about to become it) may be
+    // writing it from another mount right now; the database's lock does not keep two writers apart there.
+    if (!opts.lease) {
+      const term = leasedTerm(opts.dir);
+      if (term !== undefined) throw new Error(`${opts.dir} is run with a leader lease in etcd (term ${term}): start it with --etcd and its --etcd-prefix, as every daemon of it`);
+    }
     let db: Db;
     try {
-      db = await Db.open(path.join(opts.dir, 'db'), { writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024 });
+      const location = opts.lease ? takeDbForTerm(opts.dir, opts.lease.term) : path.join(opts.dir, 'db');
+      db = await Db.open(location, { writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024, fence: opts.lease?.fence });
     } catch (err) {
       if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(opts.dir);
       throw err;
@@ -207,9 +223,19 @@ export class Store {
       ? new FileBlobs(path.join(opts.dir, 'chunks'), { syncRenamedFiles: volume.kind !== 'local' })
       : new LevelBlobs(db);
     const store = new Store(db, blobs, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, backend, volume);
+    store.fence = opts.lease?.fence ?? (() => {});
     await store.checkVersion();
+    if (opts.lease) await store.checkTerm(opts.lease.term);
     await store.loadCounters();
     return store;
+  }
+
+  /** no write of a lower term after a higher one: the stored term must be below this leader's */
+  private async checkTerm(term: number) {
+    const v = await this.db.get(layout.singleton('term'));
+    const stored = v === undefined ? 0 : (JSON.parse(v.toString()) as { term: number }).term;
+    if (stored >= term) throw new Error(`the store was opened by leader term ${stored}, not below this daemon's term ${term}: its lease is stale`);
+    await this.db.put(layout.singleton('term'), json({ term }), { sync: true });
   }
 
   private async checkVersion() {
@@ -266,7 +292,7 @@ export class Store {
    * Runs while the daemon serves: in slices of `slice` payloads with a turn of the event loop between
    * them, skipping chunks that uploads in flight hold.
    */
-  async removeOrphans(opts: { slice?: number; stopped?: () => boolean } = {}): Promise<number> {
+  async removeOrphans(opts: { slice?: number; stopped?: () => boolean; writtenBefore?: number } = {}): Promise<number> {
     const slice = opts.slice ?? 256;
     let removed = 0;
     let seen = 0;
@@ -275,6 +301,13 @@ export class Store {
       if (++seen % slice === 0) await new Promise((resolve) => setImmediate(resolve));
       const hex = hash.toString('hex');
       if (this.pins.has(hex) || (await this.db.get(layout.chunkRef(hash))) !== undefined) continue;
+      // With a leader lease: a payload written since `writtenBefore` may belong to an upload of another term
+      // still in flight (or of a daemon whose writes the fence has not stopped yet): never ours to remove.
+      if (opts.writtenBefore !== undefined && this.blobs instanceof FileBlobs) {
+        const at = await this.blobs.writtenAt(hash);
+        if (at === undefined || at >= opts.writtenBefore) continue;
+      }
+      this.fence();
       // Checked and marked in one turn: an upload that pins this chunk later waits for the deletion.
       if (this.pins.has(hex) || this.deleting.has(hex)) continue;
       const done = this.blobs.del(hash).finally(() => this.deleting.delete(hex));
@@ -506,6 +539,7 @@ export class Store {
     await this.deleting.get(hash.toString('hex'));
     // A refcount entry means the payload is already durable: identical chunks are written once.
     if ((await this.db.get(layout.chunkRef(hash))) !== undefined) return;
+    this.fence();
     await this.blobs.put(hash, data);
   }
 
@@ -590,7 +624,11 @@ export class Store {
         count('chunks', -freed.length), count('chunkBytes', -freedBytes));
       await this.queueWrite([...ops, ...extraOps], true);
       // After the batch: a crash here leaves orphans, which the next start removes.
-      for (const hash of freed) if (!this.pins.has(hash.toString('hex'))) await this.blobs.del(hash);
+      for (const hash of freed) {
+        if (this.pins.has(hash.toString('hex'))) continue;
+        this.fence();
+        await this.blobs.del(hash);
+      }
       return manifests;
     });
   }
@@ -695,7 +733,10 @@ export class Store {
     await this.commitLock.run(async () => {
       for (const hex of released) {
         const hash = Buffer.from(hex, 'hex');
-        if (!this.pins.has(hex) && (await this.db.get(layout.chunkRef(hash))) === undefined) await this.blobs.del(hash);
+        if (!this.pins.has(hex) && (await this.db.get(layout.chunkRef(hash))) === undefined) {
+          this.fence();
+          await this.blobs.del(hash);
+        }
       }
     });
   }
@@ -704,6 +745,85 @@ export class Store {
     await this.hashers.close();
     await this.db.close();
   }
+}
+
+/** the term of the last leader that opened the store under a lease (db → db.t<term>), if any */
+function leasedTerm(dataDir: string): number | undefined {
+  try {
+    const m = /^db\.t(\d+)$/.exec(fs.readlinkSync(path.join(dataDir, 'db')));
+    if (m) return Number(m[1]);
+  } catch { /* not a symlink, or none */ }
+  let names: string[] = [];
+  try { names = fs.readdirSync(dataDir); } catch { /* a new data dir */ }
+  const terms = names.map((n) => /^db\.t(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1]));
+  return terms.length ? Math.max(...terms) : undefined;
+}
+
+/**
+ * The database directory of a leader term. Each term opens LevelDB in a directory of its own, db.t<term>,
+ * made from the term before's (or from the plain `db` of a store made without a lease): its tables, which
+ * LevelDB never changes once written, hard-linked; its log, MANIFEST and CURRENT copied. The symlink `db`
+ * then points at it, for people and tools. The new term never writes, renames or deletes anything in the
+ * old directory, so:
+ *   - a daemon of an earlier term that is still alive — stopped, or stuck in a hung mount, and so not yet
+ *     fenced by its own clock — can only ever change its own old directory, which no one reads again;
+ *   - nothing waits for that daemon's locks: GlusterFS keeps a stopped client's locks (AFR's eager locks on
+ *     the log it was writing) for as long as it is stopped, and LevelDB deleting the old log there blocked
+ *     the next leader's start until the old client resumed. Reading needs no lock.
+ * The MANIFEST only names tables LevelDB had synced before writing it, so every table it names is whole.
+ * Directories two terms old are removed in the background.
+ */
+function takeDbForTerm(dataDir: string, term: number): string {
+  const link = path.join(dataDir, 'db');
+  const target = path.join(dataDir, `db.t${term}`);
+  const termDirs = () => fs.readdirSync(dataDir).map((n) => /^db\.t(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1])).sort((a, b) => b - a);
+  let current: string | undefined;
+  let st: fs.Stats | undefined;
+  try { st = fs.lstatSync(link); } catch { /* none yet */ }
+  if (st?.isSymbolicLink()) {
+    const to = path.resolve(dataDir, fs.readlinkSync(link));
+    if (fs.existsSync(to)) current = to;
+  } else if (st?.isDirectory()) {
+    // a store made without a lease: its database becomes term 0's
+    const t0 = path.join(dataDir, 'db.t0');
+    fs.renameSync(link, t0);
+    current = t0;
+  }
+  // A crash before the symlink was made: the newest term's directory is the database.
+  if (!current) {
+    const terms = termDirs();
+    if (terms.length) current = path.join(dataDir, `db.t${terms[0]}`);
+  }
+  const was = current ? /^db\.t(\d+)$/.exec(path.basename(current)) : null;
+  if (was && Number(was[1]) >= term) throw new Error(`the store was opened by leader term ${was[1]}, not below this daemon's term ${term}: its lease is stale`);
+  const building = `${target}.new`;
+  fs.rmSync(building, { recursive: true, force: true });
+  fs.mkdirSync(building, { mode: 0o700 });
+  if (current) {
+    for (const name of fs.readdirSync(current)) {
+      if (name === 'LOCK' || name.startsWith('LOG')) continue;
+      const from = path.join(current, name);
+      if (/\.(ldb|sst)$/.test(name)) fs.linkSync(from, path.join(building, name));
+      else fs.copyFileSync(from, path.join(building, name));
+    }
+  }
+  // the copies durable before the directory is taken into use (on FUSE a file's fsync reaches the bricks)
+  for (const name of fs.readdirSync(building)) {
+    const fd = fs.openSync(path.join(building, name), 'r');
+    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+  }
+  fs.renameSync(building, target);
+  const tmp = path.join(dataDir, `.db-link-${process.pid}`);
+  fs.rmSync(tmp, { force: true });
+  fs.symlinkSync(`db.t${term}`, tmp);
+  fs.renameSync(tmp, link);
+  // Two terms back: its daemon was fenced a whole term ago. (The last term's stays: its daemon may be stuck.)
+  const previous = was ? Number(was[1]) : -1;
+  for (const old of termDirs()) {
+    if (old < previous) void fs.promises.rm(path.join(dataDir, `db.t${old}`), { recursive: true, force: true }).catch(() => undefined);
+  }
+  return target;
 }
 
 /** unique chunks of a manifest with their sizes (the last chunk may be short) */

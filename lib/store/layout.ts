@@ -40,7 +40,9 @@
  *                                                             (absent: an older store, counted once at start);
  *                                                             k[addressPool] = { end, fingerprint } the address
  *                                                             pool's end and what it was derived from (network,
- *                                                             key), written with each batch of entries
+ *                                                             key), written with each batch of entries;
+ *                                                             k[term] = { term } the leader term (lib/lease) that
+ *                                                             opened the store last: a lower term never opens it
  *   N[name]               -> NameRecord                       one .bit name's registration state (lib/names/
  *                                                             registrar.ts): state, name_new txid and rand (written
  *                                                             in one synced put before the RPC answer is used for

@@ -1,0 +1,230 @@
+// The failover drills of issue 25 on the real thing: a GlusterFS replica-3 volume on loopback mounted twice
+// (two "machines"), a 3-member etcd, and two daemons of one deployment (--etcd, --standby) with payments,
+// under an upload loop and a payment loop. Every drill asserts: 0 acknowledged uploads lost, 0 payment
+// addresses handed out twice, never two daemons answering 201 at once.
+//   rolling restart of the bricks, one at a time (the operation that once split the brain): nobody takes over
+//   SIGSTOP of the primary: its watchdog kills it; the standby takes over within the lease TTL + margin
+//   SIGSTOP of the primary's FUSE client: it fences itself and hands the lease over; it dies once resumed
+//   a network cut of the primary's mount (its FUSE client in a network namespace of the test's own), and its return
+
+import t, { type Test } from 'tap';
+import fs from 'fs';
+import path from 'path';
+import { createVolume, type GlusterVolume } from './helpers/gluster';
+import { createEtcd } from './helpers/etcd';
+import { tmpDir, exec } from './helpers/daemon';
+import { waitFor } from './helpers/tor-lone';
+import { openDevnet } from './helpers/devnet';
+import { devnetPay } from '../lib/devnet/wallet';
+import { startMember, UploadLoop, missing, duplicateAddresses, get, whereStuck, type Member, type Acked } from './helpers/failover';
+
+const view = async (base: string, id: string) =>
+  JSON.parse((await get(`${base}/${id}`, 20_000, true)).body.toString() || '{}') as { state?: string; address?: string; amountDue?: number };
+
+t.test('failover drills on a replica-3 volume with a 3-member etcd', async (t) => {
+  const started = Date.now();
+  // docs/scale-out.md: a client that is stopped but alive keeps its locks (AFR's eager locks on the files it
+  // wrote) for ever; revoking locks held 5 s under contention lets the next leader delete the old log.
+  const vol: GlusterVolume = await createVolume({ replica: 3, mounts: 2, options: { 'network.ping-timeout': '10', 'features.locks-revocation-secs': '5' } });
+  t.teardown(() => vol.remove());
+  const etcd = await createEtcd();
+  t.teardown(() => etcd.remove());
+  const devnetDir = tmpDir('bitdrop-failover-devnet-', t);
+  const devnet = await openDevnet(t, { dir: devnetDir });
+  const members: Member[] = [];
+  t.teardown(async () => { for (const m of members) await m.stop(); });
+  const args = (mount: string) => ['--data-dir', path.join(mount, 'bitdrop'), '--network', 'regtest', '--xpub', devnet.xpub, '--electrum', devnet.electrumUrl,
+    ...etcd.endpoints.flatMap((e) => ['--etcd', e]), '--etcd-prefix', `/bitdrop/${vol.name}`];
+  const mountOf = new Map<Member, string>();
+  const start = (name: string, mount: string) => {
+    const m = startMember(name, args(mount));
+    members.push(m);
+    mountOf.set(m, mount);
+    return m;
+  };
+  const leader = () => members.find((m) => m.alive() && m.url() && !/^FATAL/m.test(m.output()));
+
+  let primary = start('a1', vol.mounts[0]);
+  await primary.serving();
+  let standby = start('b1', vol.mounts[1]);
+  await waitFor('the standby line', () => /^standby\s/m.test(standby.output()), 60_000);
+
+  const loop = new UploadLoop(() => members);
+  // Payments run beside the uploads: an acknowledged upload is paid every second and a block mined.
+  const paid: Acked[] = [];
+  let paying = true;
+  const payer = (async () => {
+    while (paying) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const l = leader();
+      const next = loop.acked.find((a) => !paid.includes(a));
+      if (!l || !next) continue;
+      const v = await view(l.url(), next.id).catch(() => undefined);
+      if (!v?.address || v.amountDue === undefined) continue;
+      try {
+        await devnetPay(devnetDir, v.address, v.amountDue + 1000);
+        devnet.mine(1);
+        paid.push(next);
+      } catch { /* the devnet's wallet is busy: next time */ }
+    }
+  })();
+  t.teardown(async () => { paying = false; await payer; await loop.stop(); });
+  await loop.more(10);
+
+  const check = async (t: Test, what: string) => {
+    const l = leader();
+    t.ok(l, `${what}: one daemon serves`);
+    t.same(await missing(l!.url(), loop.acked), [], `${what}: all ${loop.acked.length} acknowledged uploads are there, byte-identical`);
+    t.same(await duplicateAddresses(l!.url(), loop.acked), [], `${what}: ${loop.acked.length} uploads, ${loop.acked.length} distinct payment addresses`);
+    t.same(loop.overlaps(), [], `${what}: never two daemons answering 201 at once`);
+  };
+
+  await t.test('rolling restart of the bricks under uploads and payments: no takeover, nothing lost', async (t) => {
+    const acks = loop.acked.length;
+    for (const brick of vol.bricks.slice(0, 3)) {
+      const pid = await vol.brickPid(brick);
+      t.ok(pid, `brick ${path.basename(brick)} runs`);
+      process.kill(pid!, 'SIGTERM');
+      await waitFor(`brick ${path.basename(brick)} down`, async () => (await vol.brickPid(brick)) === undefined, 30_000, 200);
+      await loop.more(5);
+      await vol.gluster('volume', 'start', vol.name, 'force');
+      await waitFor(`brick ${path.basename(brick)} back`, async () => (await vol.brickPid(brick)) !== undefined, 60_000, 500);
+      // the operator's drill: the next brick only once this one has healed
+      let lastHeal = 0;
+      await waitFor('the heal', async () => {
+        if ((await vol.healPending()) === 0) return true;
+        if (Date.now() - lastHeal > 3000) { lastHeal = Date.now(); await vol.gluster('volume', 'heal', vol.name).catch(() => undefined); }
+        return false;
+      }, 120_000, 500).catch(() => t.comment(`brick ${path.basename(brick)}: heal not finished after 120 s; going on`));
+      await loop.more(3);
+    }
+    t.ok(loop.acked.length > acks + 20, `${loop.acked.length - acks} uploads acknowledged during the rolling restart`);
+    t.equal(standby.url(), '', 'the standby never took over');
+    t.notMatch(primary.output(), /FATAL/, 'the primary never fenced');
+    t.ok(loop.acked.every((a) => a.daemon === primary.name), 'every upload was answered by the primary');
+    await check(t, 'after the rolling restart');
+  });
+
+  await t.test('SIGSTOP of the primary: its watchdog kills it, the standby takes over', async (t) => {
+    await loop.more(3);
+    const at = Date.now();
+    primary.proc.kill('SIGSTOP');
+    await standby.serving(60_000);
+    const takeoverMs = Date.now() - at;
+    t.equal((await primary.exited()).signal, 'SIGKILL', 'the frozen primary was killed by its watchdog');
+    t.ok(takeoverMs < 30_000, `the standby served ${takeoverMs} ms after the SIGSTOP`);
+    t.comment(`takeover after SIGSTOP of the primary (GlusterFS): ${takeoverMs} ms`);
+    await loop.more(5);
+    await check(t, 'after SIGSTOP of the primary');
+    const old = primary;
+    primary = standby;
+    standby = start('a2', mountOf.get(old)!);
+    await waitFor('the standby line', () => /^standby\s/m.test(standby.output()), 60_000);
+  });
+
+  await t.test("SIGSTOP of the primary's FUSE client: it fences itself, the standby takes over", async (t) => {
+    await loop.more(3);
+    const fuse = vol.fuseClientPid(mountOf.get(primary)!);
+    t.ok(fuse, "the primary's mount has a FUSE client");
+    const at = Date.now();
+    process.kill(fuse!, 'SIGSTOP');
+    try {
+      await standby.serving(60_000).catch((err) => {
+        t.comment(`the standby waits here:\n${whereStuck(standby.proc.pid!, path.dirname(vol.mounts[0]))}`);
+        throw err;
+      });
+      const takeoverMs = Date.now() - at;
+      t.ok(takeoverMs < 30_000, `the standby served ${takeoverMs} ms after the SIGSTOP of the FUSE client`);
+      t.comment(`takeover after SIGSTOP of the primary's FUSE client: ${takeoverMs} ms`);
+      // the volume watch fences it, or — when a call on the hung mount blocks its event loop — its watchdog kills it
+      t.match(primary.output(), /FATAL\s+(the data dir's volume has been unreachable for \d+ s|watchdog: the leader lease was not renewed)/, 'the primary fenced itself, or its watchdog killed it');
+      await loop.more(5);
+    } finally {
+      process.kill(fuse!, 'SIGCONT');
+    }
+    const ex = await primary.exited();
+    t.ok(ex.code === 75 || ex.signal === 'SIGKILL', `the old primary ended once its mount answered again (${ex.code ?? ex.signal})`);
+    await loop.more(5);
+    await check(t, "after SIGSTOP of the primary's FUSE client");
+  });
+
+  await t.test("a network cut of the primary's mount (a network namespace of the test's own), and its return", async (t) => {
+    // The leader's FUSE client runs in a network namespace reaching the bricks (on this machine's hostname,
+    // a loopback address) through a veth pair; the daemon itself stays in ours (it still reaches etcd).
+    const ns = `bdt${process.pid}`;
+    const host = `bdh${process.pid}`.slice(0, 15);
+    const peer = `bdp${process.pid}`.slice(0, 15);
+    const net = `10.${200 + (process.pid % 50)}.${process.pid % 250}`;
+    const ip = (...a: string[]) => exec('ip', a);
+    const nsMount = path.join(path.dirname(vol.mounts[0]), 'mount-ns');
+    t.teardown(async () => {
+      await exec('umount', ['-l', nsMount]).catch(() => undefined);
+      await ip('link', 'del', host).catch(() => undefined);
+      await ip('netns', 'del', ns).catch(() => undefined);
+    });
+    await ip('netns', 'add', ns);
+    await ip('link', 'add', host, 'type', 'veth', 'peer', 'name', peer);
+    await ip('link', 'set', peer, 'netns', ns);
+    await ip('addr', 'add', `${net}.1/30`, 'dev', host);
+    await ip('link', 'set', host, 'up');
+    await exec('sysctl', ['-qw', `net.ipv4.conf.${host}.route_localnet=1`]);
+    await ip('-n', ns, 'addr', 'add', `${net}.2/30`, 'dev', peer);
+    await ip('-n', ns, 'link', 'set', 'lo', 'up');
+    await ip('-n', ns, 'link', 'set', peer, 'up');
+    await exec('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.${peer}.route_localnet=1`]);
+    // the bricks' address (the hostname's, on loopback) through the veth instead of the namespace's own lo
+    const brickAddr = (await exec('getent', ['ahostsv4', vol.host])).stdout.split(/\s+/)[0];
+    await ip('-n', ns, 'route', 'del', 'local', '127.0.0.0/8', 'dev', 'lo', 'table', 'local');
+    await ip('-n', ns, 'route', 'add', 'local', '127.0.0.1', 'dev', 'lo', 'table', 'local');
+    await ip('-n', ns, 'route', 'add', `${brickAddr}/32`, 'via', `${net}.1`, 'dev', peer, 'src', `${net}.2`);
+    fs.mkdirSync(nsMount);
+    await exec('nsenter', [`--net=/run/netns/${ns}`, 'mount', '-t', 'glusterfs', `${vol.host}:/${vol.name}`, nsMount]);
+    t.ok(fs.existsSync(path.join(nsMount, 'bitdrop')), 'the volume is mounted through the namespace');
+
+    // the namespace's mount becomes the leader's: a clean handover from the current one
+    const inNs = start('n1', nsMount);
+    await waitFor('the standby line', () => /^standby\s/m.test(inNs.output()), 60_000);
+    const old = leader()!;
+    for (const m of members) if (m !== old && m !== inNs && m.alive()) await m.stop(); // n1 is the only standby
+    old.proc.kill('SIGTERM');
+    await inNs.serving(60_000);
+    await old.exited();
+    t.pass(`a clean stop handed the lease over (${old.name} → n1)`);
+    const next = start('c1', vol.mounts[1]);
+    await waitFor('the standby line', () => /^standby\s/m.test(next.output()), 60_000);
+    await loop.more(5);
+
+    const at = Date.now();
+    await ip('link', 'set', host, 'down');
+    try {
+      await next.serving(60_000);
+      const takeoverMs = Date.now() - at;
+      t.ok(takeoverMs < 30_000, `the standby served ${takeoverMs} ms after the cut`);
+      t.comment(`takeover after a network cut of the primary's mount: ${takeoverMs} ms`);
+      t.match(inNs.output(), /FATAL\s+(the data dir's volume has been unreachable for \d+ s|watchdog: the leader lease was not renewed)/, 'the cut-off primary fenced itself');
+      await loop.more(5);
+    } finally {
+      await ip('link', 'set', host, 'up');
+    }
+    const ex = await inNs.exited();
+    t.ok(ex.code === 75 || ex.signal === 'SIGKILL', `the old primary ended once its mount was back (${ex.code ?? ex.signal})`);
+    await loop.more(5);
+    await check(t, 'after the network cut and its return');
+  });
+
+  paying = false;
+  await payer;
+  await loop.stop();
+  // Every payment made during the drills counts on the last leader.
+  const l = leader()!;
+  await waitFor('paid uploads active', async () => {
+    for (const p of paid) if ((await view(l.url(), p.id)).state !== 'active') return false;
+    return true;
+  }, 60_000, 500).catch(() => undefined);
+  const states = await Promise.all(paid.map(async (p) => (await view(l.url(), p.id)).state));
+  if (states.some((s) => s !== 'active')) t.comment(`a paid upload's view: ${(await get(`${l.url()}/${paid[0].id}`, 20_000, true)).body.toString().slice(0, 600)}`);
+  t.ok(paid.length >= 5, `${paid.length} uploads paid during the drills`);
+  t.same(states.filter((s) => s !== 'active'), [], 'every one of them active on the last leader: no payment lost');
+  t.comment(`${loop.acked.length} uploads acknowledged of ${loop.attempts} attempted; failover drills: ${Math.round((Date.now() - started) / 1000)} s`);
+  fs.rmSync(devnetDir, { recursive: true, force: true });
+});

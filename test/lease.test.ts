@@ -1,0 +1,148 @@
+// The leader lease in etcd (lib/lease), on a real 3-member etcd on loopback and daemons sharing one data dir
+// on this machine's disk (the GlusterFS drills are in test/gluster.test.ts): fenced writes, SIGSTOP of the
+// primary (its watchdog kills it, the standby takes over), kill -9 of the etcd leader member (nothing
+// happens), loss of etcd quorum (the leader fences, no one serves, nothing is lost; service resumes).
+
+import t from 'tap';
+import crypto from 'crypto';
+import fs from 'fs';
+import path from 'path';
+import { Db } from '../lib/store/db';
+import { Store } from '../lib/store';
+import { FencedError } from '../lib/lease';
+import { exec, CLI, tmpDir } from './helpers/daemon';
+import { createEtcd, type EtcdCluster } from './helpers/etcd';
+import { startMember, UploadLoop, missing, put, type Member } from './helpers/failover';
+
+t.test('--standby without --etcd refuses to start, in one line', async (t) => {
+  const dir = tmpDir('bitdrop-lease-', t);
+  const res = await exec(process.execPath, [CLI, 'start', '--standby', '--free', '--tor', 'off', '--data-dir', dir]).then(() => ({ code: 0, stderr: '' }), (e) => e);
+  t.equal(res.code, 2, 'exit status 2 (a configuration error)');
+  t.match(res.stderr, /^bitdrop: --standby needs --etcd: without a leader lease in etcd two daemons could serve the same data dir at once \(docs\/scale-out.md\)\n$/, 'one line saying why');
+});
+
+t.test('fenced writes: a write after the fence closes fails, and is never acknowledged', async (t) => {
+  const dir = tmpDir('bitdrop-lease-', t);
+  let open = true;
+  const db = await Db.open(path.join(dir, 'db'), { fence: () => { if (!open) throw new FencedError('test'); } });
+  await db.put(Buffer.from('a'), Buffer.from('1'), { sync: true });
+  open = false;
+  await t.rejects(db.put(Buffer.from('b'), Buffer.from('2')), { code: 'FENCED', status: 503 }, 'a batch queued after the fence is refused');
+  open = true;
+  await t.rejects(db.put(Buffer.from('c'), Buffer.from('3')), { code: 'FENCED' }, 'and a fenced database stays fenced');
+  t.same(await db.get(Buffer.from('b')), undefined, 'nothing of the refused batch landed');
+  await db.close();
+
+  // A term opens the store under db.t<term>; a lower term than the one stored never opens it.
+  const data = tmpDir('bitdrop-lease-', t);
+  const s7 = await Store.open({ dir: data, lease: { term: 7, fence: () => undefined } });
+  t.equal(fs.readlinkSync(path.join(data, 'db')), 'db.t7', 'term 7 opened db.t7, db points at it');
+  // A stale holder of the old directory (not closed: a stopped process) does not keep term 9 out.
+  const s9 = await Store.open({ dir: data, lease: { term: 9, fence: () => undefined } });
+  t.ok(fs.existsSync(path.join(data, 'db.t7', 'CURRENT')), 'the old term\'s directory is left as it was (its daemon may still be stuck in it)');
+  t.equal(fs.readlinkSync(path.join(data, 'db')), 'db.t9', 'term 9 took it over');
+  t.same(await s9.db.get(Buffer.from('k' + 'counters')) !== undefined, true, 'term 9 reads what term 7 wrote');
+  await s9.close();
+  await s7.close().catch(() => undefined);
+  await t.rejects(Store.open({ dir: data, lease: { term: 8, fence: () => undefined } }), /opened by leader term 9, not below this daemon's term 8/, 'term 8 after term 9 is refused');
+  t.ok(fs.existsSync(path.join(data, 'db.t9', 'CURRENT')), 'term 8 changed nothing');
+  const before = fs.readdirSync(path.join(data, 'db.t9')).sort();
+  await t.rejects(Store.open({ dir: data }), /is run with a leader lease in etcd \(term 9\): start it with --etcd/, 'a daemon without a lease never opens it');
+  t.same(fs.readdirSync(path.join(data, 'db.t9')).sort(), before, 'not even to look (opening LevelDB would recover its log and delete files)');
+});
+
+t.test('a deployment on one data dir with a 3-member etcd', async (t) => {
+  const etcd: EtcdCluster = await createEtcd();
+  t.teardown(() => etcd.remove());
+  const dataDir = tmpDir('bitdrop-lease-data-', t);
+  const members: Member[] = [];
+  t.teardown(async () => { for (const m of members) await m.stop(); });
+  const etcdArgs = ['--data-dir', dataDir, '--free', ...etcd.endpoints.flatMap((e) => ['--etcd', e]), '--etcd-prefix', `/bitdrop/test-${crypto.randomBytes(4).toString('hex')}`];
+  const start = (name: string) => {
+    const m = startMember(name, etcdArgs);
+    members.push(m);
+    return m;
+  };
+  const leader = () => members.find((m) => m.alive() && m.url());
+
+  const a = start('a');
+  await a.serving();
+  t.match(a.output(), /^lease\s+leading \/bitdrop\/test-\w+ in term \d+ \(lease 10 s, renewed every 2 s, fencing 3 s before it could run out\)/m, 'the first daemon leads and says its term');
+  const b = start('b');
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (/^standby\s/m.test(b.output())) { clearInterval(timer); resolve(); }
+      if (!b.alive()) { clearInterval(timer); reject(new Error(b.output())); }
+    }, 50);
+  });
+  t.match(b.output(), new RegExp(`standby\\s+${dataDir} is in use by bitdrop pid ${a.proc.pid} on \\S+ \\(leader of /bitdrop/test-\\w+ in etcd\\); serving nothing until its lease is gone`), 'the second waits, naming the leader');
+  t.notMatch(b.output(), /^serving\s/m, 'and serves nothing');
+
+  const loop = new UploadLoop(() => members);
+  t.teardown(() => loop.stop());
+  await loop.more(10);
+
+  await t.test('kill -9 of the etcd leader member: the primary keeps its lease and keeps serving', async (t) => {
+    const m = await etcd.leader();
+    t.ok(m, 'etcd has a leader');
+    const before = loop.acked.length;
+    await etcd.kill(m!);
+    await loop.more(20, 60_000);
+    t.ok(a.alive() && a.url(), 'the primary still serves');
+    t.notMatch(a.output(), /FATAL/, 'and never fenced');
+    t.ok(loop.acked.slice(before).every((x) => x.daemon === 'a'), 'every upload since was answered by the primary alone');
+    await etcd.start(m!);
+    await etcd.healthy();
+  });
+
+  let current = a;
+  let standby = b;
+  await t.test('SIGSTOP of the primary: its watchdog kills it, the standby takes over within TTL + margin', async (t) => {
+    await loop.more(5);
+    const frozenAt = Date.now();
+    current.proc.kill('SIGSTOP');
+    const url = await standby.serving(60_000);
+    const takeoverMs = Date.now() - frozenAt;
+    const ex = await current.exited();
+    t.equal(ex.signal, 'SIGKILL', 'the frozen primary was killed (by its watchdog)');
+    t.match(current.output(), /FATAL\s+watchdog: the leader lease was not renewed \d+ ms past its fencing deadline/, 'the watchdog says why');
+    t.match(standby.output(), /standby\s+.* is free: taking over/, 'the standby takes over');
+    t.ok(takeoverMs < 30_000, `served ${takeoverMs} ms after SIGSTOP (lease 10 s + margin 3 s + start)`);
+    t.comment(`takeover after SIGSTOP of the primary: ${takeoverMs} ms`);
+    await loop.more(5);
+    t.same(await missing(url, loop.acked), [], `all ${loop.acked.length} acknowledged uploads are there`);
+    t.same(loop.overlaps(), [], 'never two daemons answering 201 at once');
+    const next = start('c');
+    current = standby;
+    standby = next;
+    await new Promise((r) => setTimeout(r, 200));
+  });
+
+  await t.test('loss of etcd quorum: the leader fences, no one serves, nothing is lost; service resumes with quorum', async (t) => {
+    await loop.more(5);
+    const lost = etcd.members.slice(0, 2);
+    const cutAt = Date.now();
+    for (const m of lost) await etcd.kill(m);
+    const ex = await current.exited();
+    const fencedMs = Date.now() - cutAt;
+    t.equal(ex.code, 75, `the leader fenced itself and exited (75) ${fencedMs} ms after quorum was lost`);
+    t.match(current.output(), /FATAL\s+the leader lease could not be renewed for 7 s/, 'saying why');
+    const ackedAtFence = loop.acked.length;
+    const lastAck = Math.max(...loop.acked.map((x) => x.at));
+    t.ok(lastAck <= cutAt + 7000 + 1000, 'no upload acknowledged past the fencing deadline');
+    // no one serves while etcd has no quorum
+    await new Promise((r) => setTimeout(r, 3000));
+    t.equal(loop.acked.length, ackedAtFence, 'no upload acknowledged without quorum');
+    t.equal(standby.url(), '', 'the standby does not take over without quorum');
+    const res = await put(current.url() || 'http://127.0.0.1:1', Buffer.from('x'), 2000);
+    t.not(res.status, 201, 'the fenced leader answers nothing');
+    for (const m of lost) await etcd.start(m);
+    await etcd.healthy();
+    const url = await standby.serving(90_000);
+    t.comment(`service resumed ${Date.now() - cutAt} ms after quorum was lost (quorum came back after ~3 s)`);
+    await loop.more(5);
+    await loop.stop();
+    t.same(await missing(url, loop.acked), [], `all ${loop.acked.length} acknowledged uploads are there`);
+    t.same(loop.overlaps(), [], 'never two daemons answering 201 at once');
+  });
+});
