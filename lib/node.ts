@@ -144,6 +144,7 @@ export class BitdropNode {
       observe: this.metrics,
       served: (bytes) => { this.bytesServed += bytes; },
       onion: () => this.tor?.onionUrl(),
+      simulated: this.simulated,
       log: this.log,
       debug: this.debug,
     });

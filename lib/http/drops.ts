@@ -11,6 +11,7 @@ import { download, find, missing, settleWhenDone, withPage } from './files';
 import { flavor } from './negotiate';
 import { dropPage, filePage } from './pages';
 import { DOWNLOAD_CSP } from './security';
+import { takeToken } from './handoff';
 import { baseUrl, fileUrl, fileView } from './views';
 
 export async function fileRoute(ctx: Context, d: Deps, id: string, name: string | undefined) {
@@ -20,7 +21,8 @@ export async function fileRoute(ctx: Context, d: Deps, id: string, name: string 
     const m = await find(d, id);
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, config: d.config });
+    const deleteToken = m.drop ? undefined : takeToken(ctx, id, m.deleteTokenHash);
+    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, deleteToken, config: d.config });
     return;
   }
   return download(ctx, d, id);
@@ -59,7 +61,7 @@ async function showDrop(ctx: Context, d: Deps, drop: Drop, deleteToken?: string)
   if (f === 'html') {
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await dropPageHtml(ctx, d, drop, ms, view, deleteToken);
+    ctx.body = await dropPageHtml(ctx, d, drop, ms, view, deleteToken ?? takeToken(ctx, drop.id, ms[0]?.deleteTokenHash));
     return;
   }
   ctx.type = 'text/plain; charset=utf-8';
