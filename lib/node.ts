@@ -13,6 +13,7 @@ import { Store, StoreLockedError, type BlobBackend } from './store';
 import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './store/volume';
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
+import { freeGate } from './http/gate';
 import { Metrics } from './metrics';
 import { createLogger, type Logger } from './log';
 import { EventLog } from './events';
@@ -209,6 +210,7 @@ export class BitdropNode {
       adminToken,
       status: () => this.status(),
       log: this.log,
+      admin: { store: this.store!, gate: this.gate ?? freeGate, sentBytes: async (id) => (await this.ledger?.account(id))?.sentBytes, publicUrl: () => this.url },
       // Prometheus text format; scrape with the admin token (authorization: bearer, or basic auth).
       routes: [async (ctx) => {
         if (ctx.path !== '/metrics') return false;

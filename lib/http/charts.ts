@@ -62,11 +62,11 @@ export function barChart(bars: Bar[], o: ChartOptions): Html {
   const plotW = w - PAD.left - PAD.right;
   const plotH = h - PAD.top - PAD.bottom;
   const step = bars.length ? plotW / bars.length : plotW;
-  const bw = Math.max(1, step * 0.8);
+  const bw = Math.min(40, Math.max(1, step * 0.8));
   const total = bars.reduce((n, b) => n + b.value, 0);
   const top = bars.reduce<Bar | undefined>((m, b) => (!m || b.value > m.value ? b : m), undefined);
   const label = bars.length
-    ? `${o.title}: ${o.format(total)} over ${bars.length} ${bars.length === 1 ? 'period' : 'periods'}${top && top.value > 0 ? `, most ${o.format(top.value)} on ${top.label}` : ''}`
+    ? `${o.title}: ${o.format(total)} over ${bars.length} ${bars.length === 1 ? 'day' : 'days'}${top && top.value > 0 ? `, most ${o.format(top.value)} on ${top.label}` : ''}`
     : `${o.title}: no data yet`;
   const body = html`<text x="${w - PAD.right}" y="${PAD.top - 5}" text-anchor="end">${o.format(max)}</text>${bars.map((b, i) => {
     const bh = (b.value / max) * plotH;

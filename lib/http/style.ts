@@ -74,7 +74,9 @@ input[type=search],textarea{font:inherit;padding:.45rem .5rem;border:1px solid v
 textarea{width:100%;font-family:ui-monospace,Menlo,Consolas,monospace}
 td form{margin:0}
 td button{padding:.25rem .6rem;font-size:.875rem}
-nav.tabs a{margin-right:1rem}
+nav.tabs a,nav.tabs strong{margin-right:1rem}
+.nowrap{white-space:nowrap}
+li.bad{color:var(--bad)}li.warn{color:var(--fg)}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
 td.num,th.num{text-align:right;white-space:nowrap}
