@@ -3,9 +3,10 @@
 import { Command, Option } from 'commander';
 import { OPTIONS, ConfigError, commandName, envName, flagName, loadConfig, defaults, parseDuration, parseHostPort, type Config } from '../lib/config';
 import { BitdropNode, VERSION } from '../lib/node';
-import { uploadFile } from '../lib/cli/upload';
+import { uploadDrop, uploadFile } from '../lib/cli/upload';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
 import { payTarget, reportMined, reportPayment } from '../lib/cli/devnet';
+import { formatDefault } from '../lib/cli/help';
 import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
 import { addClient, listClients, removeClient } from '../lib/tor';
 import { NamecoinRpc, chooseNameResolver, redact, resolveName, resolveNameElectrum } from '../lib/names';
@@ -40,7 +41,7 @@ const start = program.command('start').description('run the daemon').option('--c
 for (const spec of OPTIONS) {
   const flag = `--${flagName(spec.key)}`;
   const def = (defaults() as unknown as Record<string, unknown>)[spec.key];
-  const shown = def === undefined || (Array.isArray(def) && def.length === 0) ? '' : ` (default ${typeof def === 'object' && !Array.isArray(def) ? Object.values(def as object).join(':') : def})`;
+  const shown = def === undefined || (Array.isArray(def) && def.length === 0) || (spec.kind === 'bool' && def === false) ? '' : ` (default ${formatDefault(spec.kind, def)})`;
   const help = `${spec.describe}${shown}; env ${envName(spec.key)}`;
   let opt: Option;
   if (spec.kind === 'bool') opt = def === true ? new Option(`${flag} <on|off>`, help) : new Option(flag, help);
@@ -75,14 +76,15 @@ start.action(async (_opts, cmd: Command) => {
 });
 
 program
-  .command('upload <file>')
-  .description('upload a file and print its URL')
+  .command('upload <file...>')
+  .description('upload a file and print its URL; several files are one drop (one page, one payment, a zip of all)')
   .option('--url <url>', 'bitdrop to upload to (env BITDROP_URL)', process.env.BITDROP_URL ?? 'http://127.0.0.1:8080/')
   .option('--socks <host:port>', 'SOCKS5 proxy, e.g. tor at 127.0.0.1:9050 for .onion URLs (env BITDROP_SOCKS)', process.env.BITDROP_SOCKS)
   .option('--json', 'print the JSON answer')
-  .action(async (file: string, opts: { url: string; socks?: string; json?: boolean }) => {
+  .action(async (files: string[], opts: { url: string; socks?: string; json?: boolean }) => {
     try {
-      const res = await uploadFile(file, { url: opts.url, socks: opts.socks, json: opts.json, progress: process.stderr.isTTY });
+      const o = { url: opts.url, socks: opts.socks, json: opts.json, progress: process.stderr.isTTY };
+      const res = files.length === 1 ? await uploadFile(files[0], o) : await uploadDrop(files, o);
       if (res.status !== 201) fail(res.body.trim() || `upload failed with HTTP ${res.status}`);
       process.stdout.write(opts.json ? res.body : res.body.endsWith('\n') ? res.body : res.body + '\n');
     } catch (err) {

@@ -14,6 +14,7 @@ import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './sto
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
 import { freeGate } from './http/gate';
+import { humanBytes } from './http/pages';
 import { Metrics } from './metrics';
 import { createLogger, type Logger } from './log';
 import { EventLog } from './events';
@@ -210,7 +211,7 @@ export class BitdropNode {
       adminToken,
       status: () => this.status(),
       log: this.log,
-      admin: { store: this.store!, gate: this.gate ?? freeGate, sentBytes: async (id) => (await this.ledger?.account(id))?.sentBytes, publicUrl: () => this.url },
+      admin: { store: this.store!, gate: this.gate ?? freeGate, downloads: async (id) => { const a = await this.ledger?.account(id); return a && a.size > 0 ? Math.floor(a.sentBytes / a.size) : undefined; }, publicUrl: () => this.url },
       // Prometheus text format; scrape with the admin token (authorization: bearer, or basic auth).
       routes: [async (ctx) => {
         if (ctx.path !== '/metrics') return false;
@@ -438,10 +439,13 @@ export class BitdropNode {
     const volume = this.store!.volume;
     if (volume.kind === 'glusterfs') this.log(`volume    ${describeVolume(volume)}`);
     for (const warning of volumeWarnings(volume)) this.log(`WARNING   ${warning}`);
-    this.log(`uploads   up to ${c.maxUploadBytes} bytes`);
+    this.log(`uploads   up to ${humanBytes(c.maxUploadBytes)}`);
     if (this.tor) {
       const t = this.tor.status();
       this.log(t.onion ? `onion     ${this.tor.onionUrl()}  (tor ${t.mode})` : `tor       ${t.mode}: no onion service`);
+      if (t.bootstrap < 100) {
+        this.log(`WARNING   tor has not reached the Tor network yet (bootstrapped ${t.bootstrap} %): the onion cannot be reached until "tor: bootstrapped 100%" is logged; if it stays, check this machine's network and tor's log`);
+      }
     } else {
       this.log('tor       off: reachable on loopback only');
     }

@@ -157,15 +157,15 @@ export interface ConsoleExtras {
 export function fileTable(rows: FileRow[], csrf: string | undefined, back: string, base?: string): Html {
   if (!rows.length) return html`<p class="muted">No files.</p>`;
   return html`<div class="wrap"><table><thead><tr><th scope="col">Name</th><th scope="col" class="num">Size</th><th scope="col">State</th>
-    <th scope="col" class="num">Balance</th><th scope="col" class="num">Downloads</th><th scope="col">Uploaded</th><th scope="col">Actions</th></tr></thead><tbody>${
+    <th scope="col" class="num">Balance</th><th scope="col" class="num">Downloads<span class="muted">*</span></th><th scope="col">Uploaded</th><th scope="col">Actions</th></tr></thead><tbody>${
     rows.map((r) => html`<tr><td><a href="${base ?? ''}/${r.drop ?? r.id}">${r.name}</a>${r.drop ? html` <span class="muted">(in a drop)</span>` : ''}
       <br><span class="mono muted" title="SHA-256">${r.sha256.slice(0, 16)}…</span></td>
       <td class="num">${humanBytes(r.size)}</td><td>${r.state ?? 'free'}</td><td class="num">${r.balance !== undefined ? sats(r.balance) : '—'}</td>
       <td class="num">${r.downloads !== undefined ? r.downloads.toLocaleString('en-US') : '—'}</td><td>${when(r.created)}</td>
       <td>${csrf ? html`<form method="post" action="/files/${r.drop ?? r.id}/delete"><input type="hidden" name="csrf" value="${csrf}"><input type="hidden" name="back" value="${back}">
-        <button class="danger" type="submit" aria-label="Delete ${r.drop ? 'the drop of ' : ''}${r.name}">Delete${r.drop ? ' drop' : ''}</button></form>
+        <button class="danger" type="submit" aria-label="Delete${r.drop ? ' drop of' : ''} ${r.name}">Delete${r.drop ? ' drop' : ''}</button></form>
         <a href="/?sha256=${r.sha256}#h-block" aria-label="Block the content of ${r.name}">Block…</a>` : ''}</td></tr>`)
-  }</tbody></table></div>`;
+  }</tbody></table></div><p class="muted">* Whole downloads paid from the file's (or its drop's) balance.</p>`;
 }
 
 function blockForms(csrf: string, blocked: BlockEntry[], sha = ''): Html {

@@ -36,8 +36,8 @@ export { formatStatus } from './console-page';
 export interface ConsoleAdmin {
   store: Store;
   gate: PaymentGate;
-  /** bytes charged to an account (its downloads); undefined on a free box */
-  sentBytes?: (accountId: string) => Promise<number | undefined>;
+  /** whole downloads charged to an account (bytes charged / its size); undefined on a free box */
+  downloads?: (accountId: string) => Promise<number | undefined>;
   /** the public base URL, for links to file pages */
   publicUrl?: () => string;
 }
@@ -163,11 +163,11 @@ export function createConsoleApp(deps: ConsoleDeps): Koa {
   async function row(m: FileManifest): Promise<FileRow> {
     const view = await admin!.gate.describe(m);
     const account = m.drop ?? m.id;
-    const sent = admin!.sentBytes ? await admin!.sentBytes(account) : undefined;
+    const downloads = admin!.downloads ? await admin!.downloads(account) : undefined;
     return {
       id: m.id, name: m.name, size: m.size, sha256: m.sha256, created: m.created, drop: m.drop,
       state: view.state as string | undefined, balance: view.balance as number | undefined,
-      downloads: sent === undefined || m.size === 0 ? undefined : Math.floor(sent / m.size),
+      downloads,
     };
   }
 

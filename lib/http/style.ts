@@ -35,7 +35,7 @@ dl.facts dd{margin:0;overflow-wrap:anywhere;min-width:0}
 .state-active{color:var(--ok)}
 .state-awaiting-payment,.state-partially-paid{color:var(--warn)}
 .state-suspended,.state-deleted{color:var(--bad)}
-.button,button{display:inline-block;font:inherit;font-weight:600;color:#fff;background:var(--accent);border:0;border-radius:6px;padding:.6rem 1.1rem;text-decoration:none;cursor:pointer}
+.button,button{display:inline-block;margin:0 .25rem .4rem 0;font:inherit;font-weight:600;color:#fff;background:var(--accent);border:0;border-radius:6px;padding:.6rem 1.1rem;text-decoration:none;cursor:pointer}
 @media (prefers-color-scheme:dark){.button,button{color:#0d1117}button.danger,.button.secondary{color:var(--bad)}.button.secondary{color:var(--accent)}}
 .button:focus,button:focus,input:focus{outline:3px solid var(--warn);outline-offset:2px}
 label{display:block;font-weight:600;margin-bottom:.35rem}
