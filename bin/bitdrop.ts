@@ -7,6 +7,7 @@ import { uploadDrop, uploadFile } from '../lib/cli/upload';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
 import { payTarget, reportMined, reportPayment } from '../lib/cli/devnet';
 import { formatDefault } from '../lib/cli/help';
+import { whenLauncherGone } from '../lib/cli/launcher';
 import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
 import { addClient, listClients, removeClient } from '../lib/tor';
 import { NamecoinRpc, chooseNameResolver, redact, resolveName, resolveNameElectrum } from '../lib/names';
@@ -73,6 +74,8 @@ start.action(async (_opts, cmd: Command) => {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // under npx a SIGTERM ends npx without reaching this process: stop when npx is gone
+  whenLauncherGone(() => shutdown('npx exited'));
 });
 
 program

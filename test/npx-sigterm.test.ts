@@ -1,0 +1,33 @@
+// `npx bitdrop start` then a SIGTERM to npx: npx ends without passing the signal on, so the daemon must
+// notice that its launcher is gone and stop (with the tor it manages). npx is stood in for by a small
+// script named npx that starts the daemon through `sh -c`, as npm exec does, and dies on SIGTERM.
+
+import t from 'tap';
+import fs from 'fs';
+import path from 'path';
+import { spawn } from 'child_process';
+import { CLI, tmpDir } from './helpers/daemon';
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+t.test('a SIGTERM to npx stops the daemon it started', async (t) => {
+  const dir = tmpDir('bitdrop-test-', t);
+  const dataDir = path.join(dir, 'data');
+  const npx = path.join(dir, 'npx');
+  const cmd = `'${process.execPath}' '${CLI}' start --free --tor off --listen 127.0.0.1:0 --console 127.0.0.1:0 --data-dir '${dataDir}'`;
+  fs.writeFileSync(npx, `require('child_process').spawn('sh', ['-c', ${JSON.stringify(cmd)}], { stdio: 'inherit', env: { ...process.env, npm_command: 'exec' } });\n`);
+  const launcher = spawn(process.execPath, [npx], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  launcher.stdout.on('data', (d) => { out += d; });
+  launcher.stderr.on('data', (d) => { out += d; });
+  let pid = 0;
+  t.teardown(() => { if (pid && alive(pid)) process.kill(pid, 'SIGKILL'); if (launcher.exitCode === null) launcher.kill('SIGKILL'); });
+  for (let i = 0; i < 300 && !/^ready/m.test(out); i++) await new Promise((r) => setTimeout(r, 100));
+  t.match(out, /^ready/m, 'the daemon started under the stand-in npx');
+  pid = JSON.parse(fs.readFileSync(path.join(dataDir, 'bitdrop.json'), 'utf8')).pid;
+  t.not(pid, launcher.pid, 'the daemon is a descendant, not npx itself');
+  launcher.kill('SIGTERM');
+  for (let i = 0; i < 300 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  t.notOk(alive(pid), 'the daemon stopped once npx was gone');
+  t.notOk(fs.existsSync(path.join(dataDir, 'bitdrop.json')), 'and cleaned up its runtime file as on SIGTERM');
+});
