@@ -97,6 +97,7 @@ async function archive(ctx: Context, d: Deps, drop: Drop) {
   const ms = await members(d, drop);
   if (ms.length === 0) throw await missing(d, drop.id);
   const bytes = ms.reduce((n, m) => n + m.size, 0);
+  ctx.state.payFor = { size: bytes, config: d.config, what: 'these files' };
   const ticket = await d.gate.openDownload(ms[0], bytes, ctx.method === 'HEAD').catch((err) => { throw withPage(err, ctx, d, drop.id); });
   ctx.set({
     'Content-Disposition': contentDisposition(`bitdrop-${drop.id}.zip`),

@@ -58,7 +58,7 @@ export function errorHandler(log: (line: string) => void, debug: (line: string) 
       if (f === 'json') ctx.body = { error: message, status, ...details };
       else if (f === 'html') {
         ctx.type = 'html';
-        ctx.body = await errorPage(status, REASONS[status] ?? 'Error', message, details);
+        ctx.body = await errorPage(status, REASONS[status] ?? 'Error', message, details, ctx.state.payFor);
       } else {
         ctx.type = 'text/plain; charset=utf-8';
         ctx.body = `${status} ${REASONS[status] ?? ''}: ${message}\n` + (details.hint ? `${details.hint}\n` : '');

@@ -69,6 +69,8 @@ export async function download(ctx: Context, d: Deps, id: string) {
     }
   }
   const length = m.size === 0 ? 0 : end - start + 1;
+  // a 402 page says what a payment buys for this file (a file of a drop is paid with the drop, on its page)
+  if (!m.drop) ctx.state.payFor = { size: m.size, config: d.config };
   const ticket = await d.gate.openDownload(m, length, ctx.method === 'HEAD').catch((err) => { throw withPage(err, ctx, d, m.drop ?? m.id); });
   if (ctx.method === 'HEAD') {
     // HEAD answers what GET would (402 included) and costs nothing.

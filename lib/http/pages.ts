@@ -87,6 +87,8 @@ export interface PanelOptions {
   what?: string;
   /** a smaller panel: topping up a file that is already paid */
   topUp?: boolean;
+  /** the words of the reload button (default "Reload this page") */
+  reloadLabel?: string;
 }
 
 /** What a payer needs: how much and what it buys, where, a bitcoin: link a wallet opens, its QR code, what happens next. */
@@ -113,7 +115,7 @@ export async function paymentPanel(v: Record<string, unknown>, heading: string, 
     <div class="rest">
       <p>to the address</p>
       <p class="mono" id="address">${String(v.address ?? '')}</p>
-      <p><a class="button" href="${uri}">Open in wallet</a>${o.reload ? html` <a class="button secondary" href="${o.reload}">Reload this page</a>` : ''}</p>
+      <p><a class="button" href="${uri}">Open in wallet</a>${o.reload ? html` <a class="button secondary" href="${o.reload}">${o.reloadLabel ?? 'Reload this page'}</a>` : ''}</p>
       ${next}
       <p class="muted">Or scan the code, or copy the <code>${scheme}:</code> link: <code id="bip21">${uri}</code></p>
       ${buys ? html`<p class="muted">${buys.detail}</p>` : html`<p class="muted">Anyone may pay this address to keep ${what} online longer; payments add to the balance.</p>`}
@@ -325,10 +327,11 @@ const ERROR_WORDS: Record<number, string> = {
 };
 
 /** An error answer for a browser: the same look as every page; a 402 shows how to pay. */
-export async function errorPage(status: number, reason: string, message: string, details: Record<string, unknown>): Promise<string> {
+export async function errorPage(status: number, reason: string, message: string, details: Record<string, unknown>,
+  payFor?: { size: number; config: Config; what?: string }): Promise<string> {
   const words = ERROR_WORDS[status];
   const pay = status === 402 && details.paymentUri
-    ? await paymentPanel(details, 'Pay to unlock', { reload: details.page ? String(details.page) : undefined }) : '';
+    ? await paymentPanel(details, 'Pay to unlock', { reload: details.page ? String(details.page) : undefined, reloadLabel: 'See its page', ...(payFor ?? {}) }) : '';
   // The 404's words already say all its message says; a 410 says when and why.
   const said = status === 404 ? ''
     : status === 410 && details.deleted ? html`<p>Deleted on ${when(String(details.deleted))}${details.why ? html`: ${sentence(String(details.why))}` : '.'}</p>`
