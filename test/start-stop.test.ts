@@ -1,3 +1,4 @@
+// The daemon's start and stop as an operator meets them.
 // `npx bitdrop start` then a SIGTERM to npx: npx ends without passing the signal on, so the daemon must
 // notice that its launcher is gone and stop (with the tor it manages). npx is stood in for by a small
 // script named npx that starts the daemon through `sh -c`, as npm exec does, and dies on SIGTERM.
@@ -6,7 +7,8 @@ import t from 'tap';
 import fs from 'fs';
 import path from 'path';
 import { spawn } from 'child_process';
-import { CLI, tmpDir } from './helpers/daemon';
+import { CLI, startDaemon, tmpDir } from './helpers/daemon';
+import { offlineAppendFile } from './helpers/tor-lone';
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
@@ -30,4 +32,13 @@ t.test('a SIGTERM to npx stops the daemon it started', async (t) => {
   for (let i = 0; i < 300 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
   t.notOk(alive(pid), 'the daemon stopped once npx was gone');
   t.notOk(fs.existsSync(path.join(dataDir, 'bitdrop.json')), 'and cleaned up its runtime file as on SIGTERM');
+});
+
+t.test('the banner warns when tor cannot reach the Tor network, and writes sizes as people do', async (t) => {
+  const dataDir = tmpDir('bitdrop-test-', t);
+  const d = await startDaemon({ dataDir, args: ['--tor', 'managed', '--torrc-append', offlineAppendFile(dataDir)], timeoutMs: 60_000 });
+  t.teardown(() => d.stop());
+  t.match(d.output(), /^onion +http:\/\/[a-z2-7]{56}\.onion/m, 'the onion is published');
+  t.match(d.output(), /^WARNING +tor has not reached the Tor network yet \(bootstrapped \d+ %\): the onion cannot be reached/m, 'and the banner says it cannot be reached yet');
+  t.match(d.output(), /^uploads +up to 5 GiB$/m);
 });
