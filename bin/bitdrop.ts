@@ -3,8 +3,11 @@
 import { Command, Option } from 'commander';
 import { OPTIONS, ConfigError, commandName, envName, flagName, loadConfig, defaults, parseDuration, parseHostPort, type Config } from '../lib/config';
 import { BitdropNode, VERSION } from '../lib/node';
-import { uploadFile } from '../lib/cli/upload';
+import { uploadDrop, uploadFile } from '../lib/cli/upload';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
+import { payTarget, reportMined, reportPayment } from '../lib/cli/devnet';
+import { formatDefault } from '../lib/cli/help';
+import { whenLauncherGone } from '../lib/cli/launcher';
 import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
 import { addClient, listClients, removeClient } from '../lib/tor';
 import { NamecoinRpc, chooseNameResolver, redact, resolveName, resolveNameElectrum } from '../lib/names';
@@ -47,7 +50,7 @@ const start = program.command('start').description('run the daemon').option('--c
 for (const spec of OPTIONS) {
   const flag = `--${flagName(spec.key)}`;
   const def = (defaults() as unknown as Record<string, unknown>)[spec.key];
-  const shown = def === undefined || (Array.isArray(def) && def.length === 0) ? '' : ` (default ${typeof def === 'object' && !Array.isArray(def) ? Object.values(def as object).join(':') : def})`;
+  const shown = def === undefined || (Array.isArray(def) && def.length === 0) || (spec.kind === 'bool' && def === false) ? '' : ` (default ${formatDefault(spec.kind, def)})`;
   const help = `${spec.describe}${shown}; env ${envName(spec.key)}`;
   let opt: Option;
   if (spec.kind === 'bool') opt = def === true ? new Option(`${flag} <on|off>`, help) : new Option(flag, help);
@@ -79,17 +82,20 @@ start.action(async (_opts, cmd: Command) => {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // under npx a SIGTERM ends npx without reaching this process: stop when npx is gone
+  whenLauncherGone(() => shutdown('npx exited'));
 });
 
 program
-  .command('upload <file>')
-  .description('upload a file and print its URL')
+  .command('upload <file...>')
+  .description('upload a file and print its URL; several files are one drop (one page, one payment, a zip of all)')
   .option('--url <url>', 'bitdrop to upload to (env BITDROP_URL)', process.env.BITDROP_URL ?? 'http://127.0.0.1:8080/')
   .option('--socks <host:port>', 'SOCKS5 proxy, e.g. tor at 127.0.0.1:9050 for .onion URLs (env BITDROP_SOCKS)', process.env.BITDROP_SOCKS)
   .option('--json', 'print the JSON answer')
-  .action(async (file: string, opts: { url: string; socks?: string; json?: boolean }) => {
+  .action(async (files: string[], opts: { url: string; socks?: string; json?: boolean }) => {
     try {
-      const res = await uploadFile(file, { url: opts.url, socks: opts.socks, json: opts.json, progress: process.stderr.isTTY });
+      const o = { url: opts.url, socks: opts.socks, json: opts.json, progress: process.stderr.isTTY };
+      const res = files.length === 1 ? await uploadFile(files[0], o) : await uploadDrop(files, o);
       if (res.status !== 201) fail(res.body.trim() || `upload failed with HTTP ${res.status}`);
       process.stdout.write(opts.json ? res.body : res.body.endsWith('\n') ? res.body : res.body + '\n');
     } catch (err) {
@@ -119,33 +125,28 @@ const run = (fn: () => Promise<void> | void) => Promise.resolve().then(fn).catch
 const devnet = program.command('devnet').description('act on the embedded devnet like a wallet and a miner (simulated payments)');
 const devnetDir = (opts: { dataDir?: string }) => path.join(dataDirOf(opts), 'devnet');
 
-/** A file URL stands for its address: ask the daemon, as a payer's wallet would read a pay page. */
-async function addressOf(target: string): Promise<string> {
-  if (!/^https?:\/\//.test(target)) return target;
-  const res = await fetch(target, { headers: { Accept: 'application/json' } });
-  const body = (await res.json().catch(() => ({}))) as { address?: string; error?: string };
-  if (!body.address) throw new Error(`${target} has no payment address (${body.error ?? `HTTP ${res.status}`})`);
-  return body.address;
-}
-
 devnet.command('pay <target> <sats>')
-  .description('pay SATS to an address or to a file (its URL) from the devnet faucet; prints the txid')
+  .description("pay SATS to a file (its URL) or to an address from the devnet faucet; prints the txid, and what it did on stderr")
   .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
   .option('--fee-rate <satPerVb>', 'fee rate in sat/vB')
   .action((target: string, sats: string, opts: { dataDir?: string; feeRate?: string }) => run(async () => {
     const amount = Number(sats);
     if (!Number.isSafeInteger(amount) || amount <= 0) throw new Error(`"${sats}" is not a whole number of satoshis`);
-    const txid = await devnetPay(devnetDir(opts), await addressOf(target), amount, opts.feeRate ? { feeRate: Number(opts.feeRate) } : {});
+    const to = await payTarget(target);
+    const txid = await devnetPay(devnetDir(opts), to.address, amount, opts.feeRate ? { feeRate: Number(opts.feeRate) } : {});
     console.log(txid);
+    process.stderr.write(`${await reportPayment(devnetDir(opts), to, amount, txid)}\n`);
   }));
 
 devnet.command('mine [n]')
-  .description('mine N blocks (default 1) with every mempool transaction')
+  .description('mine N blocks (default 1) with every mempool transaction; prints the block hashes, and on stderr the files they confirmed')
   .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
   .action((n: string | undefined, opts: { dataDir?: string }) => run(async () => {
     const count = n === undefined ? 1 : Number(n);
     if (!Number.isSafeInteger(count) || count < 1 || count > 10_000) throw new Error(`"${n}" is not a block count between 1 and 10000`);
-    for (const hash of await devnetMine(devnetDir(opts), count)) console.log(hash);
+    const hashes = await devnetMine(devnetDir(opts), count);
+    for (const hash of hashes) console.log(hash);
+    for (const line of await reportMined(devnetDir(opts), hashes)) process.stderr.write(`${line}\n`);
   }));
 
 devnet.command('reorg <depth>')

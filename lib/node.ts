@@ -14,6 +14,8 @@ import { Leadership } from './lease';
 import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './store/volume';
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
+import { freeGate } from './http/gate';
+import { humanBytes } from './http/pages';
 import { Metrics } from './metrics';
 import { createLogger, type Logger } from './log';
 import { EventLog } from './events';
@@ -153,6 +155,7 @@ export class BitdropNode {
       observe: this.metrics,
       served: (bytes) => { this.bytesServed += bytes; },
       onion: () => this.tor?.onionUrl(),
+      simulated: this.simulated,
       log: this.log,
       debug: this.debug,
     });
@@ -268,6 +271,7 @@ export class BitdropNode {
       adminToken,
       status: () => this.status(),
       log: this.log,
+      admin: { store: this.store!, gate: this.gate ?? freeGate, downloads: async (id) => { const a = await this.ledger?.account(id); return a && a.size > 0 ? Math.floor(a.sentBytes / a.size) : undefined; }, publicUrl: () => this.url },
       // Prometheus text format; scrape with the admin token (authorization: bearer, or basic auth).
       routes: [async (ctx) => {
         if (ctx.path !== '/metrics') return false;
@@ -463,10 +467,13 @@ export class BitdropNode {
     const volume = this.store!.volume;
     if (volume.kind === 'glusterfs') this.log(`volume    ${describeVolume(volume)}`);
     for (const warning of volumeWarnings(volume)) this.log(`WARNING   ${warning}`);
-    this.log(`uploads   up to ${c.maxUploadBytes} bytes`);
+    this.log(`uploads   up to ${humanBytes(c.maxUploadBytes)}`);
     if (this.tor) {
       const t = this.tor.status();
       this.log(t.onion ? `onion     ${this.tor.onionUrl()}  (tor ${t.mode})` : `tor       ${t.mode}: no onion service`);
+      if (t.bootstrap < 100) {
+        this.log(`WARNING   tor has not reached the Tor network yet (bootstrapped ${t.bootstrap} %): the onion cannot be reached until "tor: bootstrapped 100%" is logged; if it stays, check this machine's network and tor's log`);
+      }
     } else {
       this.log('tor       off: reachable on loopback only');
     }

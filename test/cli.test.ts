@@ -24,7 +24,7 @@ t.test('bitdrop upload prints the URL; status reports the daemon; SIGTERM stops 
   const status = JSON.parse((await exec(process.execPath, [CLI, 'status', '--data-dir', d.dataDir, '--json'])).stdout);
   t.match(status, { files: 2, listen: d.url, dataDir: d.dataDir, payments: { mode: 'free' }, tor: { mode: 'off' } });
   const text = (await exec(process.execPath, [CLI, 'status', '--data-dir', d.dataDir])).stdout;
-  t.match(text, /^files\s+2$/m);
+  t.match(text, /^  Files +2 files \(/m, "bitdrop status in sections with aligned columns");
   t.match(d.output(), /storing\s+\S+\s+\(0 files/);
   t.match(d.output(), /not configured yet: /);
 
@@ -78,6 +78,38 @@ t.test('devnet commands act like a wallet and a miner', async (t) => {
   const bad = spawnSync(process.execPath, [CLI, 'devnet', 'pay', up.address, 'ten', '--data-dir', d.dataDir]);
   t.equal(bad.status, 1);
   t.match(bad.stderr.toString(), /^bitdrop: "ten" is not a whole number of satoshis\n$/);
+  const nonsense = spawnSync(process.execPath, [CLI, 'devnet', 'pay', 'nonsense', '1000', '--data-dir', d.dataDir]);
+  t.equal(nonsense.status, 1);
+  t.equal(nonsense.stderr.toString(), 'bitdrop: "nonsense" is neither a file\'s URL (http://…/ID) nor a devnet address (bcrt1…)\n', 'errors in people\'s words');
+
+  // pay and mine say what they did to which file
+  const next = JSON.parse(await curl('-f', '-H', 'Accept: application/json', '-T', randomFile(work, 1000, 'said.txt'), `${d.url}/`));
+  const paid = await exec(process.execPath, [CLI, 'devnet', 'pay', next.url, String(next.amountDue), '--data-dir', d.dataDir]);
+  t.match(paid.stdout, /^[0-9a-f]{64}\n$/, 'stdout: the txid, for scripts');
+  t.match(paid.stderr, new RegExp(`^file “said\\.txt” \\(${next.id}\\): paid ${next.amountDue.toLocaleString('en-US')} sats \\(transaction [0-9a-f]{64}\\), now pending; confirm it with: bitdrop devnet mine\n$`));
+  const mined1 = await exec(process.execPath, [CLI, 'devnet', 'mine', '--data-dir', d.dataDir]);
+  t.match(mined1.stdout, /^[0-9a-f]{64}\n$/);
+  t.match(mined1.stderr, new RegExp(`^mined 1 block\nfile “said\\.txt” \\(${next.id}\\): ${next.amountDue.toLocaleString('en-US')} sats pending → confirmed, now active\n$`));
+});
+
+t.test('bitdrop upload of several files makes a drop; --help writes durations and sizes as people do', async (t) => {
+  const d = await startDaemon();
+  t.teardown(() => d.stop());
+  const work = tmpDir('bitdrop-test-', t);
+  const files = ['a.txt', 'b.txt', 'c.txt'].map((n, i) => randomFile(work, 1000 * (i + 1), n));
+  const drop = JSON.parse((await exec(process.execPath, [CLI, 'upload', ...files, '--url', d.url, '--json'])).stdout);
+  t.same(drop.files.map((f: { name: string }) => f.name), ['a.txt', 'b.txt', 'c.txt'], 'one drop of three files');
+  t.equal(drop.size, 6000);
+  const text = (await exec(process.execPath, [CLI, 'upload', ...files.slice(0, 2), '--url', d.url])).stdout;
+  t.match(text, /^http:\/\/\S+\/[A-Za-z0-9_-]{22}\nall: +\S+\.zip\n/, 'its page first, then the zip');
+  t.match(d.output(), /^uploads +up to 5 GiB$/m, 'the banner writes sizes as people do');
+
+  const help = (await exec(process.execPath, [CLI, 'start', '--help'])).stdout.replace(/\s+/g, ' ');
+  t.match(help, /--grace <value> how long a negative balance is kept before deletion \(7d, 12h …\) \(default 7d\)/, 'as README says');
+  t.match(help, /--unpaid-ttl <value> how long an unpaid upload is kept \(default 24h\)/);
+  t.match(help, /--max-upload-bytes <value> .*\(default 5GiB\)/);
+  t.match(help, /--onion-pow <on\|off> .*\(default on\)/);
+  t.notMatch(help, /default (true|false|\d{6,})/, 'no booleans or raw milliseconds');
 });
 
 t.test('bitdrop auth add / list / remove manage private-drop clients', async (t) => {

@@ -45,7 +45,7 @@ t.test('a name\'s whole life: registered, resolved, renewed over 200 blocks, upd
   const json = JSON.parse(await resolveCli('example.bit', '--namecoin-rpc', url, '--json'));
   t.match(json, { domain: 'example.bit', name: 'd/example', onion, expiresIn: 30 });
   const text = formatStatus(await fetchStatus(dataDir)).join('\n');
-  t.match(text, /d\/example\s+registered, height \d+, expires in 30 blocks/, 'the text status shows the name');
+  t.match(text, /d\/example\s+registered, since block \d+, expires in 30 blocks/, 'the text status shows the name');
 
   // Renewal: 200 blocks, five at a time, the daemon watching; the name never expires.
   for (let mined = 0; mined < 200; mined += 5) {

@@ -15,6 +15,7 @@ import { serveStylesheet } from './style';
 import { uploadPut, uploadMultipart } from './upload';
 import { deleteFile, deleteForm } from './files';
 import { fileRoute } from './drops';
+import { bannerOn } from './banner';
 
 export type { AppDeps, Deps } from './deps';
 
@@ -32,6 +33,8 @@ export function createApp(deps: AppDeps): Koa {
   });
   if (d.observe) app.use(observed(d.observe));
   app.use(securityHeaders);
+  // outside the error handler: error pages carry the test-mode notice too
+  if (d.simulated) app.use(bannerOn());
   app.use(errorHandler(d.log, debug));
   app.use(async (ctx) => {
     if (d.gate.route && (await d.gate.route(ctx))) return;

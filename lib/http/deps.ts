@@ -17,6 +17,8 @@ export interface AppDeps {
   log: (line: string) => void;
   /** told of every answer (metrics: uploads, downloads, 402s, bytes in and out) */
   observe?: HttpObserver;
+  /** payments are simulated (the embedded devnet): every page says so */
+  simulated?: boolean;
   /** what is routine on the internet (clients gone mid-request, malformed requests): one line each */
   debug?: (line: string) => void;
 }

@@ -15,6 +15,7 @@ import { download, find, missing, settleWhenDone, withPage } from './files';
 import { flavor } from './negotiate';
 import { dropPage, filePage } from './pages';
 import { DOWNLOAD_CSP } from './security';
+import { takeToken } from './handoff';
 import { baseUrl, fileUrl, fileView } from './views';
 
 export async function fileRoute(ctx: Context, d: Deps, id: string, name: string | undefined) {
@@ -24,7 +25,8 @@ export async function fileRoute(ctx: Context, d: Deps, id: string, name: string 
     const m = await find(d, id);
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, config: d.config });
+    const deleteToken = m.drop ? undefined : takeToken(ctx, id, m.deleteTokenHash);
+    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, deleteToken, config: d.config });
     return;
   }
   return download(ctx, d, id);
@@ -63,7 +65,7 @@ async function showDrop(ctx: Context, d: Deps, drop: Drop, deleteToken?: string)
   if (f === 'html') {
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await dropPageHtml(ctx, d, drop, ms, view, deleteToken);
+    ctx.body = await dropPageHtml(ctx, d, drop, ms, view, deleteToken ?? takeToken(ctx, drop.id, ms[0]?.deleteTokenHash));
     return;
   }
   ctx.type = 'text/plain; charset=utf-8';
@@ -133,6 +135,7 @@ async function archive(ctx: Context, d: Deps, drop: Drop) {
     }
   }
   const bytes = zip.dataBytes(start, end);
+  ctx.state.payFor = { size: ms.reduce((n, m) => n + m.size, 0), config: d.config, what: 'these files' };
   const ticket = await d.gate.openDownload(ms[0], bytes, ctx.method === 'HEAD').catch((err) => { throw withPage(err, ctx, d, drop.id); });
   ctx.status = status;
   ctx.length = end - start + 1;

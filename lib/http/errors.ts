@@ -6,7 +6,7 @@ import { PAGE_CSP } from './security';
 
 const REASONS: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 402: 'Payment Required', 403: 'Forbidden', 404: 'Not Found',
-  405: 'Method Not Allowed', 409: 'Conflict', 410: 'Gone', 411: 'Length Required', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 416: 'Range Not Satisfiable', 421: 'Misdirected Request',
+  405: 'Method Not Allowed', 409: 'Conflict', 410: 'Gone', 411: 'Length Required', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 416: 'Range Not Satisfiable', 421: 'Misdirected Request', 451: 'Unavailable For Legal Reasons',
   500: 'Internal Server Error', 503: 'Service Unavailable', 507: 'Insufficient Storage',
 };
 
@@ -58,7 +58,7 @@ export function errorHandler(log: (line: string) => void, debug: (line: string) 
       if (f === 'json') ctx.body = { error: message, status, ...details };
       else if (f === 'html') {
         ctx.type = 'html';
-        ctx.body = await errorPage(status, REASONS[status] ?? 'Error', message, details);
+        ctx.body = await errorPage(status, REASONS[status] ?? 'Error', message, details, ctx.state.payFor);
       } else {
         ctx.type = 'text/plain; charset=utf-8';
         ctx.body = `${status} ${REASONS[status] ?? ''}: ${message}\n` + (details.hint ? `${details.hint}\n` : '');

@@ -10,7 +10,7 @@ import { contentDisposition } from './filenames';
 import { flavor } from './negotiate';
 import { DOWNLOAD_CSP } from './security';
 import { baseUrl, fileView } from './views';
-import { deletedPage } from './pages';
+import { confirmDeletePage, deletedPage } from './pages';
 import { queryParam } from './params';
 import { followAcked } from './sent';
 
@@ -70,6 +70,8 @@ export async function download(ctx: Context, d: Deps, id: string) {
     }
   }
   const length = m.size === 0 ? 0 : end - start + 1;
+  // a 402 page says what a payment buys for this file (a file of a drop is paid with the drop, on its page)
+  if (!m.drop) ctx.state.payFor = { size: m.size, config: d.config };
   const ticket = await d.gate.openDownload(m, length, ctx.method === 'HEAD').catch((err) => { throw withPage(err, ctx, d, m.drop ?? m.id); });
   if (ctx.method === 'HEAD') {
     // HEAD answers what GET would (402 included) and costs nothing.
@@ -119,7 +121,7 @@ export async function deleteFile(ctx: Context, d: Deps, id: string, formToken?: 
   d.gate.deleted(account);
   const f = flavor(ctx);
   if (f === 'json') ctx.body = { id, deleted: true };
-  else if (f === 'html') { ctx.type = 'html'; ctx.body = deletedPage(drop ? `The drop of ${members.length} files` : m.name); }
+  else if (f === 'html') { ctx.type = 'html'; ctx.body = deletedPage(drop ? `The drop of ${members.length === 1 ? 'one file' : `${members.length} files`}` : `“${m.name}”`); }
   else ctx.body = `deleted ${id}\n`;
 }
 
@@ -137,7 +139,18 @@ export async function deleteForm(ctx: Context, d: Deps, id: string) {
   }
   const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
   if (form.get('action') !== 'delete') throw new UserError(400, 'the form must say action=delete');
-  return deleteFile(ctx, d, id, form.get('token') ?? '');
+  const token = (form.get('token') ?? '').trim();
+  if (form.get('confirm') === 'yes' || flavor(ctx) !== 'html') return deleteFile(ctx, d, id, token);
+  // A browser confirms first, on a page of its own; a wrong token is said at once, not after confirming.
+  const drop = await d.store.getDrop(id);
+  const m = drop ? await d.store.get(drop.files[0]) : await find(d, id);
+  if (!m) throw await missing(d, id);
+  if (!drop && m.drop) throw new UserError(409, `this file is part of a drop of several files: delete the drop (/${m.drop}) with its token`);
+  if (!token) throw new UserError(401, 'deleting needs the delete token given at upload');
+  if (!crypto.timingSafeEqual(Buffer.from(hashToken(token), 'hex'), Buffer.from(m.deleteTokenHash, 'hex'))) throw new UserError(403, 'wrong delete token');
+  ctx.type = 'html';
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = confirmDeletePage(id, drop ? `the drop of ${drop.files.length === 1 ? 'one file' : `${drop.files.length} files`}` : `“${m.name}”`, token);
 }
 
 /**

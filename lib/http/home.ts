@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { Deps } from './deps';
 import { flavor } from './negotiate';
-import { homePage } from './pages';
+import { homePage, humanBytes } from './pages';
 import { baseUrl } from './views';
 
 /** The front door: usage for curl, a form for browsers, service facts for scripts. */
@@ -29,14 +29,14 @@ export async function home(ctx: Context, d: Deps) {
     '',
     `upload:    curl -T photo.jpg ${base}/`,
     `           curl -F file=@photo.jpg ${base}/`,
-    `download:  curl -O ${base}/<id>/<name>`,
+    `download:  curl -fO ${base}/<id>/<name>   (-f: an unpaid file's 402 is not saved as the file)`,
     `details:   curl -H 'Accept: application/json' ${base}/<id>`,
     `delete:    curl -X DELETE -H 'X-Delete-Token: <token>' ${base}/<id>`,
     `several:   curl -F file=@a.txt -F file=@b.txt ${base}/   (one drop: one link, one payment, a zip of all)`,
     d.config.storagePrice === 0 && d.config.transferPrice === 0
       ? 'prices:    none, this drop box is free'
       : `prices:    ${d.config.storagePrice} sats per GiB per day stored, ${d.config.transferPrice} sats per GiB sent`,
-    `largest upload: ${d.config.maxUploadBytes} bytes`,
+    `largest upload: ${humanBytes(d.config.maxUploadBytes)} (${d.config.maxUploadBytes} bytes)`,
     '',
   ].join('\n');
 }

@@ -30,12 +30,14 @@ const render = (v: unknown): string =>
  * The shell of every page: one stylesheet of our own, no scripts, a header that leads home.
  * `bodyHtml` is trusted markup (built with html`` or escapeHtml).
  */
-export function page(title: string, bodyHtml: string | Html, opts: { home?: string; footer?: string | Html; className?: string; refresh?: number } = {}): string {
+export interface PageOptions { home?: string; footer?: string | Html; className?: string; refresh?: number }
+
+export function page(title: string, bodyHtml: string | Html, opts: PageOptions = {}): string {
   return '<!doctype html>\n' + html`<html lang="en"><head><meta charset="utf-8">` +
     html`<meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer">` +
     (opts.refresh ? html`<meta http-equiv="refresh" content="${opts.refresh}">` : '') +
     html`<title>${title} · bitdrop</title><link rel="stylesheet" href="/style.css"></head>` +
     html`<body${opts.className ? html` class="${opts.className}"` : ''}><header><a href="${opts.home ?? '/'}">bitdrop</a></header>` +
     html`<main>${new Html(String(bodyHtml))}</main>` +
-    html`<footer>${new Html(String(opts.footer ?? 'bitdrop: a pay-per-use file drop box. No accounts, no cookies, no JavaScript.'))}</footer></body></html>\n`;
+    html`<footer>${new Html(String(opts.footer ?? 'bitdrop: a pay-per-use file drop box. No accounts, no tracking, no JavaScript.'))}</footer></body></html>\n`;
 }

@@ -2,8 +2,8 @@
 // anything. Every page works with JavaScript off (Tor Browser's Safest level) and on a phone-sized window.
 
 import type { Config } from '../config';
-import { activationAmount, DAY_MS, DUST_SATS, GiB, storageCost, transferCost, type Prices } from '../ledger/pricing';
-import { html, Html, page } from './negotiate';
+import { DAY_MS, DUST_SATS, GiB, storageCost, storageTime, transferCost, type Prices } from '../ledger/pricing';
+import { html, Html, page, type PageOptions } from './negotiate';
 
 // ---- words ---------------------------------------------------------------------------------------
 
@@ -19,14 +19,54 @@ export const sats = (n: number) => `${n.toLocaleString('en-US')} ${Math.abs(n) =
 
 const when = (iso: string) => iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC');
 
-const daysLeft = (iso: string, now = Date.now()) => {
-  const days = Math.floor((Date.parse(iso) - now) / DAY_MS);
-  if (days >= 3650) return 'more than 10 years left';
-  return days < 0 ? 'ended' : days === 0 ? 'less than a day left' : days === 1 ? '1 day left' : `${days.toLocaleString('en-US')} days left`;
+/** A span of time as people say it: "5 hours", "3 days", "4 months", "12 years", "about a century". */
+export function humanDuration(ms: number): string {
+  const plural = (n: number, w: string) => `${n.toLocaleString('en-US')} ${w}${n === 1 ? '' : 's'}`;
+  if (!Number.isFinite(ms)) return 'for good';
+  if (ms >= 99 * 365 * DAY_MS) return 'a century';
+  if (ms >= 2 * 365 * DAY_MS) return plural(Math.floor(ms / (365 * DAY_MS)), 'year');
+  if (ms >= 60 * DAY_MS) return plural(Math.floor(ms / (30 * DAY_MS)), 'month');
+  if (ms >= 2 * DAY_MS) return plural(Math.floor(ms / DAY_MS), 'day');
+  if (ms >= 2 * 3600_000) return plural(Math.floor(ms / 3600_000), 'hour');
+  return plural(Math.max(1, Math.floor(ms / 60_000)), 'minute');
+}
+
+const timeLeft = (iso: string, now = Date.now()) => {
+  const ms = Date.parse(iso) - now;
+  return ms <= 0 ? 'ended' : `${humanDuration(ms)} left`;
 };
+
+/** A fraction of a satoshi as a price reads: "0.0004 sats", "2 sats". */
+function fewSats(x: number): string {
+  if (x === 0) return 'nothing';
+  if (x >= 10) return sats(Math.ceil(x));
+  const digits = Number(x.toPrecision(2));
+  return `${digits.toLocaleString('en-US', { maximumSignificantDigits: 2 })} ${digits === 1 ? 'sat' : 'sats'}`;
+}
 
 const pricesOf = (c: Config): Prices => ({ storagePrice: c.storagePrice, transferPrice: c.transferPrice });
 export const isFree = (c: Config) => c.storagePrice === 0 && c.transferPrice === 0;
+const plural = (n: number, one: string, many = `${one}s`) => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+
+/** Size as people read it; the exact byte count only where the short form rounds. */
+const sizeOf = (n: number) => (n < 1024 ? humanBytes(n) : `${humanBytes(n)} (${n.toLocaleString('en-US')} bytes)`);
+
+/**
+ * What an amount buys for a file of `size`: half of it spent on keeping, half on downloads (the balance pays
+ * both, whatever the mix). "546 sats keeps this file about a century and pays 140,000 downloads."
+ */
+export function whatItBuys(amount: number, size: number, p: Prices, what = 'this file'): { lead: string; detail: string } {
+  const perDay = (size * p.storagePrice) / GiB;
+  const perDownload = (size * p.transferPrice) / GiB;
+  const half = Math.floor(amount / 2);
+  const keeps = p.storagePrice === 0 ? 'keeps ' + what + ' for good' : `keeps ${what} about ${humanDuration(storageTime(perDownload === 0 ? amount : half, size, p))}`;
+  const downloads = perDownload === 0 ? 'downloads are free' : `pays ${plural(Math.floor((perDay === 0 ? amount : amount - half) / perDownload), 'download')}`;
+  return {
+    lead: `${sats(amount)} ${keeps} and ${downloads}.`,
+    detail: `The balance pays for both, in any mix: each day kept costs ${fewSats(perDay)}, each download ${fewSats(perDownload)}. ` +
+      `Whatever is not used stays on ${what === 'this file' ? 'the file' : 'them'}; anyone may add more.`,
+  };
+}
 
 // ---- pieces --------------------------------------------------------------------------------------
 
@@ -38,21 +78,47 @@ export async function qrSvg(text: string, label: string): Promise<Html> {
   return new Html(svg.replace('<svg ', `<svg role="img" aria-label="${label.replace(/[&<>"]/g, '')}" `));
 }
 
-/** What a payer needs: how much, where, a bitcoin: link a wallet opens, and its QR code. */
-export async function paymentPanel(v: Record<string, unknown>, heading: string): Promise<Html> {
+export interface PanelOptions {
+  /** the page to reload after paying (the file's or drop's page) */
+  reload?: string;
+  size?: number;
+  config?: Config;
+  /** "this file" / "these files" */
+  what?: string;
+  /** a smaller panel: topping up a file that is already paid */
+  topUp?: boolean;
+  /** the words of the reload button (default "Reload this page") */
+  reloadLabel?: string;
+}
+
+/** What a payer needs: how much and what it buys, where, a bitcoin: link a wallet opens, its QR code, what happens next. */
+export async function paymentPanel(v: Record<string, unknown>, heading: string, o: PanelOptions = {}): Promise<Html> {
   const uri = String(v.paymentUri ?? '');
   const due = Number(v.amountDue ?? 0);
   const scheme = uri.split(':')[0] || 'bitcoin';
   const pending = Number(v.pending ?? 0);
-  return html`<section class="panel" aria-labelledby="pay"><h2 id="pay">${heading}</h2><div class="pay">
+  const what = o.what ?? 'this file';
+  const buys = o.config && o.size !== undefined && !isFree(o.config)
+    ? whatItBuys(Math.max(due, DUST_SATS), o.size, pricesOf(o.config), what) : undefined;
+  const next = pending > 0
+    ? html`<p class="next"><strong>${sats(pending)} seen</strong>, waiting for ${o.config && o.config.confirmations > 1 ? `${o.config.confirmations} confirmations` : 'its confirmation'} (usually 10 to 30 minutes).
+        ${due > 0 ? html`Still to pay: ${sats(due)}.` : html`Then ${what === 'this file' ? 'it' : 'they'} can be downloaded.`} This page does not change by itself.</p>`
+    : o.topUp ? '' : html`<p class="next">After paying, come back to this page: it shows the payment within a minute, and the download once the payment is confirmed (usually 10 to 30 minutes). It does not change by itself.</p>`;
+  return html`<section class="panel${o.topUp ? ' topup' : ''}" aria-labelledby="pay"><h2 id="pay">${heading}</h2><div class="pay">
+    <div class="amt">
+      ${due > 0
+        ? html`<p class="amount">Send <strong>${sats(due)}</strong></p>`
+        : html`<p class="amount">Send at least <strong>${sats(DUST_SATS)}</strong></p>`}
+      ${buys ? html`<p>${buys.lead}</p>` : ''}
+    </div>
     <div class="qr">${await qrSvg(uri, `QR code of ${uri}`)}</div>
-    <div class="how">
-      ${due > 0 ? html`<p class="lead">Send <strong>${sats(due)}</strong> to</p>` : html`<p class="lead">Send any amount to</p>`}
+    <div class="rest">
+      <p>to the address</p>
       <p class="mono" id="address">${String(v.address ?? '')}</p>
-      <p><a class="button" href="${uri}">Open in wallet</a></p>
+      <p><a class="button" href="${uri}">Open in wallet</a>${o.reload ? html` <a class="button secondary" href="${o.reload}">${o.reloadLabel ?? 'Reload this page'}</a>` : ''}</p>
+      ${next}
       <p class="muted">Or scan the code, or copy the <code>${scheme}:</code> link: <code id="bip21">${uri}</code></p>
-      ${pending > 0 ? html`<p><strong>${sats(pending)}</strong> seen, waiting for confirmation.</p>` : ''}
-      <p class="muted">Anyone may pay this address to keep the file online longer; payments add to its balance.</p>
+      ${buys ? html`<p class="muted">${buys.detail}</p>` : html`<p class="muted">Anyone may pay this address to keep ${what} online longer; payments add to the balance.</p>`}
     </div></div></section>`;
 }
 
@@ -65,37 +131,50 @@ function accountFacts(v: Record<string, unknown>, size: number, c: Config): Html
   if (isFree(c) || v.state === undefined) return html`<dt>Cost</dt><dd>free: this drop box charges nothing</dd>`;
   const p = pricesOf(c);
   const paidThrough = v.paidThrough ? String(v.paidThrough) : '';
-  return html`<dt>State</dt><dd>${stateBadge(String(v.state))}</dd>
-    <dt>Balance</dt><dd>${sats(Number(v.balance ?? 0))}</dd>
-    <dt>Paid through</dt><dd>${paidThrough ? html`${when(paidThrough)} (${daysLeft(paidThrough)})` : html`<span class="muted">not yet paid</span>`}</dd>
-    <dt>24 hours + one download</dt><dd>${sats(activationAmount(size, p))}${activationAmount(size, p) < DUST_SATS ? html` <span class="muted">(a payment is at least ${sats(DUST_SATS)}; the rest extends the time)</span>` : ''}</dd>
-    <dt>30 days kept</dt><dd>${sats(storageCost(size, 30 * DAY_MS, p))}</dd>
-    <dt>Each download</dt><dd>${sats(transferCost(size, p))}</dd>`;
+  const pending = Number(v.pending ?? 0);
+  return html`<dt>Balance</dt><dd>${sats(Number(v.balance ?? 0))}${pending > 0 ? html` <span class="muted">(+ ${sats(pending)} waiting for confirmation)</span>` : ''}</dd>
+    <dt>Paid through</dt><dd>${paidThrough ? html`${when(paidThrough)} (${timeLeft(paidThrough)})` : html`<span class="muted">not yet paid</span>`}</dd>
+    <dt>Prices</dt><dd>each day kept ${fewSats((size * p.storagePrice) / GiB)}, each download ${fewSats((size * p.transferPrice) / GiB)}</dd>`;
 }
 
-function explainState(state: string | undefined): string {
+function explainState(state: string | undefined, many = false): string {
+  const it = many ? 'These files are' : 'This file is';
   switch (state) {
-    case 'awaiting payment': return 'This file is awaiting payment. It can be downloaded once the payment below is confirmed; unpaid, it is deleted after a day.';
+    case 'awaiting payment': return `${it} waiting for a payment. ${many ? 'They' : 'It'} can be downloaded once the payment below is confirmed; unpaid, ${many ? 'they are' : 'it is'} deleted after a day.`;
     case 'partially paid': return 'Part of the payment has arrived; send the rest to make it downloadable.';
-    case 'suspended': return 'The balance is spent: downloads are paused until someone tops it up. Left unpaid, the file is deleted after the grace period.';
-    case 'active': return '';
+    case 'suspended': return `The balance is spent: downloads are paused until someone tops it up. Left unpaid, ${many ? 'the files are' : 'the file is'} deleted after the grace period.`;
     default: return '';
   }
 }
 
-function deleteSection(action: string, token?: string): Html {
-  // Folded away for visitors; open for the uploader, who just got the token.
-  return html`<details${token ? ' open' : ''}><summary>Delete (uploader only)</summary>
-    ${token
-      ? html`<p>You uploaded this. Keep this delete token: it is shown only now, and it is the only way to delete.</p>
-        <p><code>${token}</code></p>`
-      : html`<p class="muted">The uploader deletes with the token they were shown after uploading.</p>`}
+/** The delete token, once, right after the upload: a panel of its own near the top. */
+function tokenPanel(token: string): Html {
+  return html`<section class="panel token" aria-labelledby="tok"><h2 id="tok">Your delete token</h2>
+    <p>Keep it: it is shown only this once, and it is the only way to delete what you uploaded.</p>
+    <p><code id="delete-token">${token}</code></p></section>`;
+}
+
+function deleteSection(action: string): Html {
+  // Folded away: the uploader pastes the token, then confirms on the next page.
+  return html`<details><summary>Delete (uploader only)</summary>
     <form method="post" action="${action}">
       <label for="token">Delete token</label>
-      <input id="token" name="token" type="text" autocomplete="off" spellcheck="false" required value="${token ?? ''}">
+      <input id="token" name="token" type="text" autocomplete="off" spellcheck="false" required>
       <input type="hidden" name="action" value="delete">
-      <p><button class="danger" type="submit">Delete now</button></p>
+      <p><button class="danger" type="submit">Delete…</button> <span class="muted">You will be asked to confirm.</span></p>
     </form></details>`;
+}
+
+/** The page between the delete form and the deletion: what goes, for whom, and two ways out. */
+export function confirmDeletePage(id: string, what: string, token: string, opts: PageOptions = {}): string {
+  return page('Delete?', html`<h1>Delete ${what}?</h1>
+    <p class="lead">Everyone with the link loses it. This cannot be undone, and the balance is not refunded.</p>
+    <form method="post" action="/${id}">
+      <input type="hidden" name="token" value="${token}">
+      <input type="hidden" name="action" value="delete">
+      <input type="hidden" name="confirm" value="yes">
+      <p><button class="danger" type="submit">Yes, delete it</button> <a class="button secondary" href="/${id}">No, keep it</a></p>
+    </form>`, opts);
 }
 
 // ---- pages ---------------------------------------------------------------------------------------
@@ -118,8 +197,8 @@ export function homePage(f: HomeFacts): string {
       <ul>
         <li>Keeping 1 GiB costs ${sats(c.storagePrice)} a day; sending it once costs ${sats(c.transferPrice)}.</li>
         <li>1 GiB kept 30 days and downloaded 10 times costs <strong>${sats(example)}</strong>.</li>
-        <li>A file can be downloaded once it is paid for a day plus one download; the smallest payment is ${sats(DUST_SATS)}.</li>
-        <li>Unpaid uploads are deleted after a day. Anyone can pay any file to keep it online.</li>
+        <li>A file can be downloaded once it is paid for a day plus one download; the smallest payment is ${sats(DUST_SATS)}. ${whatItBuys(DUST_SATS, 10 * 1024 * 1024, p, 'a 10 MiB file').lead}</li>
+        <li>Unpaid uploads are deleted after ${humanDuration(c.unpaidTtl)}. Anyone can pay any file to keep it online.</li>
       </ul>`;
   return page('Drop a file', html`<h1>Drop a file, get a link</h1>
     <p>bitdrop keeps the files you give it and hands you a link to share. Each upload gets its own payment address.</p>
@@ -154,24 +233,46 @@ export interface FilePageFacts {
   config: Config;
 }
 
+/** The money part of a file or drop page: pay to unlock, or a folded top-up once paid. */
+async function moneyPart(view: Record<string, unknown>, size: number, c: Config, reload: string, what: string): Promise<Html | string> {
+  const state = view.state as string | undefined;
+  if (state === undefined) return '';
+  if (state === 'active') {
+    const panel = await paymentPanel(view, 'Add time or downloads', { reload, size, config: c, what, topUp: true });
+    return html`<details class="topup"><summary>Add time or downloads (anyone may pay)</summary>${panel}</details>`;
+  }
+  return paymentPanel(view, state === 'suspended' ? 'Top up to resume downloads' : 'Pay to unlock', { reload, size, config: c, what });
+}
+
+function statusLine(view: Record<string, unknown>, many: boolean): Html | string {
+  const state = view.state as string | undefined;
+  if (state === undefined) return '';
+  const note = explainState(state, many);
+  const paidThrough = view.paidThrough ? String(view.paidThrough) : '';
+  return html`<p class="status">${stateBadge(state)} ${state === 'active' && paidThrough ? html`paid through ${when(paidThrough).slice(0, 10)} (${timeLeft(paidThrough)})` : note}</p>`;
+}
+
 export async function filePage(f: FilePageFacts): Promise<string> {
   const state = f.view.state as string | undefined;
   const downloadable = state === undefined || state === 'active';
-  const note = explainState(state);
   return page(f.name, html`<h1>${f.name}</h1>
     ${f.deleteToken ? html`<p class="lead">Uploaded. Share this page: <a href="/${f.id}">${f.url.replace(/\/[^/]*$/, '')}</a></p>` : ''}
-    ${note ? html`<p>${note}</p>` : ''}
+    ${statusLine(f.view, false)}
     ${downloadable ? html`<p><a class="button" href="${f.url}" download>Download ${f.name}</a> <span class="muted">${humanBytes(f.size)}</span></p>` : ''}
+    ${state !== undefined && state !== 'active' && !f.dropPage ? await moneyPart(f.view, f.size, f.config, `/${f.id}`, 'this file') : ''}
+    ${f.dropPage && state !== undefined && state !== 'active' ? html`<p>This file is part of a drop: <a href="${f.dropPage}">pay for the drop on its page</a>.</p>` : ''}
+    ${f.deleteToken ? tokenPanel(f.deleteToken) : ''}
+    <h2>About this file</h2>
     <dl class="facts">
-      <dt>Size</dt><dd>${humanBytes(f.size)} (${f.size.toLocaleString('en-US')} bytes)</dd>
+      <dt>Size</dt><dd>${sizeOf(f.size)}</dd>
       <dt>Type</dt><dd>${f.type}</dd>
       <dt>SHA-256</dt><dd class="mono">${f.sha256}</dd>
       <dt>Uploaded</dt><dd>${when(new Date(f.created).toISOString())}</dd>
       ${f.dropPage ? html`<dt>Part of</dt><dd><a href="${f.dropPage}">a drop of several files</a></dd>` : ''}
       ${accountFacts(f.view, f.size, f.config)}
     </dl>
-    ${state !== undefined && !f.dropPage ? await paymentPanel(f.view, state === 'active' ? 'Top up' : 'Pay to unlock') : ''}
-    ${f.dropPage ? '' : deleteSection(`/${f.id}`, f.deleteToken)}`);
+    ${state === 'active' && !f.dropPage ? await moneyPart(f.view, f.size, f.config, `/${f.id}`, 'this file') : ''}
+    ${f.dropPage ? '' : deleteSection(`/${f.id}`)}`);
 }
 
 export interface DropPageFacts {
@@ -189,23 +290,27 @@ export interface DropPageFacts {
 export async function dropPage(f: DropPageFacts): Promise<string> {
   const state = f.view.state as string | undefined;
   const downloadable = state === undefined || state === 'active';
-  const note = explainState(state);
-  return page(`${f.files.length} files`, html`<h1>${f.files.length} files</h1>
+  const title = plural(f.files.length, 'file');
+  const many = f.files.length !== 1;
+  const what = many ? 'these files' : 'this file';
+  return page(title, html`<h1>${title}</h1>
     ${f.deleteToken ? html`<p class="lead">Uploaded. Share this page: <a href="/${f.id}">${f.url}</a></p>` : ''}
-    ${note ? html`<p>${note.replace('This file is', 'These files are').replace('the file is', 'the files are')}</p>` : ''}
+    ${statusLine(f.view, many)}
     ${downloadable ? html`<p><a class="button" href="${f.archiveUrl}" download>Download all (zip)</a> <span class="muted">${humanBytes(f.size)}</span></p>` : ''}
-    <div class="wrap"><table><caption class="muted">Files in this drop</caption>
+    ${state !== undefined && state !== 'active' ? await moneyPart(f.view, f.size, f.config, `/${f.id}`, what) : ''}
+    ${f.deleteToken ? tokenPanel(f.deleteToken) : ''}
+    <div class="wrap"><table><caption>Files in this drop</caption>
       <thead><tr><th scope="col">Name</th><th scope="col" class="num">Size</th></tr></thead><tbody>
       ${f.files.map((x) => html`<tr><td>${downloadable ? html`<a href="${x.url}" download>${x.name}</a>` : x.name}
         <span class="muted">(<a href="/${x.id}">details</a>)</span></td><td class="num">${humanBytes(x.size)}</td></tr>`)}
     </tbody></table></div>
     <dl class="facts">
-      <dt>Total size</dt><dd>${humanBytes(f.size)} (${f.size.toLocaleString('en-US')} bytes)</dd>
+      <dt>Total size</dt><dd>${sizeOf(f.size)}</dd>
       <dt>Uploaded</dt><dd>${when(new Date(f.created).toISOString())}</dd>
       ${accountFacts(f.view, f.size, f.config)}
     </dl>
-    ${state !== undefined ? await paymentPanel(f.view, state === 'active' ? 'Top up' : 'Pay to unlock') : ''}
-    ${deleteSection(`/${f.id}`, f.deleteToken)}`);
+    ${state === 'active' ? await moneyPart(f.view, f.size, f.config, `/${f.id}`, what) : ''}
+    ${deleteSection(`/${f.id}`)}`);
 }
 
 /** A one-line error message as a sentence: capital first letter, a full stop. */
@@ -216,22 +321,29 @@ const ERROR_WORDS: Record<number, string> = {
   404: 'There is nothing at this address. The link may be mistyped, or the file was never here.',
   410: 'This file was here and has been deleted.',
   413: 'The upload is larger than this drop box accepts.',
+  451: 'This drop box does not take this file.',
   503: 'This drop box is busy or cannot take this now. Try again later.',
   507: 'This drop box is out of disk space right now. Try again later or with a smaller file.',
 };
 
 /** An error answer for a browser: the same look as every page; a 402 shows how to pay. */
-export async function errorPage(status: number, reason: string, message: string, details: Record<string, unknown>): Promise<string> {
+export async function errorPage(status: number, reason: string, message: string, details: Record<string, unknown>,
+  payFor?: { size: number; config: Config; what?: string }): Promise<string> {
   const words = ERROR_WORDS[status];
-  const pay = status === 402 && details.paymentUri ? await paymentPanel(details, 'Pay to unlock') : '';
+  const pay = status === 402 && details.paymentUri
+    ? await paymentPanel(details, 'Pay to unlock', { reload: details.page ? String(details.page) : undefined, reloadLabel: 'See its page', ...(payFor ?? {}) }) : '';
+  // The 404's words already say all its message says; a 410 says when and why.
+  const said = status === 404 ? ''
+    : status === 410 && details.deleted ? html`<p>Deleted on ${when(String(details.deleted))}${details.why ? html`: ${sentence(String(details.why))}` : '.'}</p>`
+      : pay ? '' : html`<p>${sentence(message)}</p>`;
   return page(`${status} ${reason}`, html`<h1>${status} ${reason}</h1>
     ${words ? html`<p class="lead">${words}</p>` : ''}
-    ${pay ? '' : html`<p>${sentence(message)}</p>`}
-    ${status === 402 && details.page ? html`<p><a href="${String(details.page)}">See this file's page</a>: its state, balance and how long it is paid for.</p>` : ''}
+    ${said}
     ${pay}
+    ${status === 402 && details.page ? html`<p><a href="${String(details.page)}">See this file's page</a>: its state, balance and how long it is paid for.</p>` : ''}
     <p><a href="/">Go to the upload page</a></p>`, { className: 'error' });
 }
 
 export function deletedPage(what: string): string {
-  return page('Deleted', html`<h1>Deleted</h1><p class="lead">${what} is deleted. Its link now answers “gone”.</p><p><a href="/">Go to the upload page</a></p>`);
+  return page('Deleted', html`<h1>Deleted</h1><p class="lead">${what} is deleted.</p><p>Anyone who opens its link now reads that it was deleted.</p><p><a href="/">Go to the upload page</a></p>`);
 }

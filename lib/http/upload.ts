@@ -9,11 +9,12 @@ import type { Deps } from './deps';
 import type { UploadContext } from './gate';
 import { safeName, uniqueName } from './filenames';
 import { flavor } from './negotiate';
-import { filePage } from './pages';
-import { dropPageHtml, dropText, dropView } from './drops';
+import { dropText, dropView } from './drops';
+import { redirectWithToken } from './handoff';
 import { fileUrl, fileView } from './views';
 import { queryParam } from './params';
 import { clientGone } from './errors';
+import { blocked } from '../store/blocklist';
 
 function uploadContext(ctx: Context): UploadContext {
   const declared = ctx.get('Content-Length');
@@ -29,6 +30,12 @@ async function admit(ctx: Context, d: Deps, up: UploadContext) {
   }
   await d.gate.admitUpload(up);
   if (/100-continue/i.test(ctx.get('Expect'))) ctx.res.writeContinue();
+}
+
+/** Bytes the operator blocked (a takedown) are refused once hashed, with the operator's reason. */
+async function refuseBlocked(d: Deps, m: FileManifest) {
+  const b = await blocked(d.store.db, m.sha256);
+  if (b) throw new UserError(451, `this drop box does not take this file: ${b.reason}`, { sha256: m.sha256, reason: b.reason });
 }
 
 function mediaType(given: string | undefined, name: string): string {
@@ -50,6 +57,7 @@ export async function uploadPut(ctx: Context, d: Deps) {
     maxBytes: d.config.maxUploadBytes,
     client: ctx.req.socket.remoteAddress,
     extraOps: (m) => d.gate.uploadOps(m, up),
+    beforeCommit: (m) => refuseBlocked(d, m),
     id: up.reservation,
   });
   return answer(ctx, d, result.manifest, result.deleteToken);
@@ -102,6 +110,7 @@ export async function uploadMultipart(ctx: Context, d: Deps) {
             id: up.reservation,
             drop: { id: dropId, deleteToken },
             client: ctx.req.socket.remoteAddress,
+            beforeCommit: (m) => refuseBlocked(d, m),
             cut: (err) => { stream.destroy(err); ctx.req.destroy(); },
           }).catch((err) => { throw err instanceof UserError || clientGone(err) ? err : new UserError(400, `malformed multipart body: ${err.message}`); });
           members.push(manifest);
@@ -153,12 +162,7 @@ async function answerDrop(ctx: Context, d: Deps, drop: Drop, members: FileManife
   ctx.set('X-Delete-Token', deleteToken);
   const f = flavor(ctx);
   if (f === 'json') { ctx.body = { ...view, deleteToken }; return; }
-  if (f === 'html') {
-    ctx.type = 'html';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = await dropPageHtml(ctx, d, drop, members, view, deleteToken);
-    return;
-  }
+  if (f === 'html') return redirectWithToken(ctx, drop.id, deleteToken);
   ctx.type = 'text/plain; charset=utf-8';
   ctx.body = dropText(ctx, d, drop, members, view) + `delete: curl -X DELETE -H 'X-Delete-Token: ${deleteToken}' ${view.url}\n`;
 }
@@ -177,13 +181,8 @@ async function answer(ctx: Context, d: Deps, m: FileManifest, deleteToken: strin
   }
   const pay = view.state && view.state !== 'active'
     ? `pay ${view.amountDue} sats to ${view.address} to make it downloadable (${view.paymentUri})\n` : '';
-  if (f === 'html') {
-    // The form lands on the file's page, which shows the uploader (only now) their delete token.
-    ctx.type = 'html';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = await filePage({ ...m, url, view, deleteToken, config: d.config });
-    return;
-  }
+  // The form lands on the file's page (303), which shows the uploader (only then) their delete token.
+  if (f === 'html') return redirectWithToken(ctx, m.id, deleteToken);
   ctx.type = 'text/plain; charset=utf-8';
   ctx.body = `${url}\n${pay}delete: curl -X DELETE -H 'X-Delete-Token: ${deleteToken}' ${url.replace(/\/[^/]*$/, '')}\n`;
 }

@@ -49,6 +49,10 @@
  *                                                             anything else), the last operation's txid, an
  *                                                             intent marker written before each paying RPC so a
  *                                                             restart after a crash looks before it pays again
+ *   B[sha256:32]          -> { reason, added }                content the operator blocked (lib/store/blocklist.ts):
+ *                                                             an upload of the same bytes is refused with the reason
+ *   H[day:4 BE]           -> DayStats                         the console's history, one entry per UTC day (days since
+ *                                                             the epoch): bytes stored, sats earned, bytes sent
  *
  * Chunk payloads with the default "file" backend live outside LevelDB, in
  * <dataDir>/chunks/<first 2 hex>/<sha256 hex>, referenced by the c[...] refcount entry (value separation).
@@ -70,6 +74,8 @@ export const PREFIX = {
   tombstone: 't',
   singleton: 'k',
   name: 'N',
+  blocked: 'B',
+  history: 'H',
 } as const;
 
 export const SCHEMA_VERSION = 1;
@@ -104,6 +110,14 @@ export const layout = {
   singleton: (name: string) => p(PREFIX.singleton, ascii(name)),
   /** a Namecoin name (e.g. "d/example"), bytes as given (names are ≤ 255 bytes) */
   name: (name: string) => p(PREFIX.name, Buffer.from(name, 'latin1')),
+
+  blocked: (sha256: Buffer) => p(PREFIX.blocked, sha256),
+  history: (day: number) => {
+    const d = Buffer.alloc(4);
+    d.writeUInt32BE(day);
+    return p(PREFIX.history, d);
+  },
+  parseHistory: (key: Buffer) => key.readUInt32BE(1),
 
   /** [gte, lt) bounds covering every key of one prefix */
   range: (prefix: string) => ({ gte: p(prefix), lt: p(String.fromCharCode(prefix.charCodeAt(0) + 1)) }),
