@@ -117,13 +117,14 @@ program
   .option('--name <name>', 'only this file of a drop')
   .option('--limit-rate <bytes>', 'at most this many bytes per second')
   .option('--retries <n>', 'tries per range before stopping (the partial download is kept)', '5')
+  .option('--poll <seconds>', 'with --wait: how often to look for the payment', '10')
   .option('--no-progress', 'no progress bar')
   .option('--namecoin-rpc <url>', 'for .bit links: a Namecoin Core JSON-RPC URL (env BITDROP_NAMECOIN_RPC)')
   .option('--electrum-nmc <url>', 'for .bit links: a Namecoin Electrum server (repeatable)', collect)
   .option('--data-dir <dir>', "for .bit links: the Namecoin node of this data dir's daemon")
   .addOption(new Option('--nmc-network <network>', 'the Namecoin network of the --electrum-nmc servers').choices(['namecoin', 'namecoin-regtest']).default(process.env.BITDROP_NMC_NETWORK ?? 'namecoin'))
   .action((url: string, opts: { output?: string; socks?: string; clearnet?: boolean; jobs?: string; wait?: boolean; identity?: string; name?: string; limitRate?: string;
-    retries: string; progress: boolean; namecoinRpc?: string; electrumNmc?: string[]; dataDir?: string; nmcNetwork: 'namecoin' | 'namecoin-regtest' }) => run(async () => {
+    retries: string; poll: string; progress: boolean; namecoinRpc?: string; electrumNmc?: string[]; dataDir?: string; nmcNetwork: 'namecoin' | 'namecoin-regtest' }) => run(async () => {
     const jobs = opts.jobs === undefined ? undefined : Number(opts.jobs);
     if (jobs !== undefined && (!Number.isSafeInteger(jobs) || jobs < 1 || jobs > 16)) throw new Error(`-j ${opts.jobs}: expected 1 to 16 streams`);
     const identity = opts.identity ? require('fs').readFileSync(opts.identity, 'utf8').split('\n').map((l: string) => l.trim()).find((l: string) => /^AGE-SECRET-KEY-1/.test(l)) : undefined;
@@ -134,7 +135,7 @@ program
     const socksHP = opts.socks ? parseHostPort(opts.socks) : undefined;
     const got = await getLink(url, {
       output: opts.output, socks: opts.socks, clearnet: opts.clearnet, jobs, wait: opts.wait, identity, name: opts.name,
-      limitRate: opts.limitRate ? Number(opts.limitRate) : undefined, retries: Number(opts.retries),
+      limitRate: opts.limitRate ? Number(opts.limitRate) : undefined, retries: Number(opts.retries), pollMs: Math.max(0.1, Number(opts.poll) || 10) * 1000,
       progress: opts.progress && process.stderr.isTTY, signal: abort.signal,
       log: (line) => process.stderr.write(`bitdrop: ${line}\n`),
       resolveBit: async (domain) => (await lookupName(domain, { namecoinRpc: opts.namecoinRpc, electrumNmc: opts.electrumNmc, dataDir: opts.dataDir,

@@ -12,6 +12,7 @@ import { flavor } from './negotiate';
 import { dropPage, filePage } from './pages';
 import { DOWNLOAD_CSP } from './security';
 import { baseUrl, fileUrl, fileView } from './views';
+import { encryptedPanel, isAgeFile } from './encrypted';
 
 export async function fileRoute(ctx: Context, d: Deps, id: string, name: string | undefined) {
   const drop = await d.store.getDrop(id);
@@ -20,7 +21,8 @@ export async function fileRoute(ctx: Context, d: Deps, id: string, name: string 
     const m = await find(d, id);
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, config: d.config });
+    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, config: d.config,
+      encrypted: (await isAgeFile(d, m)) ? encryptedPanel({ page: `${baseUrl(ctx, d.config.publicUrl)}/${m.id}`, fileUrl: fileUrl(ctx, d, m) }) : undefined });
     return;
   }
   return download(ctx, d, id);
@@ -66,7 +68,7 @@ async function showDrop(ctx: Context, d: Deps, drop: Drop, deleteToken?: string)
   ctx.body = dropText(ctx, d, drop, ms, view);
 }
 
-export function dropPageHtml(ctx: Context, d: Deps, drop: Drop, ms: FileManifest[], view: Record<string, unknown>, deleteToken?: string) {
+export async function dropPageHtml(ctx: Context, d: Deps, drop: Drop, ms: FileManifest[], view: Record<string, unknown>, deleteToken?: string) {
   const { id: _i, url: _u, archive: _a, size: _s, created: _c, files: _f, ...payment } = view;
   return dropPage({
     id: drop.id,
@@ -78,6 +80,7 @@ export function dropPageHtml(ctx: Context, d: Deps, drop: Drop, ms: FileManifest
     view: payment,
     deleteToken,
     config: d.config,
+    encrypted: ms[0] && (await isAgeFile(d, ms[0])) ? encryptedPanel({ page: dropUrl(ctx, d, drop.id), drop: true }) : undefined,
   });
 }
 

@@ -152,6 +152,8 @@ export interface FilePageFacts {
   /** shown once, to the uploader, right after the upload */
   deleteToken?: string;
   config: Config;
+  /** an age file: the panel saying so (lib/http/encrypted.ts) */
+  encrypted?: Html;
 }
 
 export async function filePage(f: FilePageFacts): Promise<string> {
@@ -162,6 +164,7 @@ export async function filePage(f: FilePageFacts): Promise<string> {
     ${f.deleteToken ? html`<p class="lead">Uploaded. Share this page: <a href="/${f.id}">${f.url.replace(/\/[^/]*$/, '')}</a></p>` : ''}
     ${note ? html`<p>${note}</p>` : ''}
     ${downloadable ? html`<p><a class="button" href="${f.url}" download>Download ${f.name}</a> <span class="muted">${humanBytes(f.size)}</span></p>` : ''}
+    ${f.encrypted ?? ''}
     <dl class="facts">
       <dt>Size</dt><dd>${humanBytes(f.size)} (${f.size.toLocaleString('en-US')} bytes)</dd>
       <dt>Type</dt><dd>${f.type}</dd>
@@ -184,6 +187,8 @@ export interface DropPageFacts {
   view: Record<string, unknown>;
   deleteToken?: string;
   config: Config;
+  /** age files: the panel saying so (lib/http/encrypted.ts) */
+  encrypted?: Html;
 }
 
 export async function dropPage(f: DropPageFacts): Promise<string> {
@@ -194,6 +199,7 @@ export async function dropPage(f: DropPageFacts): Promise<string> {
     ${f.deleteToken ? html`<p class="lead">Uploaded. Share this page: <a href="/${f.id}">${f.url}</a></p>` : ''}
     ${note ? html`<p>${note.replace('This file is', 'These files are').replace('the file is', 'the files are')}</p>` : ''}
     ${downloadable ? html`<p><a class="button" href="${f.archiveUrl}" download>Download all (zip)</a> <span class="muted">${humanBytes(f.size)}</span></p>` : ''}
+    ${f.encrypted ?? ''}
     <div class="wrap"><table><caption class="muted">Files in this drop</caption>
       <thead><tr><th scope="col">Name</th><th scope="col" class="num">Size</th></tr></thead><tbody>
       ${f.files.map((x) => html`<tr><td>${downloadable ? html`<a href="${x.url}" download>${x.name}</a>` : x.name}
