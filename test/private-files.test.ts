@@ -116,6 +116,9 @@ t.test('age interop both ways with Debian age; the key never reaches the server'
   t.equal(gotDrop.code, 0, gotDrop.stderr);
   t.same(fs.readdirSync(dropOut).sort(), ['Relevé de compte été.pdf', 'notes.txt']);
   t.equal(await sha256File(path.join(dropOut, 'notes.txt')), await sha256File(second));
+  const one = await run(['get', dropLink, '-o', path.join(work, 'one'), '--name', 'notes.txt']);
+  t.equal(one.code, 0, one.stderr);
+  t.same(fs.readdirSync(path.join(work, 'one')), ['notes.txt'], '--name picks one file of an encrypted drop by its inner name');
 
   // the page says what it is and never previews
   const html = await curl('-f', '-H', 'Accept: text/html', page.replace(relay.url, d.url));

@@ -12,6 +12,7 @@ import fs from 'fs';
 import http from 'http';
 import https from 'https';
 import path from 'path';
+import { Readable } from 'stream';
 import { SingleBar } from 'cli-progress';
 import { socksAgent } from '../net/socks-agent';
 import { safeName } from '../http/filenames';
@@ -114,7 +115,7 @@ function request(url: URL, agent: http.Agent | undefined, headers: Record<string
   });
 }
 
-async function readBody(res: http.IncomingMessage, max = 4 * 1024 * 1024): Promise<string> {
+async function readRaw(res: http.IncomingMessage, max = 4 * 1024 * 1024): Promise<Buffer> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of res) {
@@ -122,8 +123,10 @@ async function readBody(res: http.IncomingMessage, max = 4 * 1024 * 1024): Promi
     if (n > max) throw new Error('the answer is too large');
     parts.push(c as Buffer);
   }
-  return Buffer.concat(parts).toString('utf8');
+  return Buffer.concat(parts);
 }
+
+const readBody = async (res: http.IncomingMessage, max?: number) => (await readRaw(res, max)).toString('utf8');
 
 async function fetchMeta(url: URL, agent: http.Agent | undefined, signal?: AbortSignal): Promise<Meta> {
   const id = ID_PATH.exec(url.pathname)![1];
@@ -229,8 +232,15 @@ async function fetchAll(url: URL, meta: Meta, socks: string | undefined, identit
   await payment();
   const rebase = (u: string) => { const x = new URL(u); return new URL(x.pathname, url); };
   if (meta.files) {
-    const picked = opts.name ? meta.files.filter((f) => f.name === opts.name) : meta.files;
-    if (picked.length === 0) throw new Error(`the drop has no file named "${opts.name}"; it has: ${meta.files.map((f) => f.name).join(', ')}`);
+    let picked = opts.name ? meta.files.filter((f) => f.name === opts.name) : meta.files;
+    let names = meta.files.map((f) => f.name);
+    if (picked.length === 0 && identity) {
+      // an encrypted drop: the names are inside; the first chunk of each file tells it
+      names = [];
+      for (const f of meta.files) names.push((await peekName({ ...f, url: rebase(f.url).href }, metaAgent, identity, opts.signal)) ?? f.name);
+      picked = meta.files.filter((_, i) => names[i] === opts.name);
+    }
+    if (picked.length === 0) throw new Error(`the drop has no file named "${opts.name}"; it has: ${names.join(', ')}`);
     const dir = opts.output ?? '.';
     await fs.promises.mkdir(dir, { recursive: true });
     const files: string[] = [];
@@ -402,6 +412,30 @@ async function fetchFile(fm: FileMeta, target: { dir: string; output?: string },
   }
   await fs.promises.rm(statePath, { force: true });
   return out;
+}
+
+/** The name inside an encrypted file of ours, read from its first chunk (a ranged request of ~64 KiB). */
+async function peekName(fm: FileMeta, agent: http.Agent | undefined, identity: string, signal?: AbortSignal): Promise<string | undefined> {
+  const want = Math.min(fm.size, 70_000);
+  if (want === 0) return undefined;
+  const res = await request(new URL(fm.url), agent, { Range: `bytes=0-${want - 1}` }, signal);
+  const raw = await readRaw(res, 1 << 20);
+  if (res.statusCode !== 206 && res.statusCode !== 200) return undefined;
+  if (!isAgeHeader(raw)) return undefined;
+  try {
+    // the source never ends: an ended stream would fail its last chunk's check and drop what was decrypted
+    const source = new Readable({ read() {} });
+    source.push(raw);
+    if (want === fm.size) source.push(null);
+    const plain = await decryptStream(source, identity);
+    plain.on('error', () => {});
+    const opened = await openPlaintext(plain);
+    plain.destroy();
+    source.destroy();
+    return opened.name === undefined ? undefined : safeName(opened.name);
+  } catch {
+    return undefined;
+  }
 }
 
 export async function sha256Of(file: string): Promise<string> {

@@ -20,7 +20,7 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 
 export async function getOverCircuits(t: Test, client: TorClient, onionUrl: string, dir: string) {
   const file = path.join(dir, 'circuits.bin');
-  fs.writeFileSync(file, crypto.randomBytes(6 * 1024 * 1024));
+  fs.writeFileSync(file, crypto.randomBytes(4 * 1024 * 1024));
   const socks = `127.0.0.1:${client.socksPort}`;
   const up = await cli(['upload', '--encrypt', file, '--url', `${onionUrl}/`, '--socks', socks]);
   t.equal(up.code, 0, `upload --encrypt over tor: ${up.stderr}`);
