@@ -12,7 +12,7 @@ import fs from 'fs';
 import http from 'http';
 import https from 'https';
 import path from 'path';
-import { Readable } from 'stream';
+import { PassThrough, Readable } from 'stream';
 import { SingleBar } from 'cli-progress';
 import { socksAgent } from '../net/socks-agent';
 import { safeName } from '../http/filenames';
@@ -282,6 +282,7 @@ async function fetchFile(fm: FileMeta, target: { dir: string; output?: string },
     });
     return saving;
   };
+  let consumed: Consumed | undefined;
   try {
     await fh.truncate(fm.size);
     await save(true);
@@ -313,6 +314,14 @@ async function fetchFile(fm: FileMeta, target: { dir: string; output?: string },
     let paying: Promise<void> | undefined;
     const tag = crypto.randomBytes(6).toString('hex');
 
+    // Hashing (and decrypting) follow the download: they read the part file's written prefix in order.
+    let stopped: Error | undefined;
+    let wake: (() => void) | undefined;
+    function notify() { const w = wake; wake = undefined; w?.(); }
+    const contiguous = () => (state.done[0]?.[0] === 0 ? state.done[0][1] : 0);
+    const following = consume(readInOrder(part, fm.size, contiguous, () => new Promise<void>((r) => { wake = r; }), () => stopped), fm, identity, target);
+    following.catch(() => undefined);
+
     const worker = async (w: number) => {
       const agent = socks ? socksAgent(socks, `bitdrop-get-${tag}-${w}`) : new http.Agent({ keepAlive: true, maxSockets: 1 });
       try {
@@ -343,6 +352,7 @@ async function fetchFile(fm: FileMeta, target: { dir: string; output?: string },
                 if (n <= 0) break;
                 await fh.write(b, 0, n, at);
                 state.done = addRange(state.done, [at, at + n]);
+                notify();
                 at += n;
                 have += n;
                 tries = 0;
@@ -367,51 +377,117 @@ async function fetchFile(fm: FileMeta, target: { dir: string; output?: string },
     bar?.stop();
     await save(true);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-    if (doneBytes(state.done) !== fm.size) throw new Error('the download is incomplete; run the same command again to resume');
+    if (!failed && doneBytes(state.done) !== fm.size) stopped = new Error('the download is incomplete; run the same command again to resume');
+    if (failed) stopped = failed.reason as Error;
+    notify();
+    if (stopped) {
+      await following.catch(() => undefined);
+      throw stopped;
+    }
+    consumed = await following;
   } finally {
     await fh.close();
     await saving.catch(() => undefined);
   }
 
-  const got = await sha256Of(part);
+  const { sha256: got, decrypted, decryptError, age } = consumed!;
   if (got !== fm.sha256) {
-    await fs.promises.rm(part, { force: true });
-    await fs.promises.rm(statePath, { force: true });
+    for (const f of [part, statePath, decrypted?.tmp]) if (f) await fs.promises.rm(f, { force: true });
     throw new Error(`SHA-256 MISMATCH for ${fm.url}: the server publishes ${fm.sha256} but the bytes received hash to ${got}. ` +
       'Something between you and the server changed them; the download was thrown away.');
   }
-
-  const start = Buffer.alloc(64);
-  const sfh = await fs.promises.open(part, 'r');
-  await sfh.read(start, 0, 64, 0);
-  await sfh.close();
   let out: string;
   if (identity) {
-    if (!isAgeHeader(start)) throw new Error(`${fm.name} is not an age file; it was kept as ${part} (open it without the key)`);
-    const opened = await openPlaintext(await decryptStream(fs.createReadStream(part, { highWaterMark: 1024 * 1024 }), identity));
-    const name = opened.name !== undefined ? safeName(opened.name) : safeName(fm.name.replace(/\.age$/i, '') || fm.id);
-    out = target.output ?? path.join(target.dir, name);
-    if (!target.output && fs.existsSync(out)) throw new Error(`${out} exists; give -o FILE to save it elsewhere (the download is kept for that)`);
-    const tmp = path.join(path.dirname(out), `.${fm.id}.bitdrop-plain`);
-    const w = fs.createWriteStream(tmp);
-    try {
-      for await (const c of opened.content) if (!w.write(c)) await new Promise<void>((r) => w.once("drain", () => r()));
-      await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
-    } catch (err) {
-      w.destroy();
-      await fs.promises.rm(tmp, { force: true });
-      throw err;
-    }
-    await fs.promises.rename(tmp, out);
+    if (!age) throw new Error(`${fm.name} is not an age file; it was kept as ${part} (open it without the key)`);
+    if (decryptError || !decrypted) throw new Error(`${(decryptError ?? new Error('not decrypted')).message} (the download is kept: run again with the right key)`);
+    await fs.promises.rename(decrypted.tmp, decrypted.out);
+    out = decrypted.out;
     await fs.promises.rm(part, { force: true });
   } else {
-    if (isAgeHeader(start)) log(`${fm.name} is age-encrypted: to open it, use the whole link with its #key, or age -d -i KEYFILE`);
+    if (age) log(`${fm.name} is age-encrypted: to open it, use the whole link with its #key, or age -d -i KEYFILE`);
     out = plainOut;
     await fs.promises.rename(part, out);
   }
   await fs.promises.rm(statePath, { force: true });
   return out;
+}
+
+/** The part file's bytes in order, as far as the download has written them without a gap. */
+async function* readInOrder(part: string, size: number, contiguous: () => number, more: () => Promise<void>, stopped: () => Error | undefined): AsyncIterable<Buffer> {
+  const rfh = await fs.promises.open(part, 'r');
+  try {
+    let pos = 0;
+    while (pos < size) {
+      const err = stopped();
+      if (err) throw err;
+      const avail = contiguous() - pos;
+      // the first piece is at least the age header's first line, to tell an age file
+      if (avail < (pos === 0 ? Math.min(size, 64) : 1)) { await more(); continue; }
+      const buf = Buffer.allocUnsafe(Math.min(avail, 1 << 20));
+      const { bytesRead } = await rfh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) throw new Error(`${part} is shorter than its record says`);
+      pos += bytesRead;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await rfh.close();
+  }
+}
+
+interface Consumed { sha256: string; age: boolean; decrypted?: { out: string; tmp: string }; decryptError?: Error }
+
+/** Hashes the bytes and, with an identity, decrypts them into a temporary file beside the output. */
+async function consume(chunks: AsyncIterable<Buffer>, fm: FileMeta, identity: string | undefined, target: { dir: string; output?: string }): Promise<Consumed> {
+  const hash = crypto.createHash('sha256');
+  let first = true;
+  let age = false;
+  let feed: PassThrough | undefined;
+  let decrypting: Promise<{ out: string; tmp: string }> | undefined;
+  let decryptError: Error | undefined;
+  try {
+    for await (const c of chunks) {
+      hash.update(c);
+      if (first) {
+        first = false;
+        age = isAgeHeader(c);
+        if (identity && age) {
+          const f = new PassThrough({ highWaterMark: 4 << 20 });
+          feed = f;
+          decrypting = decryptTo(f, identity, fm, target);
+          decrypting.catch((err) => { decryptError = err; f.destroy(); });
+        }
+      }
+      if (feed && !feed.destroyed && !decryptError && !feed.write(c)) {
+        const f = feed;
+        await new Promise<void>((r) => { f.once('drain', r); f.once('close', r); });
+      }
+    }
+  } catch (err) {
+    feed?.destroy(err as Error);
+    await decrypting?.catch(() => undefined);
+    throw err;
+  }
+  feed?.end();
+  const decrypted = await decrypting?.catch(() => undefined);
+  return { sha256: hash.digest('hex'), age, decrypted, decryptError };
+}
+
+async function decryptTo(cipher: PassThrough, identity: string, fm: FileMeta, target: { dir: string; output?: string }): Promise<{ out: string; tmp: string }> {
+  const opened = await openPlaintext(await decryptStream(cipher, identity));
+  const name = opened.name !== undefined ? safeName(opened.name) : safeName(fm.name.replace(/\.age$/i, '') || fm.id);
+  const out = target.output ?? path.join(target.dir, name);
+  if (!target.output && fs.existsSync(out)) throw new Error(`${out} exists; give -o FILE to save it elsewhere`);
+  const tmp = path.join(path.dirname(out), `.${fm.id}.bitdrop-plain`);
+  const w = fs.createWriteStream(tmp);
+  try {
+    for await (const c of opened.content) if (!w.write(c)) await new Promise<void>((r) => w.once('drain', () => r()));
+    await new Promise<void>((resolve, reject) => w.end((err?: Error | null) => (err ? reject(err) : resolve())));
+  } catch (err) {
+    w.destroy();
+    await fs.promises.rm(tmp, { force: true });
+    throw err;
+  }
+  return { out, tmp };
 }
 
 /** The name inside an encrypted file of ours, read from its first chunk (a ranged request of ~64 KiB). */
