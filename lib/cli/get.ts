@@ -346,19 +346,35 @@ async function fetchFile(fm: FileMeta, target: { dir: string; output?: string },
                 if (res.statusCode && res.statusCode >= 400 && res.statusCode < 500) (err as { fatal?: boolean }).fatal = true;
                 throw err;
               }
-              for await (const chunk of res) {
-                const b = chunk as Buffer;
-                const n = Math.min(b.length, end - at);
-                if (n <= 0) break;
-                await fh.write(b, 0, n, at);
-                state.done = addRange(state.done, [at, at + n]);
+              // socket reads are ~64 KiB: they are written (and recorded) in pieces of 256 KiB
+              let pending: Buffer[] = [];
+              let pendingBytes = 0;
+              const flush = async () => {
+                if (!pendingBytes) return;
+                const b = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+                pending = [];
+                pendingBytes = 0;
+                await fh.write(b, 0, b.length, at);
+                state.done = addRange(state.done, [at, at + b.length]);
                 notify();
-                at += n;
-                have += n;
+                at += b.length;
+                have += b.length;
                 tries = 0;
                 tick();
                 void save();
-                await limit(n);
+                await limit(b.length);
+              };
+              try {
+                for await (const chunk of res) {
+                  const b = chunk as Buffer;
+                  const n = Math.min(b.length, end - at - pendingBytes);
+                  if (n <= 0) break;
+                  pending.push(n === b.length ? b : b.subarray(0, n));
+                  pendingBytes += n;
+                  if (pendingBytes >= 256 * 1024) await flush();
+                }
+              } finally {
+                await flush();
               }
               if (at < end) throw new Error(`the connection ended at byte ${at} of ${end}`);
             } catch (err) {
