@@ -4,6 +4,9 @@ import { Command, Option } from 'commander';
 import { OPTIONS, ConfigError, commandName, envName, flagName, loadConfig, defaults, parseDuration, parseHostPort, type Config } from '../lib/config';
 import { BitdropNode, VERSION } from '../lib/node';
 import { uploadDrop, uploadFile } from '../lib/cli/upload';
+import { uploadEncrypted } from '../lib/cli/upload-encrypted';
+import { getLink } from '../lib/cli/get';
+import { lookupName, namecoinNodeOf } from '../lib/cli/lookup';
 import { fetchStatus, formatStatus } from '../lib/cli/status';
 import { payTarget, reportMined, reportPayment } from '../lib/cli/devnet';
 import { formatDefault } from '../lib/cli/help';
@@ -87,13 +90,26 @@ start.action(async (_opts, cmd: Command) => {
 });
 
 program
-  .command('upload <file...>')
+  .command('upload <files...>')
   .description('upload a file and print its URL; several files are one drop (one page, one payment, a zip of all)')
   .option('--url <url>', 'bitdrop to upload to (env BITDROP_URL)', process.env.BITDROP_URL ?? 'http://127.0.0.1:8080/')
   .option('--socks <host:port>', 'SOCKS5 proxy, e.g. tor at 127.0.0.1:9050 for .onion URLs (env BITDROP_SOCKS)', process.env.BITDROP_SOCKS)
+  .option('--encrypt', 'encrypt here with age to a new key; the link carries the key after # (the drop box cannot read the files)')
+  .option('--no-pad', 'with --encrypt: do not pad the size (padding adds at most ~12 %)')
   .option('--json', 'print the JSON answer')
-  .action(async (files: string[], opts: { url: string; socks?: string; json?: boolean }) => {
+  .action(async (files: string[], opts: { url: string; socks?: string; json?: boolean; encrypt?: boolean; pad: boolean }) => {
     try {
+      if (opts.encrypt) {
+        const up = await uploadEncrypted(files, { url: opts.url, socks: opts.socks, pad: opts.pad, progress: process.stderr.isTTY });
+        if (opts.json) process.stdout.write(JSON.stringify({ ...up.answer, link: up.link, recipient: up.recipient }, null, 2) + '\n');
+        else {
+          const a = up.answer;
+          const pay = a.state && a.state !== 'active' ? `pay ${a.amountDue} sats to ${a.address} to make it downloadable (${a.paymentUri})\n` : '';
+          process.stdout.write(`${up.link}\n${pay}delete: curl -X DELETE -H 'X-Delete-Token: ${up.deleteToken}' ${up.link.replace(/#.*$/, '')}\n` +
+            'anyone with the whole link can open it: share it only with them (the part after # never reaches the drop box)\n');
+        }
+        return;
+      }
       const o = { url: opts.url, socks: opts.socks, json: opts.json, progress: process.stderr.isTTY };
       const res = files.length === 1 ? await uploadFile(files[0], o) : await uploadDrop(files, o);
       if (res.status !== 201) fail(res.body.trim() || `upload failed with HTTP ${res.status}`);
@@ -102,6 +118,48 @@ program
       fail(err);
     }
   });
+
+program
+  .command('get <url>')
+  .description('download a file or drop through tor: resumable, checked against its SHA-256, in parallel over separate circuits; a link with #AGE-SECRET-KEY-… is decrypted')
+  .option('-o, --output <path>', 'where to save (a directory for a drop); default: the name of the file')
+  .option('--socks <host:port>', "tor's SocksPort (env BITDROP_SOCKS; default 127.0.0.1:9050; loopback URLs go direct)", process.env.BITDROP_SOCKS)
+  .option('--clearnet', 'fetch plain (non-onion) URLs without tor')
+  .option('-j, --jobs <n>', 'parallel ranges, each on its own circuit (default 4 for files of 32 MiB or more)')
+  .option('--wait', 'when the file must be paid for, wait for the payment instead of stopping')
+  .option('-i, --identity <file>', 'an age identity file, for a link without #key')
+  .option('--name <name>', 'only this file of a drop')
+  .option('--limit-rate <bytes>', 'at most this many bytes per second')
+  .option('--retries <n>', 'tries per range before stopping (the partial download is kept)', '5')
+  .option('--poll <seconds>', 'with --wait: how often to look for the payment', '10')
+  .option('--no-progress', 'no progress bar')
+  .option('--namecoin-rpc <url>', 'for .bit links: a Namecoin Core JSON-RPC URL (env BITDROP_NAMECOIN_RPC)')
+  .option('--electrum-nmc <url>', 'for .bit links: a Namecoin Electrum server (repeatable)', collect)
+  .option('--data-dir <dir>', "for .bit links: the Namecoin node of this data dir's daemon")
+  .addOption(new Option('--nmc-network <network>', "the Namecoin network the --electrum-nmc servers must serve (env BITDROP_NMC_NETWORK; default: what the first server's genesis hash says)").choices(['namecoin', 'namecoin-regtest']))
+  .action((url: string, opts: { output?: string; socks?: string; clearnet?: boolean; jobs?: string; wait?: boolean; identity?: string; name?: string; limitRate?: string;
+    retries: string; poll: string; progress: boolean; namecoinRpc?: string; electrumNmc?: string[]; dataDir?: string; nmcNetwork?: 'namecoin' | 'namecoin-regtest' }) => run(async () => {
+    const jobs = opts.jobs === undefined ? undefined : Number(opts.jobs);
+    if (jobs !== undefined && (!Number.isSafeInteger(jobs) || jobs < 1 || jobs > 16)) throw new Error(`-j ${opts.jobs}: expected 1 to 16 streams`);
+    const identity = opts.identity ? require('fs').readFileSync(opts.identity, 'utf8').split('\n').map((l: string) => l.trim()).find((l: string) => /^AGE-SECRET-KEY-1/.test(l)) : undefined;
+    if (opts.identity && !identity) throw new Error(`${opts.identity} has no AGE-SECRET-KEY-1… line`);
+    const abort = new AbortController();
+    process.once('SIGINT', () => abort.abort());
+    process.once('SIGTERM', () => abort.abort());
+    const socksHP = opts.socks ? parseHostPort(opts.socks) : undefined;
+    const got = await getLink(url, {
+      output: opts.output, socks: opts.socks, clearnet: opts.clearnet, jobs, wait: opts.wait, identity, name: opts.name,
+      limitRate: opts.limitRate ? Number(opts.limitRate) : undefined, retries: Number(opts.retries), pollMs: Math.max(0.1, Number(opts.poll) || 10) * 1000,
+      progress: opts.progress && process.stderr.isTTY, signal: abort.signal,
+      log: (line) => process.stderr.write(`bitdrop: ${line}\n`),
+      resolveBit: async (domain) => (await lookupName(domain, { namecoinRpc: opts.namecoinRpc, electrumNmc: opts.electrumNmc, dataDir: opts.dataDir,
+        nmcNetwork: nmcNetworkOf(opts.nmcNetwork), socks: socksHP ?? { host: '127.0.0.1', port: 9050 }, clearnet: opts.clearnet })).onion,
+    }).catch((err) => {
+      if (abort.signal.aborted) throw new Error('interrupted; run the same command again to resume');
+      throw err;
+    });
+    for (const f of got.files) console.log(f);
+  }));
 
 program
   .command('status')
@@ -177,31 +235,7 @@ program
   .option('--electrum-nmc <url>', 'a Namecoin Electrum server tcp://HOST:PORT or ssl://HOST:PORT[#sha256=PIN] instead of a node; repeat it: all must agree (env BITDROP_ELECTRUM_NMC, comma-separated)', collect)
   .addOption(new Option('--nmc-network <network>', "the Namecoin network the --electrum-nmc servers must serve (env BITDROP_NMC_NETWORK; default: what the first server's genesis hash says, namecoin for the built-in servers)").choices(['namecoin', 'namecoin-regtest']))
   .action((domain: string, opts: { namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; json?: boolean; electrumNmc?: string[]; nmcNetwork?: 'namecoin' | 'namecoin-regtest' }) => run(async () => {
-    const nmcNetwork = nmcNetworkOf(opts.nmcNetwork);
-    const config = loadConfig({ flags: { dataDir: opts.dataDir, namecoinRpc: opts.namecoinRpc, namecoinCookie: opts.namecoinCookie } });
-    const socks = opts.socks ? parseHostPort(opts.socks) : undefined;
-    const clearnet = opts.clearnet ?? config.clearnet;
-    const choice = chooseNameResolver({ electrumNmc: opts.electrumNmc ?? envList('BITDROP_ELECTRUM_NMC'), namecoinRpc: config.namecoinRpc,
-      dataDir: opts.dataDir ?? process.env.BITDROP_DATA_DIR, network: nmcNetwork ?? 'namecoin' });
-    // checked headers are kept in the data dir, so the next lookup only fetches new ones
-    const chainDirFor = (network: string) => path.join(config.dataDir, 'chain', network);
-    const chainDir = chainDirFor(nmcNetwork ?? 'namecoin');
-    let r;
-    if (choice.kind === 'electrum' && !choice.builtIn) {
-      // without --nmc-network the first server's genesis hash (server.features) says which network it is
-      r = await resolveNameElectrum(domain, { servers: choice.servers, network: nmcNetwork, chainDir: nmcNetwork && chainDir, chainDirFor, socks, clearnet, timeoutMs: 30_000 });
-    } else if (choice.kind === 'electrum') {
-      // the default: Electrum-NMC's onion servers, reached through tor
-      const tor = socks ?? { host: '127.0.0.1', port: 9050 };
-      if (!(await tcpReachable(tor.host, tor.port))) {
-        throw new Error(`tor is not reachable at ${tor.host}:${tor.port}: start tor or give its SocksPort (--socks HOST:PORT), or resolve through --electrum-nmc URL or --namecoin-rpc URL`);
-      }
-      r = await resolveNameElectrum(domain, { servers: choice.pick(), network: nmcNetwork ?? 'namecoin', chainDir, socks: tor, clearnet, timeoutMs: 60_000 });
-    } else {
-      const url = choice.url ?? namecoinNodeOf(config.dataDir);
-      const rpc = new NamecoinRpc({ url, cookieFile: config.namecoinCookie, socks, clearnet, timeoutMs: 15_000, retries: 1 });
-      r = await resolveName(domain, rpc);
-    }
+    const r = await lookupName(domain, { ...opts, nmcNetwork: nmcNetworkOf(opts.nmcNetwork), socks: opts.socks ? parseHostPort(opts.socks) : undefined });
     if (opts.json) console.log(JSON.stringify({ domain: r.domain, name: r.name, onion: r.onion, value: r.value, txid: r.txid, height: r.height, expiresIn: r.expiresIn }, null, 2));
     else console.log(r.onion);
   }));
@@ -290,18 +324,6 @@ program
   .action((pid: string, control: string, previous: string) => run(async () => {
     await guardProxy(Number(pid), parseControlAddress(control), previous, process.env.BITDROP_TOR_PASSWORD || undefined, (line) => console.log(line));
   }));
-
-/** The Namecoin node a daemon's data dir uses when no --namecoin-rpc is given: its embedded devnet's. */
-function namecoinNodeOf(dataDir: string): string {
-  let info;
-  try {
-    info = readDevnetInfo(path.join(dataDir, 'devnet'));
-  } catch {
-    throw new Error(`no Namecoin node to ask: give --namecoin-rpc http://user:pass@HOST:PORT, or --data-dir of a daemon that ran with its devnet (none in ${dataDir})`);
-  }
-  if (!info.namecoinRpc) throw new Error(`the devnet in ${dataDir} has no Namecoin node; give --namecoin-rpc`);
-  return info.namecoinRpc;
-}
 
 const auth = program.command('auth').description('private drops: Tor v3 client authorization');
 auth.command('add <name>')

@@ -12,6 +12,7 @@ import t, { Test as Tap } from 'tap';
 import { addClient } from '../lib/tor';
 import { requireTorTools, startTorNetwork, freePorts, TorNetwork } from './helpers/tor-network';
 import { tmpDir } from './helpers/tor-lone';
+import { getOverCircuits } from './helpers/get-circuits';
 
 requireTorTools(); // fails with "apt-get install tor" rather than skipping
 
@@ -174,6 +175,8 @@ async function story(t: Tap, network: TorNetwork, daemon: Daemon, dataDir: strin
     t.equal(get.code, 0, `download: ${get.stderr}`);
     t.equal(sha256(back), sha256(file), 'same bytes');
   });
+
+  await t.test('bitdrop get -j 4 over tor: encrypted, decrypted, on distinct circuits', (t) => getOverCircuits(t, client, url, dataDir));
 
   await t.test("kill -9 the daemon's tor: the same onion answers again within 30 s", async (t) => {
     const pidFile = path.join(dataDir, 'tor', 'tor.pid');

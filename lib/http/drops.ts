@@ -17,6 +17,7 @@ import { dropPage, filePage } from './pages';
 import { DOWNLOAD_CSP } from './security';
 import { takeToken } from './handoff';
 import { baseUrl, fileUrl, fileView } from './views';
+import { encryptedPanel, isAgeFile } from './encrypted';
 
 export async function fileRoute(ctx: Context, d: Deps, id: string, name: string | undefined) {
   const drop = await d.store.getDrop(id);
@@ -26,7 +27,8 @@ export async function fileRoute(ctx: Context, d: Deps, id: string, name: string 
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
     const deleteToken = m.drop ? undefined : takeToken(ctx, id, m.deleteTokenHash);
-    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, deleteToken, config: d.config });
+    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, deleteToken, config: d.config,
+      encrypted: (await isAgeFile(d, m)) ? encryptedPanel({ page: `${baseUrl(ctx, d.config.publicUrl)}/${m.id}`, fileUrl: fileUrl(ctx, d, m) }) : undefined });
     return;
   }
   return download(ctx, d, id);
@@ -72,7 +74,7 @@ async function showDrop(ctx: Context, d: Deps, drop: Drop, deleteToken?: string)
   ctx.body = dropText(ctx, d, drop, ms, view);
 }
 
-export function dropPageHtml(ctx: Context, d: Deps, drop: Drop, ms: FileManifest[], view: Record<string, unknown>, deleteToken?: string) {
+export async function dropPageHtml(ctx: Context, d: Deps, drop: Drop, ms: FileManifest[], view: Record<string, unknown>, deleteToken?: string) {
   const { id: _i, url: _u, archive: _a, size: _s, created: _c, files: _f, ...payment } = view;
   return dropPage({
     id: drop.id,
@@ -84,6 +86,7 @@ export function dropPageHtml(ctx: Context, d: Deps, drop: Drop, ms: FileManifest
     view: payment,
     deleteToken,
     config: d.config,
+    encrypted: ms[0] && (await isAgeFile(d, ms[0])) ? encryptedPanel({ page: dropUrl(ctx, d, drop.id), drop: true }) : undefined,
   });
 }
 

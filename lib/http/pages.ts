@@ -231,6 +231,8 @@ export interface FilePageFacts {
   /** shown once, to the uploader, right after the upload */
   deleteToken?: string;
   config: Config;
+  /** an age file: the panel saying so (lib/http/encrypted.ts) */
+  encrypted?: Html;
 }
 
 /** The money part of a file or drop page: pay to unlock, or a folded top-up once paid. */
@@ -262,6 +264,7 @@ export async function filePage(f: FilePageFacts): Promise<string> {
     ${state !== undefined && state !== 'active' && !f.dropPage ? await moneyPart(f.view, f.size, f.config, `/${f.id}`, 'this file') : ''}
     ${f.dropPage && state !== undefined && state !== 'active' ? html`<p>This file is part of a drop: <a href="${f.dropPage}">pay for the drop on its page</a>.</p>` : ''}
     ${f.deleteToken ? tokenPanel(f.deleteToken) : ''}
+    ${f.encrypted ?? ''}
     <h2>About this file</h2>
     <dl class="facts">
       <dt>Size</dt><dd>${sizeOf(f.size)}</dd>
@@ -285,6 +288,8 @@ export interface DropPageFacts {
   view: Record<string, unknown>;
   deleteToken?: string;
   config: Config;
+  /** age files: the panel saying so (lib/http/encrypted.ts) */
+  encrypted?: Html;
 }
 
 export async function dropPage(f: DropPageFacts): Promise<string> {
@@ -299,6 +304,7 @@ export async function dropPage(f: DropPageFacts): Promise<string> {
     ${downloadable ? html`<p><a class="button" href="${f.archiveUrl}" download>Download all (zip)</a> <span class="muted">${humanBytes(f.size)}</span></p>` : ''}
     ${state !== undefined && state !== 'active' ? await moneyPart(f.view, f.size, f.config, `/${f.id}`, what) : ''}
     ${f.deleteToken ? tokenPanel(f.deleteToken) : ''}
+    ${f.encrypted ?? ''}
     <div class="wrap"><table><caption>Files in this drop</caption>
       <thead><tr><th scope="col">Name</th><th scope="col" class="num">Size</th></tr></thead><tbody>
       ${f.files.map((x) => html`<tr><td>${downloadable ? html`<a href="${x.url}" download>${x.name}</a>` : x.name}

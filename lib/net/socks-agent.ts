@@ -5,7 +5,12 @@ import http from 'http';
 import type { Duplex } from 'stream';
 import { SocksClient } from 'socks';
 
-export function socksAgent(proxy: string): http.Agent {
+/**
+ * `isolation`: a SOCKS username (and password) for this agent's connections. tor's IsolateSOCKSAuth (on by
+ * default) never shares a circuit between streams with different credentials, so agents with different
+ * names get different circuits (`bitdrop get -j N` uses one per stream).
+ */
+export function socksAgent(proxy: string, isolation?: string): http.Agent {
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(proxy);
   if (!m) throw new Error(`--socks ${proxy}: expected HOST:PORT (tor's is usually 127.0.0.1:9050)`);
   const [, host, port] = m;
@@ -15,7 +20,7 @@ export function socksAgent(proxy: string): http.Agent {
     cb: (err: Error | null, socket?: Duplex) => void,
   ) => {
     SocksClient.createConnection({
-      proxy: { host, port: Number(port), type: 5 },
+      proxy: { host, port: Number(port), type: 5, ...(isolation ? { userId: isolation, password: isolation } : {}) },
       command: 'connect',
       destination: { host: opts.host ?? 'localhost', port: Number(opts.port ?? 80) },
       timeout: 120_000,
