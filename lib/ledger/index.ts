@@ -179,7 +179,20 @@ export class Ledger {
     return {
       nextIndex: this.nextIndex, tip: this.tipHeight, unpaidBytes: this.unpaidBytes, downloadsInFlight: this.inFlight.size,
       accounts: c.accounts ?? 0, byState, creditsEarned: c.creditsEarned ?? 0,
+      /** bytes charged to files for downloads (refunds of what did not leave taken off) */
+      bytesSent: c.bytesSent ?? 0,
     };
+  }
+
+  /**
+   * New prices (cost pricing, lib/economy). Quotes and activations use them at once; an active account
+   * moves to them only when its next credits arrive, keeping the time it already paid for (account.ts,
+   * rebase). Accounts activated before any lock keep `basePrices`.
+   */
+  setPrices(p: { storagePrice: number; transferPrice: number }) {
+    this.policy.basePrices ??= { storagePrice: this.policy.storagePrice, transferPrice: this.policy.transferPrice };
+    this.policy.storagePrice = p.storagePrice;
+    this.policy.transferPrice = p.transferPrice;
   }
 
   /** Files and bytes by state, credits confirmed on live accounts, bytes charged: the console's totals. */
@@ -413,7 +426,7 @@ export class Ledger {
       const amount = Buffer.alloc(8);
       amount.writeBigUInt64BE(BigInt(bytes));
       const after = { ...a, sentBytes: a.sentBytes + bytes };
-      const durable = this.o.store.write([...this.saveOps(a, after), { type: 'put', key, value: amount }]);
+      const durable = this.o.store.write([...this.saveOps(a, after), { type: 'put', key, value: amount }, count('bytesSent', bytes)]);
       durable.catch(() => {}); // awaited below, outside the lock
       this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
       let settled = false;
@@ -467,6 +480,7 @@ export class Ledger {
       const refund = debited - Math.max(0, Math.min(sent, debited));
       const before = await this.account(id);
       if (before && refund > 0) ops.push(...this.saveOps(before, { ...before, sentBytes: Math.max(0, before.sentBytes - refund) }));
+      if (refund > 0) ops.push(count('bytesSent', -refund));
       // Not synced: if this write is lost in a crash, the download stays charged in full (never free).
       // Queued under the lock, waited for outside it: downloads ending together share one write.
       const written = this.o.store.write(ops, { sync: false });

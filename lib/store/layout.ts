@@ -47,6 +47,12 @@
  *                                                             anything else), the last operation's txid, an
  *                                                             intent marker written before each paying RPC so a
  *                                                             restart after a crash looks before it pays again
+ *   B[day:4 BE]           -> BookRow                          the books (lib/economy): one row a day (epoch day), the
+ *                                                             revenue, costs and closing running totals of that day;
+ *                                                             today's row is rewritten as the day goes
+ *   S[at:8 BE][rand:4]    -> SpentEntry                       something the box paid (fees, NMC for names, the
+ *                                                             operating wallet's payments): a cost of its day
+ *   k[prices]             -> PricePoint[]                     cost pricing's price history, one point a day (lib/economy)
  *
  * Chunk payloads with the default "file" backend live outside LevelDB, in
  * <dataDir>/chunks/<first 2 hex>/<sha256 hex>, referenced by the c[...] refcount entry (value separation).
@@ -68,6 +74,8 @@ export const PREFIX = {
   tombstone: 't',
   singleton: 'k',
   name: 'N',
+  book: 'B',
+  spent: 'S',
 } as const;
 
 export const SCHEMA_VERSION = 1;
@@ -102,6 +110,20 @@ export const layout = {
   singleton: (name: string) => p(PREFIX.singleton, ascii(name)),
   /** a Namecoin name (e.g. "d/example"), bytes as given (names are ≤ 255 bytes) */
   name: (name: string) => p(PREFIX.name, Buffer.from(name, 'latin1')),
+
+  book: (day: number) => {
+    const d = Buffer.alloc(4);
+    d.writeUInt32BE(day);
+    return p(PREFIX.book, d);
+  },
+  parseBook: (key: Buffer) => key.readUInt32BE(1),
+  spent: (at: number, rand: Buffer) => {
+    const t = Buffer.alloc(8);
+    t.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(at))));
+    return p(PREFIX.spent, Buffer.concat([t, rand]));
+  },
+  /** the spent entries of [from, to) */
+  spentRange: (from: number, to: number) => ({ gte: layout.spent(from, Buffer.alloc(0)), lt: layout.spent(to, Buffer.alloc(0)) }),
 
   /** [gte, lt) bounds covering every key of one prefix */
   range: (prefix: string) => ({ gte: p(prefix), lt: p(String.fromCharCode(prefix.charCodeAt(0) + 1)) }),
