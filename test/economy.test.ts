@@ -217,7 +217,6 @@ t.test('a simulated month: books against the ledger, no shortening, price bounds
     t.ok(h[i].storagePrice >= F, `day ${i}: never below cost at full utilization`);
     t.equal(h[i].day - h[i - 1].day, 1, 'one price a day');
   }
-  t.comment(h.map((p) => `${p.storagePrice}@${p.utilization.toFixed(2)}`).join(' '));
   const peak = h.reduce((m, p) => (p.utilization > m.utilization ? p : m));
   t.ok(peak.utilization > costs.scarcityFrom, `the disk filled past ${costs.scarcityFrom} (${peak.utilization.toFixed(2)})`);
   t.ok(checkedRises > 0 && Math.max(...h.map((p) => p.storagePrice)) > F, 'prices rose as it filled');

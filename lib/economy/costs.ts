@@ -18,12 +18,14 @@ export interface Costs {
   margin: number;
   /** largest change of a price in a day, as a share of it (default 0.1: ±10 % a day, at least 1 sat) */
   maxDailyStep: number;
-  /** utilization from which the storage price rises for scarcity (default 0.6) */
+  /** utilization from which the storage price rises for scarcity (default 0.75) */
   scarcityFrom: number;
   /** the storage price at a full disk, as a multiple of its floor (default 4) */
   scarcityMultiple: number;
   /** the recovery price counts utilization as at least this (default 0.5: at most twice the floor) */
   recoverFrom: number;
+  /** below this share of the last week's uploads paid for, the recovery term is dropped (default 0.85) */
+  minPaidShare: number;
   /** sats the operator put in to start (the books' cash on hand starts here; default 0) */
   reserveSats: number;
 }
@@ -59,7 +61,7 @@ function num(o: Record<string, unknown>, key: string, where: string, opts: { int
   return n as number;
 }
 
-const KEYS = ['monthlySats', 'disk', 'egressSatsPerGiB', 'margin', 'maxDailyStep', 'scarcityFrom', 'scarcityMultiple', 'recoverFrom', 'reserveSats'];
+const KEYS = ['monthlySats', 'disk', 'egressSatsPerGiB', 'margin', 'maxDailyStep', 'scarcityFrom', 'scarcityMultiple', 'recoverFrom', 'minPaidShare', 'reserveSats'];
 
 /** Checks a cost object; one readable line on bad input. */
 export function parseCosts(raw: unknown, where = 'costs'): Costs {
@@ -72,9 +74,10 @@ export function parseCosts(raw: unknown, where = 'costs'): Costs {
     egressSatsPerGiB: num(o, 'egressSatsPerGiB', where, { int: true }),
     margin: num(o, 'margin', where, { max: 10 }),
     maxDailyStep: num(o, 'maxDailyStep', where, { min: 0.001, max: 1, def: 0.1 }),
-    scarcityFrom: num(o, 'scarcityFrom', where, { max: 0.99, def: 0.6 }),
+    scarcityFrom: num(o, 'scarcityFrom', where, { max: 0.99, def: 0.75 }),
     scarcityMultiple: num(o, 'scarcityMultiple', where, { min: 1, max: 100, def: 4 }),
     recoverFrom: num(o, 'recoverFrom', where, { min: 0.01, max: 1, def: 0.5 }),
+    minPaidShare: num(o, 'minPaidShare', where, { max: 1, def: 0.85 }),
     reserveSats: num(o, 'reserveSats', where, { int: true, def: 0 }),
   };
   if (o.disk === undefined) throw new CostsError(`${where}: "disk" is missing`);

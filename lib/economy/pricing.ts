@@ -10,6 +10,12 @@
 //                  scarcityFrom: as the disk fills the price rises (it fills more slowly instead of
 //                  refusing uploads); as it empties the price falls back.
 //   storage    target = max(F, recovery, scarcity); transfer target = egress × (1 + margin).
+//   demand     the recovery term applies only while uploads still get paid: when fewer than minPaidShare of
+//                  the last week's uploads were paid for, the price has passed what users pay, and raising it
+//                  further to recover the bill would only lose them (bench/economy's price-sensitive year
+//                  found this: recovery alone halved revenue there), so the target drops back to
+//                  max(F, scarcity) until they pay again; scarcity too waits for 90 % full then (the elastic
+//                  year's spike lost more to a scarcity price than the fixed box lost to refusals).
 //   step       a price moves toward its target by at most maxDailyStep of itself a day (at least 1 sat).
 
 import { GiB, type Costs } from './costs';
@@ -36,12 +42,15 @@ export function transferTarget(c: Costs): number {
   return Math.ceil(c.egressSatsPerGiB * (1 + c.margin) - 1e-9);
 }
 
-/** Where prices head at utilization u (0…1). */
-export function targetPrices(c: Costs, utilization: number): Prices {
+/** Where prices head at utilization u (0…1); paidShare: the share of recent uploads that were paid for. */
+export function targetPrices(c: Costs, utilization: number, paidShare?: number): Prices {
   const u = Math.min(1, Math.max(0, utilization));
   const F = storageFloor(c);
-  const recovery = F / Math.max(u, c.recoverFrom);
-  const s = u > c.scarcityFrom ? (u - c.scarcityFrom) / (1 - c.scarcityFrom) : 0;
+  const priced = paidShare !== undefined && paidShare < c.minPaidShare;
+  const recovery = priced ? F : F / Math.max(u, c.recoverFrom);
+  // Scarcity is gated the same way until the disk is really short (90 %): with users already priced out the
+  // box fills slowly enough by itself.
+  const s = u > c.scarcityFrom && (!priced || u >= 0.9) ? (u - c.scarcityFrom) / (1 - c.scarcityFrom) : 0;
   const scarcity = F * (1 + (c.scarcityMultiple - 1) * s * s);
   return { storagePrice: Math.ceil(Math.max(F, recovery, scarcity) - 1e-9), transferPrice: transferTarget(c) };
 }
@@ -55,12 +64,13 @@ const toward = (from: number, to: number, step: number) => (to > from ? Math.min
 
 /**
  * Tomorrow's prices: today's moved toward the target by at most one step each (the first prices, with
- * nothing before them, are the target). The storage price only goes below the floor when the floor itself
+ * nothing before them: the floor, and the transfer target). The storage price only goes below the floor when the floor itself
  * rose (a new cost file), and then climbs to it a step a day.
  */
-export function nextPrices(prev: Prices | undefined, c: Costs, utilization: number): Prices {
-  const target = targetPrices(c, utilization);
-  if (!prev) return target;
+export function nextPrices(prev: Prices | undefined, c: Costs, utilization: number, paidShare?: number): Prices {
+  const target = targetPrices(c, utilization, paidShare);
+  // The first day knows nothing of demand: it starts at the floor and climbs from there.
+  if (!prev) return { storagePrice: storageFloor(c), transferPrice: target.transferPrice };
   const storage = toward(prev.storagePrice, target.storagePrice, maxStep(prev.storagePrice, c));
   const transfer = toward(prev.transferPrice, target.transferPrice, maxStep(prev.transferPrice, c));
   return { storagePrice: storage, transferPrice: transfer };
