@@ -38,6 +38,10 @@ export interface Config {
   transferPrice: number;
   /** a free drop box: both prices 0 (pay per use is the default) */
   free: boolean;
+  /** fixed: --storage-price and --transfer-price; cost: prices follow --costs (lib/economy) */
+  pricing: 'fixed' | 'cost';
+  /** what the box costs: a JSON file's path, or (config file) the object itself */
+  costs?: string | Record<string, unknown>;
   /** milliseconds a file may stay negative before it is deleted */
   grace: number;
   /** milliseconds an unpaid upload is kept */
@@ -78,7 +82,7 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-type Kind = 'string' | 'int' | 'bytes' | 'duration' | 'bool' | 'list' | 'hostport';
+type Kind = 'string' | 'int' | 'bytes' | 'duration' | 'bool' | 'list' | 'hostport' | 'fileOrObject';
 
 interface OptionSpec {
   key: keyof Config;
@@ -105,6 +109,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'storagePrice', kind: 'int', describe: 'satoshis per GiB per day stored' },
   { key: 'transferPrice', kind: 'int', describe: 'satoshis per GiB downloaded' },
   { key: 'free', kind: 'bool', describe: 'run a free drop box (both prices 0)' },
+  { key: 'pricing', kind: 'string', describe: 'fixed (the prices above) or cost (prices follow --costs)', choices: ['fixed', 'cost'] },
+  { key: 'costs', kind: 'fileOrObject', describe: 'JSON file of what the box costs: {"monthlySats", "disk", "egressSatsPerGiB", "margin"} (the books; cost pricing)' },
   { key: 'grace', kind: 'duration', describe: 'how long a file may stay unpaid before deletion (7d, 12h …)' },
   { key: 'unpaidTtl', kind: 'duration', describe: 'how long an upload awaiting payment is kept' },
   { key: 'maxUnpaidBytes', kind: 'bytes', describe: 'total bytes of uploads awaiting payment' },
@@ -153,6 +159,7 @@ export function defaults(): Config {
     storagePrice: DEFAULT_STORAGE_PRICE,
     transferPrice: DEFAULT_TRANSFER_PRICE,
     free: false,
+    pricing: 'fixed',
     grace: 7 * 86400_000,
     unpaidTtl: 86400_000,
     maxUnpaidBytes: 10 * GiB,
@@ -234,6 +241,8 @@ function convert(spec: OptionSpec, raw: unknown, source: string): unknown {
         return String(raw).split(',').map((s) => s.trim()).filter(Boolean);
       case 'hostport':
         return parseHostPort(String(raw));
+      case 'fileOrObject':
+        return raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : String(raw);
     }
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(`${where}: ${err.message}`);
@@ -325,6 +334,8 @@ function validate(c: Config): void {
   if (!isLoopback(c.console.host)) {
     throw new ConfigError(`--console ${c.console.host}:${c.console.port} is not a loopback address: the console is for the operator on this machine only`);
   }
+  if (c.pricing === 'cost' && !c.costs) throw new ConfigError('--pricing cost needs --costs FILE (what the box costs: monthlySats, disk, egressSatsPerGiB, margin)');
+  if (c.pricing === 'cost' && c.free) throw new ConfigError('--pricing cost and --free contradict each other: a free drop box has no prices');
   if (c.maxUploadBytes < 1) throw new ConfigError('maxUploadBytes must be at least 1');
   if (c.tor === 'attach' && !c.torControl) throw new ConfigError('--tor attach needs --tor-control HOST:PORT or unix:PATH');
   for (const url of c.electrum) {

@@ -24,6 +24,8 @@ import { Devnet } from './devnet';
 import { HeaderChain } from './chain';
 import { TorService } from './tor';
 import { buildValue, NameValueError, NamecoinRpc, readExtraValue, redact, Registrar } from './names';
+import { Economy, CostsError, readCosts, describePolicy, type Costs } from './economy';
+import { booksRoute } from './http/books';
 import pkg from '../package.json';
 
 export const VERSION: string = pkg.version;
@@ -84,6 +86,8 @@ export class BitdropNode {
   watcher?: Watcher;
   chain?: HeaderChain;
   registrar?: Registrar;
+  /** costs, prices that follow them, the books (lib/economy); with payments on */
+  economy?: Economy;
   metrics?: Metrics;
   private namesVia = '';
   private nameExtra: Record<string, unknown> = {};
@@ -136,6 +140,7 @@ export class BitdropNode {
       electrum: () => this.watcher?.status(),
       tor: () => this.tor?.status(),
       names: () => this.registrar?.status() ?? [],
+      economy: () => this.economyGauges(),
     });
     const app = createApp({
       config: c,
@@ -144,6 +149,11 @@ export class BitdropNode {
       observe: this.metrics,
       served: (bytes) => { this.bytesServed += bytes; },
       onion: () => this.tor?.onionUrl(),
+      pricing: () => this.economy && {
+        mode: this.economy.mode,
+        policy: this.economy.costs && this.economy.mode === 'cost' ? describePolicy(this.economy.costs) : undefined,
+        history: this.economy.priceHistory(),
+      },
       log: this.log,
       debug: this.debug,
     });
@@ -214,7 +224,7 @@ export class BitdropNode {
         ctx.type = metrics.contentType;
         ctx.body = await metrics.text();
         return true;
-      }],
+      }, booksRoute(() => this.economy)],
     });
     const listen = (port: number) => new Promise<void>((resolve, reject) => {
       const server = createConsoleServer(app);
@@ -410,10 +420,63 @@ export class BitdropNode {
     pool = this.addressPool = await AddressPool.open({ db: this.store!.db, key, xpub: c.xpub!, target: c.addressPool, next: this.ledger.stats().nextIndex, log: this.log });
     this.gate = ledgerGate(this.ledger, c.maxUploadBytes, c.publicUrl);
     const ledger = this.ledger;
+    await this.startEconomy(ledger, clock);
     this.sweepTimer = setInterval(() => {
       if (!ledger.sweepRunning) ledger.sweep().catch((err) => this.log(`error: expiry sweep: ${err}`));
+      this.economy?.tick().then(() => this.refreshEconomyCache()).catch((err) => this.log(`error: books: ${err}`));
     }, this.opts.sweepEveryMs ?? 60_000);
     this.sweepTimer.unref();
+  }
+
+  /**
+   * The books, and with --pricing cost the prices: the ledger keeps the config's fixed prices for accounts
+   * activated before (Policy.basePrices), and quotes the day's prices (node mirrors them into the config,
+   * which the pages quote from).
+   */
+  private async startEconomy(ledger: Ledger, clock: () => number) {
+    const c = this.config;
+    let costs: Costs | undefined;
+    try {
+      costs = c.costs ? readCosts(c.costs) : undefined;
+    } catch (err) {
+      throw err instanceof CostsError ? new ConfigError(err.message) : err;
+    }
+    const fixed = { storagePrice: c.storagePrice, transferPrice: c.transferPrice };
+    if (c.pricing === 'cost') ledger.policy.basePrices = { ...fixed };
+    this.economy = await Economy.open({
+      db: this.store!.db,
+      mode: c.pricing,
+      costs,
+      fixed,
+      clock,
+      log: this.log,
+      snapshot: () => {
+        const l = ledger.stats();
+        return { creditsBtc: l.creditsEarned, creditsNmc: 0, bytesSent: l.bytesSent, storedBytes: this.store!.stats().bytes };
+      },
+      onPrices: (p) => {
+        ledger.setPrices(p);
+        c.storagePrice = p.storagePrice;
+        c.transferPrice = p.transferPrice;
+      },
+    });
+    await this.economy.tick();
+    await this.refreshEconomyCache();
+  }
+
+  /** What /metrics shows of the books (today's row and the summary of the last 30 days). */
+  private economyGauges() {
+    return this.economyCache;
+  }
+
+  private economyCache?: { revenueSats: number; costsSats: number; profitSats: number; cashSats: number; runwayDays: number | null; utilization: number; storagePrice: number; transferPrice: number };
+
+  /** Refreshes economyCache (metrics gauges are read synchronously). */
+  private async refreshEconomyCache() {
+    if (!this.economy) return;
+    const s = await this.economy.summary();
+    const p = this.economy.prices();
+    this.economyCache = { revenueSats: s.revenue, costsSats: s.costs, profitSats: s.profit, cashSats: s.cash, runwayDays: s.runwayDays, utilization: s.utilization, ...p };
   }
 
   private writeRuntime(onion?: string) {
@@ -446,7 +509,8 @@ export class BitdropNode {
     if (!paymentsEnabled(c)) {
       this.log('prices    none: a free drop box (--free); downloads cost nothing');
     } else {
-      this.log(`prices    ${c.storagePrice} sats per GiB per day stored, ${c.transferPrice} sats per GiB sent (pay per use)`);
+      this.log(`prices    ${c.storagePrice} sats per GiB per day stored, ${c.transferPrice} sats per GiB sent (pay per use${c.pricing === 'cost' ? ', cost pricing: they follow --costs' : ''})`);
+      if (c.pricing === 'cost' && this.economy?.costs) this.log(`          ${describePolicy(this.economy.costs)}`);
       if (this.simulated) {
         this.log(`payments  SIMULATED on an embedded regtest devnet (${this.devnet!.electrumUrl}): nothing real moves, no real coins are asked for or paid`);
         this.log(`          pay a file: ${commandName()} devnet pay <file URL> <sats> --data-dir ${c.dataDir}; then: ${commandName()} devnet mine --data-dir ${c.dataDir}`);
@@ -480,6 +544,8 @@ export class BitdropNode {
             network: this.config.network,
             storagePrice: this.config.storagePrice,
             transferPrice: this.config.transferPrice,
+            pricing: this.config.pricing,
+            ...(this.economy ? { books: await this.economy.summary(30) } : {}),
             ...this.ledger.stats(),
             addressPool: this.addressPool?.status(),
             electrum: this.watcher?.status(),

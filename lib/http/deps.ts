@@ -17,6 +17,8 @@ export interface AppDeps {
   log: (line: string) => void;
   /** told of every answer (metrics: uploads, downloads, 402s, bytes in and out) */
   observe?: HttpObserver;
+  /** cost pricing (lib/economy): the policy and the price history the home page shows */
+  pricing?: () => { mode: string; policy?: string; history: ReadonlyArray<{ day: number; storagePrice: number; transferPrice: number }> } | undefined;
   /** what is routine on the internet (clients gone mid-request, malformed requests): one line each */
   debug?: (line: string) => void;
 }

@@ -104,6 +104,8 @@ export interface HomeFacts {
   base: string;
   onion?: string;
   config: Config;
+  /** cost pricing: how prices are set, and their history as an SVG chart (lib/http/pricing-view.ts) */
+  pricing?: Html;
 }
 
 export function homePage(f: HomeFacts): string {
@@ -120,7 +122,7 @@ export function homePage(f: HomeFacts): string {
         <li>1 GiB kept 30 days and downloaded 10 times costs <strong>${sats(example)}</strong>.</li>
         <li>A file can be downloaded once it is paid for a day plus one download; the smallest payment is ${sats(DUST_SATS)}.</li>
         <li>Unpaid uploads are deleted after a day. Anyone can pay any file to keep it online.</li>
-      </ul>`;
+      </ul>${f.pricing ?? ''}`;
   return page('Drop a file', html`<h1>Drop a file, get a link</h1>
     <p>bitdrop keeps the files you give it and hands you a link to share. Each upload gets its own payment address.</p>
     ${prices}
