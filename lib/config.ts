@@ -42,6 +42,12 @@ export interface Config {
   pricing: 'fixed' | 'cost';
   /** what the box costs: a JSON file's path, or (config file) the object itself */
   costs?: string | Record<string, unknown>;
+  /** paid in NMC too: the operator's Namecoin xpub, or "node" (addresses of the names' node wallet) */
+  nmcXpub?: string;
+  /** Electrum servers of the Namecoin chain (ElectrumX) */
+  nmcElectrum: string[];
+  /** sats per NMC, the operator's rate */
+  nmcRate?: number;
   /** milliseconds a file may stay negative before it is deleted */
   grace: number;
   /** milliseconds an unpaid upload is kept */
@@ -110,6 +116,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'transferPrice', kind: 'int', describe: 'satoshis per GiB downloaded' },
   { key: 'free', kind: 'bool', describe: 'run a free drop box (both prices 0)' },
   { key: 'pricing', kind: 'string', describe: 'fixed (the prices above) or cost (prices follow --costs)', choices: ['fixed', 'cost'] },
+  { key: 'nmcXpub', kind: 'string', describe: 'accept NMC too: a Namecoin xpub for file addresses, or "node" (the names\' node wallet: NMC income pays for renewals)' },
+  { key: 'nmcElectrum', kind: 'list', describe: 'Namecoin Electrum server (ElectrumX) tcp://HOST:PORT or ssl://HOST:PORT (repeatable)' },
+  { key: 'nmcRate', kind: 'int', describe: 'sats per NMC, for files paid in NMC (no price oracle)' },
   { key: 'costs', kind: 'fileOrObject', describe: 'JSON file of what the box costs: {"monthlySats", "disk", "egressSatsPerGiB", "margin"} (the books; cost pricing)' },
   { key: 'grace', kind: 'duration', describe: 'how long a file may stay unpaid before deletion (7d, 12h …)' },
   { key: 'unpaidTtl', kind: 'duration', describe: 'how long an upload awaiting payment is kept' },
@@ -155,6 +164,7 @@ export function defaults(): Config {
     logFormat: 'text',
     network: 'regtest',
     electrum: [],
+    nmcElectrum: [],
     confirmations: 1,
     storagePrice: DEFAULT_STORAGE_PRICE,
     transferPrice: DEFAULT_TRANSFER_PRICE,
@@ -333,6 +343,11 @@ function validate(c: Config): void {
   }
   if (!isLoopback(c.console.host)) {
     throw new ConfigError(`--console ${c.console.host}:${c.console.port} is not a loopback address: the console is for the operator on this machine only`);
+  }
+  if (c.nmcXpub && !c.nmcRate) throw new ConfigError('--nmc-xpub needs --nmc-rate (sats per NMC): bitdrop uses no price oracle');
+  if (c.nmcXpub === 'node' && c.name.length === 0) throw new ConfigError('--nmc-xpub node pays NMC into the names\' node wallet: give --name (and --namecoin-rpc)');
+  for (const url of c.nmcElectrum) {
+    if (!/^(tcp|ssl):\/\/([^:/#\[\]]+|\[[^\]]+\]):\d+(#sha256=[0-9A-Fa-f:]+)?$/.test(url)) throw new ConfigError(`--nmc-electrum ${url}: expected tcp://HOST:PORT or ssl://HOST:PORT[#sha256=FINGERPRINT]`);
   }
   if (c.pricing === 'cost' && !c.costs) throw new ConfigError('--pricing cost needs --costs FILE (what the box costs: monthlySats, disk, egressSatsPerGiB, margin)');
   if (c.pricing === 'cost' && c.free) throw new ConfigError('--pricing cost and --free contradict each other: a free drop box has no prices');

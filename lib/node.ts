@@ -19,7 +19,8 @@ import { EventLog } from './events';
 import type { PaymentGate } from './http/gate';
 import { Ledger } from './ledger';
 import { ledgerGate } from './http/ledger-gate';
-import { AddressPool, Watcher, parseXpub, type ParsedXpub } from './payments';
+import { AddressPool, Watcher, parseXpub, deriveFileAddress, addressScriptHash, networkOf, isMainnet, type ParsedXpub } from './payments';
+import type { NmcOptions } from './ledger';
 import { Devnet } from './devnet';
 import { HeaderChain } from './chain';
 import { TorService } from './tor';
@@ -85,6 +86,10 @@ export class BitdropNode {
   addressPool?: AddressPool;
   watcher?: Watcher;
   chain?: HeaderChain;
+  /** paid in NMC too (--nmc-xpub): the Namecoin chain's watcher, with the same proof checks */
+  nmcWatcher?: Watcher;
+  nmcChain?: HeaderChain;
+  private nmcRpcClient?: NamecoinRpc;
   registrar?: Registrar;
   /** costs, prices that follow them, the books (lib/economy); with payments on */
   economy?: Economy;
@@ -379,6 +384,7 @@ export class BitdropNode {
     });
     ledger.attach(this.watcher);
     await this.watcher.start();
+    if (c.nmcXpub) await this.startNmcWatcher();
   }
 
   /**
@@ -416,6 +422,7 @@ export class BitdropNode {
       uriScheme: c.network.startsWith('namecoin') ? 'namecoin' : 'bitcoin',
       clock,
       log: this.log,
+      nmc: this.nmcOptions(),
     });
     pool = this.addressPool = await AddressPool.open({ db: this.store!.db, key, xpub: c.xpub!, target: c.addressPool, next: this.ledger.stats().nextIndex, log: this.log });
     this.gate = ledgerGate(this.ledger, c.maxUploadBytes, c.publicUrl);
@@ -452,7 +459,7 @@ export class BitdropNode {
       log: this.log,
       snapshot: () => {
         const l = ledger.stats();
-        return { creditsBtc: l.creditsEarned, creditsNmc: 0, bytesSent: l.bytesSent, storedBytes: this.store!.stats().bytes };
+        return { creditsBtc: l.creditsEarned - l.creditsNmc, creditsNmc: l.creditsNmc, bytesSent: l.bytesSent, storedBytes: this.store!.stats().bytes };
       },
       onPrices: (p) => {
         ledger.setPrices(p);
@@ -477,6 +484,83 @@ export class BitdropNode {
     const s = await this.economy.summary();
     const p = this.economy.prices();
     this.economyCache = { revenueSats: s.revenue, costsSats: s.costs, profitSats: s.profit, cashSats: s.cash, runwayDays: s.runwayDays, utilization: s.utilization, ...p };
+  }
+
+  /** The Namecoin chain NMC payments are watched on: mainnet with a mainnet bitcoin, regtest otherwise. */
+  private get nmcNetwork() {
+    return isMainnet(this.config.network) ? 'namecoin' as const : 'namecoin-regtest' as const;
+  }
+
+  /**
+   * Paid in NMC too: a file's Namecoin address from the operator's xpub (watch-only, like bitcoin), or with
+   * `--nmc-xpub node` a new address of the names' node wallet — NMC paid for files then lands in the wallet
+   * that pays for the names' renewals (the operator allows the top-up by choosing it).
+   */
+  private nmcOptions(): NmcOptions | undefined {
+    const c = this.config;
+    if (!c.nmcXpub) return undefined;
+    const net = networkOf(this.nmcNetwork);
+    let allocate: NmcOptions['allocate'];
+    if (c.nmcXpub === 'node') {
+      allocate = async () => {
+        const address = await (await this.namecoinRpc()).call<string>('getnewaddress', ['', 'bech32']);
+        return { address, scriptHash: addressScriptHash(address, net) };
+      };
+    } else {
+      let key: ParsedXpub;
+      try {
+        key = parseXpub(c.nmcXpub, this.nmcNetwork);
+      } catch (err) {
+        throw new ConfigError(`--nmc-xpub: ${(err as Error).message}`);
+      }
+      allocate = async (i) => {
+        const f = deriveFileAddress(key, i);
+        return { address: f.address, scriptHash: f.scriptHash };
+      };
+    }
+    return { rate: c.nmcRate!, confirmations: c.confirmations, allocate };
+  }
+
+  /** The names' Namecoin node: --namecoin-rpc, or the embedded devnet's. */
+  private async namecoinRpc(): Promise<NamecoinRpc> {
+    if (this.nmcRpcClient) return this.nmcRpcClient;
+    const c = this.config;
+    let url = c.namecoinRpc;
+    if (!url) {
+      this.devnet ??= await Devnet.open({ dir: path.join(c.dataDir, 'devnet') });
+      url = this.devnet.namecoinRpcUrl;
+    }
+    this.nmcRpcClient = new NamecoinRpc({ url, cookieFile: c.namecoinCookie, socks: this.tor?.status().socks, clearnet: c.clearnet });
+    return this.nmcRpcClient;
+  }
+
+  /** The Namecoin watcher: same budget, same header-chain proof checks as bitcoin's. */
+  private async startNmcWatcher() {
+    const c = this.config;
+    const ledger = this.ledger!;
+    let servers = c.nmcElectrum;
+    if (servers.length === 0 && this.simulated) servers = [this.devnet!.namecoinElectrumUrl];
+    if (servers.length === 0) throw new ConfigError('--nmc-xpub is set but --nmc-electrum is not: give a Namecoin Electrum server (ElectrumX) tcp://HOST:PORT or ssl://HOST:PORT');
+    this.nmcChain = HeaderChain.open({ network: this.nmcNetwork, dir: path.join(c.dataDir, 'chain', this.nmcNetwork), log: this.log });
+    this.nmcWatcher = new Watcher({
+      servers,
+      chain: this.nmcChain,
+      budget: c.watchBudget,
+      ...(this.opts.coldSweepPeriodMs ? { sweepPeriodMs: this.opts.coldSweepPeriodMs } : {}),
+      ...(this.opts.maxSweepRate ? { maxSweepRate: this.opts.maxSweepRate } : {}),
+      socks: this.tor?.status().socks,
+      clearnet: c.clearnet,
+      log: (line) => this.log(`nmc ${line}`),
+      coldSource: (after, limit) => ledger.nmcScriptHashes(after, limit),
+    });
+    this.nmcWatcher.on('tip', (tip: { height: number }) => {
+      ledger.onNmcTip(tip.height).catch((err) => this.log(`error: ledger nmc tip: ${err}`));
+    });
+    this.nmcWatcher.on('payments', (sh: string, payments) => {
+      ledger.onNmcPayments(sh, payments).catch((err) => this.log(`error: ledger nmc payments: ${err}`));
+    });
+    ledger.attachNmc(this.nmcWatcher);
+    await this.nmcWatcher.start();
   }
 
   private writeRuntime(onion?: string) {
@@ -574,6 +658,8 @@ export class BitdropNode {
       await this.addressPool?.stop();
       await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));
       await this.watcher?.stop();
+      await this.nmcWatcher?.stop();
+      this.nmcChain?.close();
       if (this.consoleServer) {
         this.consoleServer.close();
         this.consoleServer.closeAllConnections();

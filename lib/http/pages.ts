@@ -53,7 +53,20 @@ export async function paymentPanel(v: Record<string, unknown>, heading: string):
       <p class="muted">Or scan the code, or copy the <code>${scheme}:</code> link: <code id="bip21">${uri}</code></p>
       ${pending > 0 ? html`<p><strong>${sats(pending)}</strong> seen, waiting for confirmation.</p>` : ''}
       <p class="muted">Anyone may pay this address to keep the file online longer; payments add to its balance.</p>
+      ${nmcPanel(v.nmc)}
     </div></div></section>`;
+}
+
+/** Paid in NMC too: the file's Namecoin address and the amount at the operator's rate. */
+function nmcPanel(n: unknown): Html | string {
+  if (!n || typeof n !== 'object') return '';
+  const v = n as { address?: string; amountDue?: number; paymentUri?: string; rate?: number };
+  const nmc = (base: number) => `${(base / 1e8).toFixed(8).replace(/0+$/, '').replace(/\.$/, '')} NMC`;
+  return html`<h3>Or pay in namecoin</h3>
+      ${v.amountDue ? html`<p>Send <strong>${nmc(v.amountDue)}</strong> to</p>` : html`<p>Send any amount to</p>`}
+      <p class="mono" id="nmc-address">${v.address ?? ''}</p>
+      <p><a class="button" href="${v.paymentUri ?? ''}">Open in a Namecoin wallet</a></p>
+      <p class="muted">At this box's rate of ${String(v.rate ?? '')} sats per NMC; NMC pays for its .bit names.</p>`;
 }
 
 function stateBadge(state: string): Html {

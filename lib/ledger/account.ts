@@ -10,6 +10,15 @@ export interface Payment {
   height: number;
   /** value paid to this file's address by this transaction */
   sats: number;
+  /** set on an NMC payment converted to sats: confirmed on the Namecoin chain (its own tip and depth) */
+  confirmed?: boolean;
+}
+
+/** A file's Namecoin address and what was paid to it (in NMC base units, heights of the Namecoin chain). */
+export interface NmcAccount {
+  address: string;
+  scriptHash: string;
+  payments: Payment[];
 }
 
 export interface Account {
@@ -37,6 +46,12 @@ export interface Account {
   counted?: CountedState;
   /** the confirmed credits the persisted creditsEarned counter holds for this account */
   creditsCounted?: number;
+  /** paid in NMC too: the file's Namecoin address (assigned when its page is first shown) */
+  nmc?: NmcAccount;
+  /** the NMC payments in sats at --nmc-rate, each marked confirmed or not on the Namecoin chain (ledger) */
+  nmcCredits?: Payment[];
+  /** the confirmed NMC credits (sats, and NMC base units) the persisted counters hold for this account */
+  nmcCounted?: { sats: number; nmc: number };
   /**
    * The prices this account is charged at, and the money it had when they were set (README, "Prices that
    * follow costs"). Absent: an account activated before prices could change, charged at Policy.basePrices.
@@ -94,7 +109,11 @@ export interface Evaluation {
   expired: boolean;
 }
 
+/** Every payment that counts for an account: to its bitcoin address, and its NMC ones converted. */
+export const paymentsOf = (a: Account): Payment[] => (a.nmcCredits?.length ? [...a.payments, ...a.nmcCredits] : a.payments);
+
 export function isConfirmed(p: Payment, tip: number, confirmations: number): boolean {
+  if (p.confirmed !== undefined) return p.confirmed;
   return p.height > 0 && tip - p.height + 1 >= Math.max(1, confirmations);
 }
 
@@ -136,7 +155,7 @@ export function balanceAt(a: Account, confirmed: number, now: number, policy: Po
 /** Activation is a one-way step: once the confirmed credits covered it, storage accrues from then on. */
 export function activate(a: Account, tip: number, now: number, policy: Policy): Account {
   if (a.activatedAt !== undefined || a.reservedSize !== undefined) return rebase(a, tip, now, policy);
-  const { confirmed } = credits(a.payments, tip, policy.confirmations);
+  const { confirmed } = credits(paymentsOf(a), tip, policy.confirmations);
   if (confirmed < activationAmount(a.size, policy)) return a;
   const lock: PriceLock = { at: now, storagePrice: policy.storagePrice, transferPrice: policy.transferPrice, money: confirmed - transferCost(a.sentBytes, policy), credits: confirmed, sentBytes: a.sentBytes };
   return { ...a, activatedAt: now, lock };
@@ -155,7 +174,7 @@ export function activate(a: Account, tip: number, now: number, policy: Policy): 
 export function rebase(a: Account, tip: number, now: number, policy: Policy): Account {
   if (a.activatedAt === undefined) return a;
   const L = lockOf(a, policy);
-  const { confirmed } = credits(a.payments, tip, policy.confirmations);
+  const { confirmed } = credits(paymentsOf(a), tip, policy.confirmations);
   if (confirmed <= L.credits) return a;
   if (L.storagePrice === policy.storagePrice && L.transferPrice === policy.transferPrice) return a;
   const left = moneyLeft(a, L.credits, L);
@@ -177,7 +196,7 @@ function ceilMul(x: number, num: number, den: number): number {
 }
 
 export function evaluate(a: Account, tip: number, now: number, policy: Policy): Evaluation {
-  const { confirmed, pending } = credits(a.payments, tip, policy.confirmations);
+  const { confirmed, pending } = credits(paymentsOf(a), tip, policy.confirmations);
   const needed = activationAmount(a.reservedSize ?? a.size, policy);
   if (a.activatedAt === undefined) {
     // A reservation paid in full is kept through the grace period too: its payer must not lose the money
@@ -216,7 +235,7 @@ export function evaluate(a: Account, tip: number, now: number, policy: Policy): 
 /** Can `bytes` more be sent, with `reservedBytes` already promised to downloads in flight? */
 export function canSend(a: Account, bytes: number, reservedBytes: number, tip: number, now: number, policy: Policy): boolean {
   if (a.activatedAt === undefined) return false;
-  const { confirmed } = credits(a.payments, tip, policy.confirmations);
+  const { confirmed } = credits(paymentsOf(a), tip, policy.confirmations);
   const L = lockOf(a, policy);
   const more = { ...a, sentBytes: a.sentBytes + reservedBytes + bytes };
   return moneyLeft(more, confirmed, L) - storageCost(a.size, Math.max(0, now - L.at), L) >= 0;

@@ -52,6 +52,9 @@
  *                                                             today's row is rewritten as the day goes
  *   S[at:8 BE][rand:4]    -> SpentEntry                       something the box paid (fees, NMC for names, the
  *                                                             operating wallet's payments): a cost of its day
+ *   Z[scripthash:32]      -> id                               which file a Namecoin scripthash belongs to (paid in NMC
+ *                                                             too: Account.nmc, the second watcher); k[nmcTip] =
+ *                                                             {height} the last Namecoin tip seen
  *   k[prices]             -> PricePoint[]                     cost pricing's price history, one point a day (lib/economy)
  *
  * Chunk payloads with the default "file" backend live outside LevelDB, in
@@ -75,6 +78,7 @@ export const PREFIX = {
   singleton: 'k',
   name: 'N',
   book: 'B',
+  nmcScriptHash: 'Z',
   spent: 'S',
 } as const;
 
@@ -111,6 +115,7 @@ export const layout = {
   /** a Namecoin name (e.g. "d/example"), bytes as given (names are ≤ 255 bytes) */
   name: (name: string) => p(PREFIX.name, Buffer.from(name, 'latin1')),
 
+  nmcScriptHash: (sh: Buffer) => p(PREFIX.nmcScriptHash, sh),
   book: (day: number) => {
     const d = Buffer.alloc(4);
     d.writeUInt32BE(day);
