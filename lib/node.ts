@@ -70,6 +70,10 @@ export interface NodeOptions {
   onFenced?: (code: number) => void;
 }
 
+/** What one name_update is counted to cost for the console's renewal count: its fee, at most ~0.005 NMC
+ * (Namecoin's 0.001 NMC/kvB on a few hundred bytes, with room for busier blocks). */
+const RENEWAL_NMC = 500_000;
+
 /** A standby tries the lock this often: a takeover starts at most this long after the primary died. */
 const STANDBY_POLL_MS = 200;
 
@@ -339,6 +343,7 @@ export class BitdropNode {
       // A poll is one getblockcount; the names are looked at when the tip moves or an operation is in flight.
       pollMs: c.namecoinPoll ?? (isLoopback(new URL(url).hostname) ? 200 : 10_000),
       log: this.log,
+      paid: (p) => { this.bookNameFee(rpc, p).catch((err) => this.log(`books: the fee of ${p.op} ${p.txid}: ${(err as Error).message}`)); },
     });
     await this.registrar.start();
   }
@@ -469,6 +474,7 @@ export class BitdropNode {
     });
     await this.economy.tick();
     await this.refreshEconomyCache();
+    this.nmcSpent = (await this.economy.spentEntries()).reduce((n, e) => n + (e.coin === 'NMC' ? e.nmc ?? 0 : 0), 0);
   }
 
   /** What /metrics shows of the books (today's row and the summary of the last 30 days). */
@@ -484,6 +490,38 @@ export class BitdropNode {
     const s = await this.economy.summary();
     const p = this.economy.prices();
     this.economyCache = { revenueSats: s.revenue, costsSats: s.costs, profitSats: s.profit, cashSats: s.cash, runwayDays: s.runwayDays, utilization: s.utilization, ...p };
+  }
+
+  /**
+   * A name operation's fee, as the wallet reports it, is NMC the box spent: booked as a cost (at --nmc-rate;
+   * 0 sats without one) and taken off the NMC on hand. The 0.01 NMC a name locks stays the wallet's.
+   */
+  private async bookNameFee(rpc: NamecoinRpc, p: { op: string; name: string; txid: string }) {
+    const tx = await rpc.call<{ fee?: number }>('gettransaction', [p.txid]);
+    const nmc = Math.round(Math.abs(tx.fee ?? 0) * 1e8);
+    this.nmcSpent += nmc;
+    const sats = this.config.nmcRate ? Number((BigInt(nmc) * BigInt(this.config.nmcRate)) / 100_000_000n) : 0;
+    await this.economy?.spend({ coin: 'NMC', nmc, sats, what: `${p.op} ${p.name} ${p.txid} (fee)` });
+  }
+
+  /** NMC base units spent on names since the books began (read back from the spent entries at start) */
+  private nmcSpent = 0;
+
+  /**
+   * What the console says of NMC: received for files, spent on names, on hand, and how many renewals that
+   * pays for (a renewal costs its fee; with --nmc-xpub node the NMC is already in the names' wallet).
+   */
+  private nmcStatus() {
+    const c = this.config;
+    if (!c.nmcXpub || !this.ledger) return undefined;
+    const received = this.ledger.stats().nmcReceived;
+    const onHand = Math.max(0, received - this.nmcSpent);
+    return {
+      rate: c.nmcRate, wallet: c.nmcXpub === 'node' ? 'the names\' node wallet (income pays the renewals)' : 'the operator\'s (--nmc-xpub): move it to the names\' wallet',
+      received, spent: this.nmcSpent, onHand,
+      renewalsPaidFor: Math.floor(onHand / RENEWAL_NMC),
+      tip: this.ledger.nmcTip(),
+    };
   }
 
   /** The Namecoin chain NMC payments are watched on: mainnet with a mainnet bitcoin, regtest otherwise. */
@@ -638,6 +676,7 @@ export class BitdropNode {
       tor: this.tor ? this.tor.status() : { mode: 'off', bootstrap: 0 },
       onion: this.tor?.status().onion ?? null,
       names: this.registrar?.status() ?? [],
+      ...(this.nmcStatus() ? { nmc: this.nmcStatus() } : {}),
       totals: {
         files: s.files,
         bytes: s.bytes,

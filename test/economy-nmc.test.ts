@@ -95,5 +95,15 @@ t.test('one file paid in NMC; the name is renewed from that NMC income', async (
   devnet.mineNames(1);
   await until(() => state().state === 'registered' && state().expiresIn === 30 && !state().lastError, 30_000, 'renewed');
   t.pass('the name is renewed from NMC income');
+  // the fees of the name operations are NMC spent: in the books as costs, and off the NMC on hand
+  const spent = await until(async () => {
+    const e = (await p.node.economy!.spentEntries()).filter((x) => x.coin === 'NMC');
+    return e.some((x) => /^name_update d\/example/.test(x.what)) && e;
+  }, 15_000, 'the renewal\'s fee booked');
+  t.ok(spent.every((x) => x.nmc! > 0 && x.sats === Math.floor(x.nmc! * RATE / 1e8)), 'each fee in NMC and in sats at the rate');
+  t.same(spent.map((x) => x.what.split(' ')[0]).sort(), ['name_firstupdate', 'name_new', 'name_update'], 'registration and renewal');
+  const status = await p.node.status();
+  t.match(status.nmc, { rate: RATE, received: nmcSent, spent: spent.reduce((n, x) => n + x.nmc!, 0) }, 'the console: NMC received, spent, on hand');
+  t.equal((status.nmc as { renewalsPaidFor: number }).renewalsPaidFor, Math.floor((nmcSent - spent.reduce((n, x) => n + x.nmc!, 0)) / 500_000), 'and how many renewals it pays for');
 
 });

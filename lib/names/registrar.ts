@@ -83,6 +83,8 @@ export interface RegistrarOptions {
   missingValueReason?: () => string;
   pollMs: number;
   log: (line: string) => void;
+  /** told of every paying transaction sent (the books count its fee as NMC spent) */
+  paid?: (p: { op: 'name_new' | 'name_firstupdate' | 'name_update'; name: string; txid: string }) => void;
 }
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
@@ -236,6 +238,7 @@ export class Registrar {
         const [newTxid, rand] = answer;
         // txid and rand first, in one synced write: losing rand loses the name.
         await this.save({ name, state: 'new-sent', newTxid, rand, intentHeight: tip, value, newConfirmations: 0 });
+        this.o.paid?.({ op: 'name_new', name, txid: newTxid });
         this.o.log(`names: ${name}: name_new ${newTxid} sent; name_firstupdate follows after ${FIRSTUPDATE_DEPTH} confirmations`);
         return;
       }
@@ -287,6 +290,7 @@ export class Registrar {
           throw err;
         }
         await this.save({ ...rec, state: 'firstupdate-sent', txid, value, newConfirmations: confirmations });
+        this.o.paid?.({ op: 'name_firstupdate', name, txid });
         this.o.log(`names: ${name}: name_firstupdate ${txid} sent`);
         return;
       }
@@ -358,6 +362,7 @@ export class Registrar {
           throw err;
         }
         await this.save({ ...rec, state: 'update-sent', txid, value, height: show.height, expiresIn: show.expires_in });
+        this.o.paid?.({ op: 'name_update', name, txid });
         this.o.log(`names: ${name}: name_update ${txid} sent (${value !== show.value ? 'new value' : `renewal, ${show.expires_in} of ${lifetime} blocks left`})`);
         return;
       }
