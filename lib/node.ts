@@ -428,6 +428,7 @@ export class BitdropNode {
       clock,
       log: this.log,
       nmc: this.nmcOptions(),
+      diskBytes: this.costs()?.disk,
     });
     pool = this.addressPool = await AddressPool.open({ db: this.store!.db, key, xpub: c.xpub!, target: c.addressPool, next: this.ledger.stats().nextIndex, log: this.log });
     this.gate = ledgerGate(this.ledger, c.maxUploadBytes, c.publicUrl);
@@ -447,12 +448,7 @@ export class BitdropNode {
    */
   private async startEconomy(ledger: Ledger, clock: () => number) {
     const c = this.config;
-    let costs: Costs | undefined;
-    try {
-      costs = c.costs ? readCosts(c.costs) : undefined;
-    } catch (err) {
-      throw err instanceof CostsError ? new ConfigError(err.message) : err;
-    }
+    const costs = this.costs();
     const fixed = { storagePrice: c.storagePrice, transferPrice: c.transferPrice };
     if (c.pricing === 'cost') ledger.policy.basePrices = { ...fixed };
     this.economy = await Economy.open({
@@ -476,6 +472,20 @@ export class BitdropNode {
     await this.refreshEconomyCache();
     this.nmcSpent = (await this.economy.spentEntries()).reduce((n, e) => n + (e.coin === 'NMC' ? e.nmc ?? 0 : 0), 0);
   }
+
+  /** The cost file, read once (a bad one stops the start with one line). */
+  private costs(): Costs | undefined {
+    if (this.costsRead === undefined) {
+      try {
+        this.costsRead = this.config.costs ? readCosts(this.config.costs) : null;
+      } catch (err) {
+        throw err instanceof CostsError ? new ConfigError(err.message) : err;
+      }
+    }
+    return this.costsRead ?? undefined;
+  }
+
+  private costsRead?: Costs | null;
 
   /** What /metrics shows of the books (today's row and the summary of the last 30 days). */
   private economyGauges() {

@@ -7,7 +7,7 @@ import fs from 'fs';
 import path from 'path';
 import { execFile } from 'child_process';
 import { promisify } from 'util';
-import { curl, randomFile, tmpDir } from './helpers/daemon';
+import { curl, curlStatus, randomFile, tmpDir } from './helpers/daemon';
 import { startPaidNode, until, DAY } from './helpers/paid-node';
 import { adminTokenPath } from '../lib/node';
 import { devnetPay, devnetMine } from '../lib/devnet/wallet';
@@ -20,7 +20,7 @@ t.test('cost pricing: home page, /books, /metrics and bitdrop books agree with t
   const dataDir = tmpDir('bitdrop-test-', t);
   const work = tmpDir('bitdrop-test-', t);
   const costsFile = path.join(work, 'costs.json');
-  const costs = { monthlySats: 300000, disk: '64MiB', egressSatsPerGiB: 20, margin: 0.2 };
+  const costs = { monthlySats: 300000, disk: '1MiB', egressSatsPerGiB: 20, margin: 0.2 };
   fs.writeFileSync(costsFile, JSON.stringify(costs));
   const F = storageFloor(parseCosts(costs));
   const p = await startPaidNode({ pricing: 'cost', costs: costsFile }, dataDir);
@@ -59,6 +59,11 @@ t.test('cost pricing: home page, /books, /metrics and bitdrop books agree with t
   const metrics = await curl(...admin, `${p.node.consoleUrl}/metrics`);
   t.match(metrics, new RegExp(`^bitdrop_books_revenue_sats ${credited}$`, 'm'), '/metrics: revenue');
   t.match(metrics, new RegExp(`^bitdrop_storage_price_sats ${F}$`, 'm'), '/metrics: the price in force');
+
+  // the disk of the cost file is the limit: an upload past it is refused, with one line
+  const full = await curlStatus('-H', 'Accept: text/plain', '-T', randomFile(work, 900_000, 'big.bin'), `${p.url}/`);
+  t.equal(full.status, 507, 'past the disk the operator gives it: 507');
+  t.match(full.body, /this drop box is full/);
 
   // the next day: a new price point, a bounded step from the first
   p.clock.advance(DAY);

@@ -56,6 +56,8 @@ export interface LedgerOptions {
   clock?: () => number;
   log?: (line: string) => void;
   nmc?: NmcOptions;
+  /** the disk the box may fill (the cost file's): uploads past it get 507 */
+  diskBytes?: number;
 }
 
 export interface PaymentView {
@@ -327,6 +329,10 @@ export class Ledger {
   }
 
   private checkQuota(extra: number) {
+    const disk = this.o.diskBytes;
+    if (disk !== undefined && this.o.store.stats().bytes + extra > disk) {
+      throw new UserError(507, `this drop box is full (${this.o.store.stats().bytes} of the ${disk} bytes its operator gives it); try again later`);
+    }
     if (this.unpaidBytes + extra > this.o.maxUnpaidBytes) {
       throw new UserError(503, 'too many uploads are awaiting payment right now; try again later or pay first (POST /reserve)');
     }
