@@ -5,6 +5,7 @@
 // child; the child pays back a share; a child that fails its tests is cut off.
 //
 //   npm run build && node build/bench/economy.js [--seed 28] [--svg docs/economy-year.svg]
+//   ECONOMY_COSTS='{"scarcityMultiple":2}' … overrides keys of the cost file (a sensitivity run)
 //
 // The money math is the daemon's: lib/economy's price policy and books, lib/ledger's storage and transfer
 // costs. Demand is a model, stated below; BENCHMARKS.md records the runs.
@@ -207,7 +208,7 @@ function reproduction(seed: number) {
 }
 
 function main() {
-  const costs = parseCosts({ monthlySats: 300000, disk: '100GiB', egressSatsPerGiB: 20, margin: 0.2 });
+  const costs = parseCosts({ monthlySats: 300000, disk: '100GiB', egressSatsPerGiB: 20, margin: 0.2, ...JSON.parse(process.env.ECONOMY_COSTS ?? '{}') });
   const F = storageFloor(costs);
   const fixed: Prices = { storagePrice: F, transferPrice: transferTarget(costs) };
   const demands: Demand[] = [
