@@ -11,6 +11,7 @@ import { fetchStatus, formatStatus } from '../lib/cli/status';
 import { payTarget, reportMined, reportPayment } from '../lib/cli/devnet';
 import { formatDefault } from '../lib/cli/help';
 import { whenLauncherGone } from '../lib/cli/launcher';
+import { fetchBooks } from '../lib/cli/books';
 import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
 import { addClient, listClients, removeClient } from '../lib/tor';
 import { NamecoinRpc, chooseNameResolver, redact, resolveName, resolveNameElectrum } from '../lib/names';
@@ -171,6 +172,24 @@ program
       const config = loadConfig({ flags: { dataDir: opts.dataDir } });
       const status = await fetchStatus(config.dataDir);
       process.stdout.write(opts.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status).join('\n') + '\n');
+    } catch (err) {
+      fail(err);
+    }
+  });
+
+program
+  .command('books')
+  .description('the books by day: revenue, costs, profit, utilization, prices (from the running daemon, or the data dir)')
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .option('--csv', 'CSV for an accountant: one line a day, amounts in sats')
+  .option('--json', 'print JSON')
+  .option('--days <n>', 'only the last N days')
+  .action(async (opts: { dataDir?: string; csv?: boolean; json?: boolean; days?: string }) => {
+    try {
+      const config = loadConfig({ flags: { dataDir: opts.dataDir } });
+      const days = opts.days === undefined ? undefined : Number(opts.days);
+      if (days !== undefined && (!Number.isSafeInteger(days) || days < 1)) throw new ConfigError(`--days ${opts.days}: expected a whole number ≥ 1`);
+      process.stdout.write(await fetchBooks(config.dataDir, { csv: opts.csv, json: opts.json, days, costs: typeof config.costs === 'string' ? config.costs : undefined }));
     } catch (err) {
       fail(err);
     }

@@ -44,6 +44,16 @@ export interface Config {
   transferPrice: number;
   /** a free drop box: both prices 0 (pay per use is the default) */
   free: boolean;
+  /** fixed: --storage-price and --transfer-price; cost: prices follow --costs (lib/economy) */
+  pricing: 'fixed' | 'cost';
+  /** what the box costs: a JSON file's path, or (config file) the object itself */
+  costs?: string | Record<string, unknown>;
+  /** paid in NMC too: the operator's Namecoin xpub, or "node" (addresses of the names' node wallet) */
+  nmcXpub?: string;
+  /** Electrum servers of the Namecoin chain (ElectrumX) */
+  nmcElectrum: string[];
+  /** sats per NMC, the operator's rate */
+  nmcRate?: number;
   /** milliseconds a file may stay negative before it is deleted */
   grace: number;
   /** milliseconds an unpaid upload is kept */
@@ -84,7 +94,7 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-type Kind = 'string' | 'int' | 'bytes' | 'duration' | 'bool' | 'list' | 'hostport';
+type Kind = 'string' | 'int' | 'bytes' | 'duration' | 'bool' | 'list' | 'hostport' | 'fileOrObject';
 
 interface OptionSpec {
   key: keyof Config;
@@ -114,6 +124,11 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'storagePrice', kind: 'int', describe: 'satoshis per GiB per day stored' },
   { key: 'transferPrice', kind: 'int', describe: 'satoshis per GiB downloaded' },
   { key: 'free', kind: 'bool', describe: 'run a free drop box (both prices 0)' },
+  { key: 'pricing', kind: 'string', describe: 'fixed (the prices above) or cost (prices follow --costs)', choices: ['fixed', 'cost'] },
+  { key: 'nmcXpub', kind: 'string', describe: 'accept NMC too: a Namecoin xpub for file addresses, or "node" (the names\' node wallet: NMC income pays for renewals)' },
+  { key: 'nmcElectrum', kind: 'list', describe: 'Namecoin Electrum server (ElectrumX) tcp://HOST:PORT or ssl://HOST:PORT (repeatable)' },
+  { key: 'nmcRate', kind: 'int', describe: 'sats per NMC, for files paid in NMC (no price oracle)' },
+  { key: 'costs', kind: 'fileOrObject', describe: 'JSON file of what the box costs: {"monthlySats", "disk", "egressSatsPerGiB", "margin"} (the books; cost pricing)' },
   { key: 'grace', kind: 'duration', describe: 'how long a negative balance is kept before deletion (7d, 12h …)' },
   { key: 'unpaidTtl', kind: 'duration', describe: 'how long an unpaid upload is kept' },
   { key: 'maxUnpaidBytes', kind: 'bytes', describe: 'total bytes of uploads awaiting payment' },
@@ -161,10 +176,12 @@ export function defaults(): Config {
     logFormat: 'text',
     network: 'regtest',
     electrum: [],
+    nmcElectrum: [],
     confirmations: 1,
     storagePrice: DEFAULT_STORAGE_PRICE,
     transferPrice: DEFAULT_TRANSFER_PRICE,
     free: false,
+    pricing: 'fixed',
     grace: 7 * 86400_000,
     unpaidTtl: 86400_000,
     maxUnpaidBytes: 10 * GiB,
@@ -246,6 +263,8 @@ function convert(spec: OptionSpec, raw: unknown, source: string): unknown {
         return String(raw).split(',').map((s) => s.trim()).filter(Boolean);
       case 'hostport':
         return parseHostPort(String(raw));
+      case 'fileOrObject':
+        return raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : String(raw);
     }
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(`${where}: ${err.message}`);
@@ -337,6 +356,13 @@ function validate(c: Config): void {
   if (!isLoopback(c.console.host)) {
     throw new ConfigError(`--console ${c.console.host}:${c.console.port} is not a loopback address: the console is for the operator on this machine only`);
   }
+  if (c.nmcXpub && !c.nmcRate) throw new ConfigError('--nmc-xpub needs --nmc-rate (sats per NMC): bitdrop uses no price oracle');
+  if (c.nmcXpub === 'node' && c.name.length === 0) throw new ConfigError('--nmc-xpub node pays NMC into the names\' node wallet: give --name (and --namecoin-rpc)');
+  for (const url of c.nmcElectrum) {
+    if (!/^(tcp|ssl):\/\/([^:/#\[\]]+|\[[^\]]+\]):\d+(#sha256=[0-9A-Fa-f:]+)?$/.test(url)) throw new ConfigError(`--nmc-electrum ${url}: expected tcp://HOST:PORT or ssl://HOST:PORT[#sha256=FINGERPRINT]`);
+  }
+  if (c.pricing === 'cost' && !c.costs) throw new ConfigError('--pricing cost needs --costs FILE (what the box costs: monthlySats, disk, egressSatsPerGiB, margin)');
+  if (c.pricing === 'cost' && c.free) throw new ConfigError('--pricing cost and --free contradict each other: a free drop box has no prices');
   if (c.maxUploadBytes < 1) throw new ConfigError('maxUploadBytes must be at least 1');
   if (c.tor === 'attach' && !c.torControl) throw new ConfigError('--tor attach needs --tor-control HOST:PORT or unix:PATH');
   for (const url of c.electrum) {

@@ -22,11 +22,14 @@ import { EventLog } from './events';
 import type { PaymentGate } from './http/gate';
 import { Ledger } from './ledger';
 import { ledgerGate } from './http/ledger-gate';
-import { AddressPool, Watcher, parseXpub, type ParsedXpub } from './payments';
+import { AddressPool, Watcher, parseXpub, deriveFileAddress, addressScriptHash, networkOf, isMainnet, type ParsedXpub } from './payments';
+import type { NmcOptions } from './ledger';
 import { Devnet } from './devnet';
 import { HeaderChain } from './chain';
 import { TorService } from './tor';
 import { buildValue, NameValueError, NamecoinRpc, readExtraValue, redact, Registrar } from './names';
+import { Economy, CostsError, readCosts, describePolicy, type Costs } from './economy';
+import { booksRoute } from './http/books';
 import pkg from '../package.json';
 
 export const VERSION: string = pkg.version;
@@ -77,6 +80,10 @@ const LEASED_VOLUME_FENCE_MS = 5000;
 /** With a leader lease, the start-up sweep leaves payloads younger than this (an upload of another term may hold them). */
 const LEASED_ORPHAN_AGE_MS = 10 * 60_000;
 
+/** What one name_update is counted to cost for the console's renewal count: its fee, at most ~0.005 NMC
+ * (Namecoin's 0.001 NMC/kvB on a few hundred bytes, with room for busier blocks). */
+const RENEWAL_NMC = 500_000;
+
 
 export class BitdropNode {
   store?: Store;
@@ -91,7 +98,13 @@ export class BitdropNode {
   addressPool?: AddressPool;
   watcher?: Watcher;
   chain?: HeaderChain;
+  /** paid in NMC too (--nmc-xpub): the Namecoin chain's watcher, with the same proof checks */
+  nmcWatcher?: Watcher;
+  nmcChain?: HeaderChain;
+  private nmcRpcClient?: NamecoinRpc;
   registrar?: Registrar;
+  /** costs, prices that follow them, the books (lib/economy); with payments on */
+  economy?: Economy;
   metrics?: Metrics;
   private namesVia = '';
   private nameExtra: Record<string, unknown> = {};
@@ -147,6 +160,7 @@ export class BitdropNode {
       electrum: () => this.watcher?.status(),
       tor: () => this.tor?.status(),
       names: () => this.registrar?.status() ?? [],
+      economy: () => this.economyGauges(),
     });
     const app = createApp({
       config: c,
@@ -156,6 +170,11 @@ export class BitdropNode {
       served: (bytes) => { this.bytesServed += bytes; },
       onion: () => this.tor?.onionUrl(),
       simulated: this.simulated,
+      pricing: () => this.economy && {
+        mode: this.economy.mode,
+        policy: this.economy.costs && this.economy.mode === 'cost' ? describePolicy(this.economy.costs) : undefined,
+        history: this.economy.priceHistory(),
+      },
       log: this.log,
       debug: this.debug,
     });
@@ -278,7 +297,7 @@ export class BitdropNode {
         ctx.type = metrics.contentType;
         ctx.body = await metrics.text();
         return true;
-      }],
+      }, booksRoute(() => this.economy)],
     });
     const listen = (port: number) => new Promise<void>((resolve, reject) => {
       const server = createConsoleServer(app);
@@ -356,6 +375,7 @@ export class BitdropNode {
       // A poll is one getblockcount; the names are looked at when the tip moves or an operation is in flight.
       pollMs: c.namecoinPoll ?? (isLoopback(new URL(url).hostname) ? 200 : 10_000),
       log: this.log,
+      paid: (p) => { this.bookNameFee(rpc, p).catch((err) => this.log(`books: the fee of ${p.op} ${p.txid}: ${(err as Error).message}`)); },
     });
     await this.registrar.start();
   }
@@ -401,6 +421,7 @@ export class BitdropNode {
     });
     ledger.attach(this.watcher);
     await this.watcher.start();
+    if (c.nmcXpub) await this.startNmcWatcher();
   }
 
   /**
@@ -438,14 +459,188 @@ export class BitdropNode {
       uriScheme: c.network.startsWith('namecoin') ? 'namecoin' : 'bitcoin',
       clock,
       log: this.log,
+      nmc: this.nmcOptions(),
+      diskBytes: this.costs()?.disk,
     });
     pool = this.addressPool = await AddressPool.open({ db: this.store!.db, key, xpub: c.xpub!, target: c.addressPool, next: this.ledger.stats().nextIndex, log: this.log });
     this.gate = ledgerGate(this.ledger, c.maxUploadBytes, c.publicUrl);
     const ledger = this.ledger;
+    await this.startEconomy(ledger, clock);
     this.sweepTimer = setInterval(() => {
       if (!ledger.sweepRunning) ledger.sweep().catch((err) => this.log(`error: expiry sweep: ${err}`));
+      this.economy?.tick().then(() => this.refreshEconomyCache()).catch((err) => this.log(`error: books: ${err}`));
     }, this.opts.sweepEveryMs ?? 60_000);
     this.sweepTimer.unref();
+  }
+
+  /**
+   * The books, and with --pricing cost the prices: the ledger keeps the config's fixed prices for accounts
+   * activated before (Policy.basePrices), and quotes the day's prices (node mirrors them into the config,
+   * which the pages quote from).
+   */
+  private async startEconomy(ledger: Ledger, clock: () => number) {
+    const c = this.config;
+    const costs = this.costs();
+    const fixed = { storagePrice: c.storagePrice, transferPrice: c.transferPrice };
+    if (c.pricing === 'cost') ledger.policy.basePrices = { ...fixed };
+    this.economy = await Economy.open({
+      db: this.store!.db,
+      mode: c.pricing,
+      costs,
+      fixed,
+      clock,
+      log: this.log,
+      snapshot: () => {
+        const l = ledger.stats();
+        return { creditsBtc: l.creditsEarned - l.creditsNmc, creditsNmc: l.creditsNmc, bytesSent: l.bytesSent, storedBytes: this.store!.stats().bytes };
+      },
+      onPrices: (p) => {
+        ledger.setPrices(p);
+        c.storagePrice = p.storagePrice;
+        c.transferPrice = p.transferPrice;
+      },
+    });
+    await this.economy.tick();
+    await this.refreshEconomyCache();
+    this.nmcSpent = (await this.economy.spentEntries()).reduce((n, e) => n + (e.coin === 'NMC' ? e.nmc ?? 0 : 0), 0);
+  }
+
+  /** The cost file, read once (a bad one stops the start with one line). */
+  private costs(): Costs | undefined {
+    if (this.costsRead === undefined) {
+      try {
+        this.costsRead = this.config.costs ? readCosts(this.config.costs) : null;
+      } catch (err) {
+        throw err instanceof CostsError ? new ConfigError(err.message) : err;
+      }
+    }
+    return this.costsRead ?? undefined;
+  }
+
+  private costsRead?: Costs | null;
+
+  /** What /metrics shows of the books (today's row and the summary of the last 30 days). */
+  private economyGauges() {
+    return this.economyCache;
+  }
+
+  private economyCache?: { revenueSats: number; costsSats: number; profitSats: number; cashSats: number; runwayDays: number | null; utilization: number; storagePrice: number; transferPrice: number };
+
+  /** Refreshes economyCache (metrics gauges are read synchronously). */
+  private async refreshEconomyCache() {
+    if (!this.economy) return;
+    const s = await this.economy.summary();
+    const p = this.economy.prices();
+    this.economyCache = { revenueSats: s.revenue, costsSats: s.costs, profitSats: s.profit, cashSats: s.cash, runwayDays: s.runwayDays, utilization: s.utilization, ...p };
+  }
+
+  /**
+   * A name operation's fee, as the wallet reports it, is NMC the box spent: booked as a cost (at --nmc-rate;
+   * 0 sats without one) and taken off the NMC on hand. The 0.01 NMC a name locks stays the wallet's.
+   */
+  private async bookNameFee(rpc: NamecoinRpc, p: { op: string; name: string; txid: string }) {
+    const tx = await rpc.call<{ fee?: number }>('gettransaction', [p.txid]);
+    const nmc = Math.round(Math.abs(tx.fee ?? 0) * 1e8);
+    this.nmcSpent += nmc;
+    const sats = this.config.nmcRate ? Number((BigInt(nmc) * BigInt(this.config.nmcRate)) / 100_000_000n) : 0;
+    await this.economy?.spend({ coin: 'NMC', nmc, sats, what: `${p.op} ${p.name} ${p.txid} (fee)` });
+  }
+
+  /** NMC base units spent on names since the books began (read back from the spent entries at start) */
+  private nmcSpent = 0;
+
+  /**
+   * What the console says of NMC: received for files, spent on names, on hand, and how many renewals that
+   * pays for (a renewal costs its fee; with --nmc-xpub node the NMC is already in the names' wallet).
+   */
+  private nmcStatus() {
+    const c = this.config;
+    if (!c.nmcXpub || !this.ledger) return undefined;
+    const received = this.ledger.stats().nmcReceived;
+    const onHand = Math.max(0, received - this.nmcSpent);
+    return {
+      rate: c.nmcRate, wallet: c.nmcXpub === 'node' ? 'the names\' node wallet (income pays the renewals)' : 'the operator\'s (--nmc-xpub): move it to the names\' wallet',
+      received, spent: this.nmcSpent, onHand,
+      renewalsPaidFor: Math.floor(onHand / RENEWAL_NMC),
+      tip: this.ledger.nmcTip(),
+    };
+  }
+
+  /** The Namecoin chain NMC payments are watched on: mainnet with a mainnet bitcoin, regtest otherwise. */
+  private get nmcNetwork() {
+    return isMainnet(this.config.network) ? 'namecoin' as const : 'namecoin-regtest' as const;
+  }
+
+  /**
+   * Paid in NMC too: a file's Namecoin address from the operator's xpub (watch-only, like bitcoin), or with
+   * `--nmc-xpub node` a new address of the names' node wallet — NMC paid for files then lands in the wallet
+   * that pays for the names' renewals (the operator allows the top-up by choosing it).
+   */
+  private nmcOptions(): NmcOptions | undefined {
+    const c = this.config;
+    if (!c.nmcXpub) return undefined;
+    const net = networkOf(this.nmcNetwork);
+    let allocate: NmcOptions['allocate'];
+    if (c.nmcXpub === 'node') {
+      allocate = async () => {
+        const address = await (await this.namecoinRpc()).call<string>('getnewaddress', ['', 'bech32']);
+        return { address, scriptHash: addressScriptHash(address, net) };
+      };
+    } else {
+      let key: ParsedXpub;
+      try {
+        key = parseXpub(c.nmcXpub, this.nmcNetwork);
+      } catch (err) {
+        throw new ConfigError(`--nmc-xpub: ${(err as Error).message}`);
+      }
+      allocate = async (i) => {
+        const f = deriveFileAddress(key, i);
+        return { address: f.address, scriptHash: f.scriptHash };
+      };
+    }
+    return { rate: c.nmcRate!, confirmations: c.confirmations, allocate };
+  }
+
+  /** The names' Namecoin node: --namecoin-rpc, or the embedded devnet's. */
+  private async namecoinRpc(): Promise<NamecoinRpc> {
+    if (this.nmcRpcClient) return this.nmcRpcClient;
+    const c = this.config;
+    let url = c.namecoinRpc;
+    if (!url) {
+      this.devnet ??= await Devnet.open({ dir: path.join(c.dataDir, 'devnet') });
+      url = this.devnet.namecoinRpcUrl;
+    }
+    this.nmcRpcClient = new NamecoinRpc({ url, cookieFile: c.namecoinCookie, socks: this.tor?.status().socks, clearnet: c.clearnet });
+    return this.nmcRpcClient;
+  }
+
+  /** The Namecoin watcher: same budget, same header-chain proof checks as bitcoin's. */
+  private async startNmcWatcher() {
+    const c = this.config;
+    const ledger = this.ledger!;
+    let servers = c.nmcElectrum;
+    if (servers.length === 0 && this.simulated) servers = [this.devnet!.namecoinElectrumUrl];
+    if (servers.length === 0) throw new ConfigError('--nmc-xpub is set but --nmc-electrum is not: give a Namecoin Electrum server (ElectrumX) tcp://HOST:PORT or ssl://HOST:PORT');
+    this.nmcChain = HeaderChain.open({ network: this.nmcNetwork, dir: path.join(c.dataDir, 'chain', this.nmcNetwork), log: this.log });
+    this.nmcWatcher = new Watcher({
+      servers,
+      chain: this.nmcChain,
+      budget: c.watchBudget,
+      ...(this.opts.coldSweepPeriodMs ? { sweepPeriodMs: this.opts.coldSweepPeriodMs } : {}),
+      ...(this.opts.maxSweepRate ? { maxSweepRate: this.opts.maxSweepRate } : {}),
+      socks: this.tor?.status().socks,
+      clearnet: c.clearnet,
+      log: (line) => this.log(`nmc ${line}`),
+      coldSource: (after, limit) => ledger.nmcScriptHashes(after, limit),
+    });
+    this.nmcWatcher.on('tip', (tip: { height: number }) => {
+      ledger.onNmcTip(tip.height).catch((err) => this.log(`error: ledger nmc tip: ${err}`));
+    });
+    this.nmcWatcher.on('payments', (sh: string, payments) => {
+      ledger.onNmcPayments(sh, payments).catch((err) => this.log(`error: ledger nmc payments: ${err}`));
+    });
+    ledger.attachNmc(this.nmcWatcher);
+    await this.nmcWatcher.start();
   }
 
   private writeRuntime(onion?: string) {
@@ -481,7 +676,8 @@ export class BitdropNode {
     if (!paymentsEnabled(c)) {
       this.log('prices    none: a free drop box (--free); downloads cost nothing');
     } else {
-      this.log(`prices    ${c.storagePrice} sats per GiB per day stored, ${c.transferPrice} sats per GiB sent (pay per use)`);
+      this.log(`prices    ${c.storagePrice} sats per GiB per day stored, ${c.transferPrice} sats per GiB sent (pay per use${c.pricing === 'cost' ? ', cost pricing: they follow --costs' : ''})`);
+      if (c.pricing === 'cost' && this.economy?.costs) this.log(`          ${describePolicy(this.economy.costs)}`);
       if (this.simulated) {
         this.log(`payments  SIMULATED on an embedded regtest devnet (${this.devnet!.electrumUrl}): nothing real moves, no real coins are asked for or paid`);
         this.log(`          pay a file: ${commandName()} devnet pay <file URL> <sats> --data-dir ${c.dataDir}; then: ${commandName()} devnet mine --data-dir ${c.dataDir}`);
@@ -515,6 +711,8 @@ export class BitdropNode {
             network: this.config.network,
             storagePrice: this.config.storagePrice,
             transferPrice: this.config.transferPrice,
+            pricing: this.config.pricing,
+            ...(this.economy ? { books: await this.economy.summary(30) } : {}),
             ...this.ledger.stats(),
             addressPool: this.addressPool?.status(),
             electrum: this.watcher?.status(),
@@ -524,6 +722,7 @@ export class BitdropNode {
       onion: this.tor?.status().onion ?? null,
       ...(this.leadership ? { lease: { prefix: this.config.etcdPrefix, term: this.leadership.term, leading: this.leadership.leading() } } : {}),
       names: this.registrar?.status() ?? [],
+      ...(this.nmcStatus() ? { nmc: this.nmcStatus() } : {}),
       totals: {
         files: s.files,
         bytes: s.bytes,
@@ -547,6 +746,8 @@ export class BitdropNode {
       await this.addressPool?.stop();
       await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));
       await this.watcher?.stop();
+      await this.nmcWatcher?.stop();
+      this.nmcChain?.close();
       if (this.consoleServer) {
         this.consoleServer.close();
         this.consoleServer.closeAllConnections();

@@ -19,6 +19,8 @@ export interface AppDeps {
   observe?: HttpObserver;
   /** payments are simulated (the embedded devnet): every page says so */
   simulated?: boolean;
+  /** cost pricing (lib/economy): the policy and the price history the home page shows */
+  pricing?: () => { mode: string; policy?: string; history: ReadonlyArray<{ day: number; storagePrice: number; transferPrice: number }> } | undefined;
   /** what is routine on the internet (clients gone mid-request, malformed requests): one line each */
   debug?: (line: string) => void;
 }

@@ -34,7 +34,11 @@ export function ledgerGate(ledger: Ledger, maxUploadBytes: number, publicUrl?: s
     },
     async describe(m: FileManifest) {
       const a = await accountOf(m);
-      return a ? ledger.view(a) : {};
+      if (!a) return {};
+      // Paid in NMC too: the Namecoin address is assigned on first view; a node that does not answer only
+      // leaves it off the page.
+      const nmc = await ledger.nmcView(a.id).catch(() => undefined);
+      return { ...ledger.view(a), ...(nmc ? { nmc } : {}) };
     },
     openDownload: (m, bytes, probe) => ledger.openDownload(accountId(m), bytes, probe),
     deleteOps: (m) => ledger.deleteOps(m),

@@ -119,7 +119,20 @@ export async function paymentPanel(v: Record<string, unknown>, heading: string, 
       ${next}
       <p class="muted">Or scan the code, or copy the <code>${scheme}:</code> link: <code id="bip21">${uri}</code></p>
       ${buys ? html`<p class="muted">${buys.detail}</p>` : html`<p class="muted">Anyone may pay this address to keep ${what} online longer; payments add to the balance.</p>`}
+      ${nmcPanel(v.nmc)}
     </div></div></section>`;
+}
+
+/** Paid in NMC too: the file's Namecoin address and the amount at the operator's rate. */
+function nmcPanel(n: unknown): Html | string {
+  if (!n || typeof n !== 'object') return '';
+  const v = n as { address?: string; amountDue?: number; paymentUri?: string; rate?: number };
+  const nmc = (base: number) => `${(base / 1e8).toFixed(8).replace(/0+$/, '').replace(/\.$/, '')} NMC`;
+  return html`<h3>Or pay in namecoin</h3>
+      ${v.amountDue ? html`<p>Send <strong>${nmc(v.amountDue)}</strong> to</p>` : html`<p>Send any amount to</p>`}
+      <p class="mono" id="nmc-address">${v.address ?? ''}</p>
+      <p><a class="button" href="${v.paymentUri ?? ''}">Open in a Namecoin wallet</a></p>
+      <p class="muted">At this box's rate of ${String(v.rate ?? '')} sats per NMC; NMC pays for its .bit names.</p>`;
 }
 
 function stateBadge(state: string): Html {
@@ -183,6 +196,8 @@ export interface HomeFacts {
   base: string;
   onion?: string;
   config: Config;
+  /** cost pricing: how prices are set, and their history as an SVG chart (lib/http/pricing-view.ts) */
+  pricing?: Html;
 }
 
 export function homePage(f: HomeFacts): string {
@@ -199,7 +214,7 @@ export function homePage(f: HomeFacts): string {
         <li>1 GiB kept 30 days and downloaded 10 times costs <strong>${sats(example)}</strong>.</li>
         <li>A file can be downloaded once it is paid for a day plus one download; the smallest payment is ${sats(DUST_SATS)}. ${whatItBuys(DUST_SATS, 10 * 1024 * 1024, p, 'a 10 MiB file').lead}</li>
         <li>Unpaid uploads are deleted after ${humanDuration(c.unpaidTtl)}. Anyone can pay any file to keep it online.</li>
-      </ul>`;
+      </ul>${f.pricing ?? ''}`;
   return page('Drop a file', html`<h1>Drop a file, get a link</h1>
     <p>bitdrop keeps the files you give it and hands you a link to share. Each upload gets its own payment address.</p>
     ${prices}

@@ -7,7 +7,7 @@ import { UserError } from '../errors';
 import { layout, PREFIX } from '../store/layout';
 import { Mutex } from '../store/mutex';
 import { count, newId, ID_PATTERN, type BatchOp, type Db, type FileManifest, type Store } from '../store';
-import { Account, CountedState, Evaluation, Payment, Policy, activate, canSend, evaluate, isConfirmed } from './account';
+import { Account, CountedState, Evaluation, Payment, Policy, activate, canSend, evaluate, isConfirmed, paymentsOf } from './account';
 import { formatCoins, payable } from './pricing';
 
 export type { Account, Evaluation, Payment, Policy, FileState, CountedState } from './account';
@@ -27,6 +27,24 @@ export interface WatchControl {
   checkNow?(scriptHash: string): Promise<void>;
 }
 
+/** Paid in NMC too: the rate, and where a file's Namecoin address comes from. */
+export interface NmcOptions {
+  /** sats per NMC (the operator's; bitdrop uses no price oracle) */
+  rate: number;
+  confirmations: number;
+  /** a Namecoin address for the account with this derivation index (an xpub's, or the node wallet's) */
+  allocate(index: number): Promise<{ address: string; scriptHash: string }>;
+}
+
+export interface NmcView {
+  address: string;
+  /** what is due now, in NMC base units (1e-8 NMC) at the rate */
+  amountDue: number;
+  paymentUri: string;
+  /** sats per NMC */
+  rate: number;
+}
+
 export interface LedgerOptions {
   db: Db;
   store: Store;
@@ -37,6 +55,9 @@ export interface LedgerOptions {
   uriScheme: string;
   clock?: () => number;
   log?: (line: string) => void;
+  nmc?: NmcOptions;
+  /** the disk the box may fill (the cost file's): uploads past it get 507 */
+  diskBytes?: number;
 }
 
 export interface PaymentView {
@@ -80,6 +101,8 @@ export class Ledger {
   /** accounts of deletions in progress, for forgetId after the commit */
   private readonly forgotten = new Map<string, Account>();
   private watch: WatchControl = { watchHot() {}, unwatch() {} };
+  private nmcWatch: WatchControl = { watchHot() {}, unwatch() {} };
+  private nmcTipHeight = 0;
   private readonly sweepLock = new Mutex();
   private sweepsRunning = 0;
   private stopped = false;
@@ -97,6 +120,8 @@ export class Ledger {
     l.nextIndex = n ? n.readUInt32BE(0) : 0;
     const tip = await o.db.get(layout.singleton('tip'));
     l.tipHeight = tip ? JSON.parse(tip.toString()).height : 0;
+    const nmcTip = await o.db.get(layout.singleton('nmcTip'));
+    l.nmcTipHeight = nmcTip ? JSON.parse(nmcTip.toString()).height : 0;
     await l.settleCrashedDownloads();
     if (o.store.counters().accounts === undefined) await l.countOnce();
     l.unpaidBytes = o.store.counters().unpaidBytes ?? 0;
@@ -179,7 +204,22 @@ export class Ledger {
     return {
       nextIndex: this.nextIndex, tip: this.tipHeight, unpaidBytes: this.unpaidBytes, downloadsInFlight: this.inFlight.size,
       accounts: c.accounts ?? 0, byState, creditsEarned: c.creditsEarned ?? 0,
+      /** of creditsEarned, what was paid in NMC (sats at the rate), and the NMC base units received */
+      creditsNmc: c.creditsNmc ?? 0, nmcReceived: c.nmcReceived ?? 0,
+      /** bytes charged to files for downloads (refunds of what did not leave taken off) */
+      bytesSent: c.bytesSent ?? 0,
     };
+  }
+
+  /**
+   * New prices (cost pricing, lib/economy). Quotes and activations use them at once; an active account
+   * moves to them only when its next credits arrive, keeping the time it already paid for (account.ts,
+   * rebase). Accounts activated before any lock keep `basePrices`.
+   */
+  setPrices(p: { storagePrice: number; transferPrice: number }) {
+    this.policy.basePrices ??= { storagePrice: this.policy.storagePrice, transferPrice: this.policy.transferPrice };
+    this.policy.storagePrice = p.storagePrice;
+    this.policy.transferPrice = p.transferPrice;
   }
 
   /** Files and bytes by state, credits confirmed on live accounts, bytes charged: the console's totals. */
@@ -273,6 +313,13 @@ export class Ledger {
     // Credits earned only follow confirmations (and reorgs); a deleted file keeps what it paid counted.
     ops.push(count('creditsEarned', e.credits - (before?.creditsCounted ?? 0)));
     after.creditsCounted = e.credits;
+    if (after.nmc || before?.nmcCounted) {
+      const now = this.nmcConfirmed(after);
+      const was = before?.nmcCounted ?? { sats: 0, nmc: 0 };
+      if (now.sats !== was.sats) ops.push(count('creditsNmc', now.sats - was.sats));
+      if (now.nmc !== was.nmc) ops.push(count('nmcReceived', now.nmc - was.nmc));
+      after.nmcCounted = now;
+    }
     ops.push({ type: 'put', key: layout.account(after.id), value: json(after) });
     return ops;
   }
@@ -282,6 +329,10 @@ export class Ledger {
   }
 
   private checkQuota(extra: number) {
+    const disk = this.o.diskBytes;
+    if (disk !== undefined && this.o.store.stats().bytes + extra > disk) {
+      throw new UserError(507, `this drop box is full (${this.o.store.stats().bytes} of the ${disk} bytes its operator gives it); try again later`);
+    }
     if (this.unpaidBytes + extra > this.o.maxUnpaidBytes) {
       throw new UserError(503, 'too many uploads are awaiting payment right now; try again later or pay first (POST /reserve)');
     }
@@ -365,6 +416,7 @@ export class Ledger {
       { type: 'del', key: layout.account(a.id) },
       { type: 'del', key: layout.scriptHash(Buffer.from(a.scriptHash, 'hex')) },
       { type: 'del', key: layout.maturing(a.id) },
+      ...(a.nmc ? [{ type: 'del' as const, key: layout.nmcScriptHash(Buffer.from(a.nmc.scriptHash, 'hex')) }] : []),
       ...(a.reviewAt !== undefined ? [{ type: 'del' as const, key: layout.expiry(a.reviewAt, a.id) }] : []),
       count('accounts', -1),
       ...(a.counted ? [count(`files.${a.counted}`, -1), count(`bytes.${a.counted}`, -sizeOf(a))] : []),
@@ -388,6 +440,7 @@ export class Ledger {
     this.trackUnpaid(a, undefined);
     this.inFlight.delete(a.id);
     this.watch.unwatch(a.scriptHash);
+    if (a.nmc) this.nmcWatch.unwatch(a.nmc.scriptHash);
   }
 
   // ---- downloads ----------------------------------------------------------------------------------
@@ -413,7 +466,7 @@ export class Ledger {
       const amount = Buffer.alloc(8);
       amount.writeBigUInt64BE(BigInt(bytes));
       const after = { ...a, sentBytes: a.sentBytes + bytes };
-      const durable = this.o.store.write([...this.saveOps(a, after), { type: 'put', key, value: amount }]);
+      const durable = this.o.store.write([...this.saveOps(a, after), { type: 'put', key, value: amount }, count('bytesSent', bytes)]);
       durable.catch(() => {}); // awaited below, outside the lock
       this.inFlight.set(id, (this.inFlight.get(id) ?? 0) + 1);
       let settled = false;
@@ -467,6 +520,7 @@ export class Ledger {
       const refund = debited - Math.max(0, Math.min(sent, debited));
       const before = await this.account(id);
       if (before && refund > 0) ops.push(...this.saveOps(before, { ...before, sentBytes: Math.max(0, before.sentBytes - refund) }));
+      if (refund > 0) ops.push(count('bytesSent', -refund));
       // Not synced: if this write is lost in a crash, the download stays charged in full (never free).
       // Queued under the lock, waited for outside it: downloads ending together share one write.
       const written = this.o.store.write(ops, { sync: false });
@@ -526,12 +580,101 @@ export class Ledger {
   private async apply(id: string, change: (a: Account) => Account): Promise<void> {
     const before = await this.account(id);
     if (!before) return;
-    const after = activate(change(before), this.tipHeight, this.clock(), this.policy);
+    const after = activate(this.withNmcCredits(change(before)), this.tipHeight, this.clock(), this.policy);
     if (after.activatedAt !== undefined && before.activatedAt === undefined) {
       this.log(`file ${id} is paid and active (${after.payments.length} payment${after.payments.length > 1 ? 's' : ''})`);
     }
     this.trackUnpaid(before, after);
     await this.o.store.write(this.saveOps(before, after));
+  }
+
+  // ---- paid in NMC --------------------------------------------------------------------------------
+
+  /** The Namecoin watcher's control (hot addresses, unwatch on deletion). */
+  attachNmc(w: WatchControl) {
+    this.nmcWatch = w;
+  }
+
+  nmcTip() {
+    return this.nmcTipHeight;
+  }
+
+  /** The NMC payments as sats at the rate, each confirmed or not on the Namecoin chain. */
+  private withNmcCredits(a: Account): Account {
+    const n = this.o.nmc;
+    if (!a.nmc || !n) return a;
+    const nmcCredits = a.nmc.payments.map((p) => ({
+      txid: `nmc:${p.txid}`,
+      height: p.height,
+      sats: nmcToSats(p.sats, n.rate),
+      confirmed: isConfirmed(p, this.nmcTipHeight, n.confirmations),
+    }));
+    return { ...a, nmcCredits };
+  }
+
+  private nmcConfirmed(a: Account): { sats: number; nmc: number } {
+    let sats = 0;
+    let nmc = 0;
+    (a.nmc?.payments ?? []).forEach((p, i) => {
+      const c = a.nmcCredits?.[i];
+      if (c?.confirmed) { sats += c.sats; nmc += p.sats; }
+    });
+    return { sats, nmc };
+  }
+
+  /**
+   * The file's Namecoin address, assigned the first time it is asked for (a page shown, not every upload:
+   * an address from the node wallet is an RPC). Undefined when NMC is off or the account is gone.
+   */
+  async nmcView(id: string): Promise<NmcView | undefined> {
+    const n = this.o.nmc;
+    if (!n) return undefined;
+    let a = await this.account(id);
+    if (!a) return undefined;
+    if (!a.nmc) {
+      const got = await n.allocate(a.index);
+      a = await this.lock.run(async () => {
+        const before = await this.account(id);
+        if (!before || before.nmc) return before;
+        const after: Account = { ...before, nmc: { address: got.address, scriptHash: got.scriptHash, payments: [] } };
+        await this.o.store.write([
+          { type: 'put', key: layout.nmcScriptHash(Buffer.from(got.scriptHash, 'hex')), value: Buffer.from(id, 'ascii') },
+          ...this.saveOps(before, after),
+        ]);
+        return after;
+      });
+      if (!a?.nmc) return undefined;
+    }
+    this.nmcWatch.watchHot(a.nmc!.scriptHash);
+    const due = this.evaluate(a).amountDue;
+    const amount = due > 0 ? satsToNmc(due, n.rate) : 0;
+    return { address: a.nmc!.address, amountDue: amount, rate: n.rate, paymentUri: `namecoin:${a.nmc!.address}${amount > 0 ? `?amount=${formatCoins(amount)}` : ''}` };
+  }
+
+  /** The full current payment list of one Namecoin address (NMC base units, Namecoin heights). */
+  onNmcPayments(scriptHash: string, payments: Payment[]): Promise<void> {
+    return this.lock.run(async () => {
+      const idBuf = await this.o.db.get(layout.nmcScriptHash(Buffer.from(scriptHash, 'hex')));
+      if (idBuf) await this.apply(idBuf.toString('ascii'), (a) => (a.nmc ? { ...a, nmc: { ...a.nmc, payments } } : a));
+    });
+  }
+
+  async onNmcTip(height: number) {
+    if (height === this.nmcTipHeight) return;
+    this.nmcTipHeight = height;
+    await this.o.db.put(layout.singleton('nmcTip'), json({ height }));
+    const maturing: string[] = [];
+    for await (const key of this.o.db.keys(layout.range(PREFIX.maturing))) maturing.push(layout.body(key).toString('ascii'));
+    for (const id of maturing) await this.refresh(id, (a) => a);
+  }
+
+  /** Namecoin scripthashes of every account paid in NMC, in key order, for that watcher's slow sweep. */
+  async nmcScriptHashes(after: string | undefined, limit: number): Promise<string[]> {
+    const range = layout.range(PREFIX.nmcScriptHash);
+    const opts = after ? { gt: layout.nmcScriptHash(Buffer.from(after, 'hex')), lt: range.lt, limit } : { ...range, limit };
+    const out: string[] = [];
+    for await (const key of this.o.db.keys(opts)) out.push(Buffer.from(layout.body(key)).toString('hex'));
+    return out;
   }
 
   // ---- expiry -------------------------------------------------------------------------------------
@@ -613,6 +756,12 @@ export class Ledger {
   }
 }
 
+const COIN = 100_000_000n;
+/** NMC base units → sats at `rate` sats per NMC, rounded down (the payer is never credited more than sent) */
+export const nmcToSats = (nmc: number, rate: number) => Number((BigInt(Math.max(0, Math.floor(nmc))) * BigInt(rate)) / COIN);
+/** sats → NMC base units at `rate`, rounded up (what is asked always covers the sats due) */
+export const satsToNmc = (sats: number, rate: number) => Number((BigInt(Math.max(0, Math.floor(sats))) * COIN + BigInt(rate) - 1n) / BigInt(rate));
+
 const sizeOf = (a: Account) => a.reservedSize ?? a.size;
 const unpaid = (a?: Account) => (a && a.activatedAt === undefined ? sizeOf(a) : 0);
 
@@ -623,7 +772,7 @@ function countedState(a: Account, e: Evaluation): CountedState {
 
 /** In the maturing index while any payment lacks the confirmations the policy asks for. */
 function maturingOp(a: Account, tip: number, confirmations: number): BatchOp {
-  return a.payments.some((p) => !isConfirmed(p, tip, confirmations))
+  return paymentsOf(a).some((p) => !isConfirmed(p, tip, confirmations))
     ? { type: 'put', key: layout.maturing(a.id), value: Buffer.alloc(0) }
     : { type: 'del', key: layout.maturing(a.id) };
 }

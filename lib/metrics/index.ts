@@ -15,6 +15,8 @@ export interface MetricsSources {
   tor?: () => { mode: string; bootstrap: number; onion?: string } | undefined;
   /** each configured .bit name's state (the names subsystem's) */
   names?: () => Array<{ name: string; state: string }>;
+  /** the books (lib/economy): totals since the first day, and the prices in force */
+  economy?: () => { revenueSats: number; costsSats: number; profitSats: number; cashSats: number; runwayDays: number | null; utilization: number; storagePrice: number; transferPrice: number } | undefined;
 }
 
 /** What the HTTP app reports of each answer (lib/http adapts koa to this). */
@@ -57,6 +59,19 @@ export class Metrics implements HttpObserver {
       for (const [state, v] of Object.entries(src.ledger?.()?.byState ?? {})) g.set({ state }, v.bytes);
     });
     gauge('bitdrop_unpaid_bytes', 'bytes of uploads and reservations awaiting payment', [], (g) => g.set(src.ledger?.()?.unpaidBytes ?? 0));
+    const books = (g: client.Gauge<string>, f: (e: NonNullable<ReturnType<NonNullable<MetricsSources['economy']>>>) => number | null) => {
+      const e = src.economy?.();
+      const v = e ? f(e) : null;
+      if (v !== null) g.set(v);
+    };
+    gauge('bitdrop_books_revenue_sats', 'revenue booked (confirmed credits), all days, sats', [], (g) => books(g, (e) => e.revenueSats));
+    gauge('bitdrop_books_costs_sats', 'costs booked (cost file, fees, NMC, spent), all days, sats', [], (g) => books(g, (e) => e.costsSats));
+    gauge('bitdrop_books_profit_sats', 'revenue minus costs, all days, sats', [], (g) => books(g, (e) => e.profitSats));
+    gauge('bitdrop_books_cash_sats', "the operator's reserve plus every day's profit, sats", [], (g) => books(g, (e) => e.cashSats));
+    gauge('bitdrop_books_runway_days', 'days the cash lasts at the last 30 days\' burn (absent: the box pays for itself)', [], (g) => books(g, (e) => e.runwayDays));
+    gauge('bitdrop_disk_utilization_ratio', 'bytes stored ÷ the disk of the cost file', [], (g) => books(g, (e) => e.utilization));
+    gauge('bitdrop_storage_price_sats', 'storage price in force, sats per GiB per day', [], (g) => books(g, (e) => e.storagePrice));
+    gauge('bitdrop_transfer_price_sats', 'transfer price in force, sats per GiB sent', [], (g) => books(g, (e) => e.transferPrice));
     gauge('bitdrop_credits_earned_sats', 'confirmed payments received for files, in satoshis (kept when files go)', [], (g) => g.set(src.ledger?.()?.creditsEarned ?? 0));
     gauge('bitdrop_address_pool', 'file addresses derived ahead, ready for uploads (--address-pool)', [], (g) => g.set(src.addressPool?.() ?? 0));
     gauge('bitdrop_electrum_connected', '1 while connected to an Electrum server', [], (g) => g.set(src.electrum?.()?.connected ? 1 : 0));

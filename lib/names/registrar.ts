@@ -92,6 +92,8 @@ export interface RegistrarOptions {
   missingValueReason?: () => string;
   pollMs: number;
   log: (line: string) => void;
+  /** told of every paying transaction sent (the books count its fee as NMC spent) */
+  paid?: (p: { op: 'name_new' | 'name_firstupdate' | 'name_update'; name: string; txid: string }) => void;
 }
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
@@ -303,6 +305,7 @@ export class Registrar {
           throw err;
         }
         await this.save({ ...rec, state: 'firstupdate-sent', txid, value, newConfirmations: confirmations });
+        this.o.paid?.({ op: 'name_firstupdate', name, txid });
         this.o.log(`names: ${name}: name_firstupdate ${txid} sent`);
         return;
       }
@@ -374,6 +377,7 @@ export class Registrar {
           throw err;
         }
         await this.save({ ...rec, state: 'update-sent', txid, value, height: show.height, expiresIn: show.expires_in });
+        this.o.paid?.({ op: 'name_update', name, txid });
         this.o.log(`names: ${name}: name_update ${txid} sent (${value !== show.value ? 'new value' : `renewal, ${show.expires_in} of ${lifetime} blocks left`})`);
         return;
       }
@@ -432,6 +436,7 @@ export class Registrar {
 
   private async newSent(rec: NameRecord, how: string): Promise<void> {
     await this.save({ ...rec, state: 'new-sent', newHex: undefined, newConfirmations: 0 });
+    this.o.paid?.({ op: 'name_new', name: rec.name, txid: rec.newTxid! });
     this.o.log(`names: ${rec.name}: name_new ${rec.newTxid} ${how}; name_firstupdate follows after ${FIRSTUPDATE_DEPTH} confirmations`);
   }
 

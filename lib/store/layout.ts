@@ -53,6 +53,15 @@
  *                                                             an upload of the same bytes is refused with the reason
  *   H[day:4 BE]           -> DayStats                         the console's history, one entry per UTC day (days since
  *                                                             the epoch): bytes stored, sats earned, bytes sent
+ *   Y[day:4 BE]           -> BookRow                          the books (lib/economy): one row a day (epoch day), the
+ *                                                             revenue, costs and closing running totals of that day;
+ *                                                             today's row is rewritten as the day goes
+ *   S[at:8 BE][rand:4]    -> SpentEntry                       something the box paid (fees, NMC for names, the
+ *                                                             operating wallet's payments): a cost of its day
+ *   Z[scripthash:32]      -> id                               which file a Namecoin scripthash belongs to (paid in NMC
+ *                                                             too: Account.nmc, the second watcher); k[nmcTip] =
+ *                                                             {height} the last Namecoin tip seen
+ *   k[prices]             -> PricePoint[]                     cost pricing's price history, one point a day (lib/economy)
  *
  * Chunk payloads with the default "file" backend live outside LevelDB, in
  * <dataDir>/chunks/<first 2 hex>/<sha256 hex>, referenced by the c[...] refcount entry (value separation).
@@ -76,6 +85,9 @@ export const PREFIX = {
   name: 'N',
   blocked: 'B',
   history: 'H',
+  book: 'Y',
+  nmcScriptHash: 'Z',
+  spent: 'S',
 } as const;
 
 export const SCHEMA_VERSION = 1;
@@ -118,6 +130,20 @@ export const layout = {
     return p(PREFIX.history, d);
   },
   parseHistory: (key: Buffer) => key.readUInt32BE(1),
+  nmcScriptHash: (sh: Buffer) => p(PREFIX.nmcScriptHash, sh),
+  book: (day: number) => {
+    const d = Buffer.alloc(4);
+    d.writeUInt32BE(day);
+    return p(PREFIX.book, d);
+  },
+  parseBook: (key: Buffer) => key.readUInt32BE(1),
+  spent: (at: number, rand: Buffer) => {
+    const t = Buffer.alloc(8);
+    t.writeBigUInt64BE(BigInt(Math.max(0, Math.floor(at))));
+    return p(PREFIX.spent, Buffer.concat([t, rand]));
+  },
+  /** the spent entries of [from, to) */
+  spentRange: (from: number, to: number) => ({ gte: layout.spent(from, Buffer.alloc(0)), lt: layout.spent(to, Buffer.alloc(0)) }),
 
   /** [gte, lt) bounds covering every key of one prefix */
   range: (prefix: string) => ({ gte: p(prefix), lt: p(String.fromCharCode(prefix.charCodeAt(0) + 1)) }),
