@@ -24,6 +24,8 @@ import { Devnet } from './devnet';
 import { HeaderChain } from './chain';
 import { TorService } from './tor';
 import { buildValue, NameValueError, NamecoinRpc, readExtraValue, redact, Registrar } from './names';
+import { Wallet, walletKeyPath } from './wallet';
+import { Mirrors } from './mirrors';
 import pkg from '../package.json';
 
 export const VERSION: string = pkg.version;
@@ -88,6 +90,9 @@ export class BitdropNode {
   private namesVia = '';
   private nameExtra: Record<string, unknown> = {};
   devnet?: Devnet;
+  /** the operating wallet (pays mirrors) and the mirrors (lib/wallet, lib/mirrors) */
+  wallet?: Wallet;
+  mirrors?: Mirrors;
   tor?: TorService;
   private sweepTimer?: NodeJS.Timeout;
   private sweeps?: Promise<void>;
@@ -144,6 +149,7 @@ export class BitdropNode {
       observe: this.metrics,
       served: (bytes) => { this.bytesServed += bytes; },
       onion: () => this.tor?.onionUrl(),
+      mirrors: c.mirror.length ? (id) => this.mirrors?.links(id) ?? [] : undefined,
       log: this.log,
       debug: this.debug,
     });
@@ -171,6 +177,7 @@ export class BitdropNode {
     }
     if (this.ledger) await this.startWatcher();
     if (c.name.length) await this.startNames();
+    await this.startMirrors();
     this.fenceOnVolumeLoss();
     this.announce();
   }
@@ -210,6 +217,11 @@ export class BitdropNode {
       log: this.log,
       // Prometheus text format; scrape with the admin token (authorization: bearer, or basic auth).
       routes: [async (ctx) => {
+        if (ctx.path === '/wallet') {
+          if (!this.wallet) return false;
+          ctx.body = { ...(await this.wallet.balance()), history: await this.wallet.history() };
+          return true;
+        }
         if (ctx.path !== '/metrics') return false;
         ctx.type = metrics.contentType;
         ctx.body = await metrics.text();
@@ -342,6 +354,40 @@ export class BitdropNode {
       if (orphans) this.log(`store: removed ${orphans} orphaned chunk${orphans === 1 ? '' : 's'} (uploads that never finished)`);
       if (this.ledger && !stopped()) await this.ledger.sweep();
     })().catch((err) => this.log(`error: background sweep: ${err}`));
+  }
+
+  /**
+   * The operating wallet (when payments are on and there are mirrors, or its key exists) and the mirrors.
+   * The wallet checks its coins against the header chain the watcher keeps.
+   */
+  private async startMirrors() {
+    const c = this.config;
+    const socks = () => { const s = this.tor?.status().socks; return s ? `${s.host}:${s.port}` : undefined; };
+    if (this.chain && (c.mirror.length || fs.existsSync(walletKeyPath(c.dataDir)))) {
+      const pause = Number(process.env.BITDROP_TEST_SPEND_PAUSE_MS ?? 0); // tests: a window for kill -9 between record and broadcast
+      this.wallet = new Wallet({
+        dataDir: c.dataDir, network: c.network, servers: c.electrum, socks: this.tor?.status().socks, clearnet: c.clearnet, chain: this.chain,
+        db: this.store!.db, write: (ops, o) => this.store!.write(ops, o), spendLimit: c.spendLimit, log: this.log,
+        ...(pause ? { beforeBroadcast: () => new Promise<void>((r) => setTimeout(r, pause)) } : {}),
+      });
+      await this.wallet.start();
+      this.log(`wallet    ${this.wallet.address}  (operating wallet; spends up to ${c.spendLimit} sats a day, --spend-limit)`);
+    }
+    if (!c.mirror.length) return;
+    const ledger = this.ledger;
+    this.mirrors = new Mirrors({
+      urls: c.mirror, policy: c.mirrorPolicy, store: this.store!, wallet: this.wallet, socks,
+      syncEveryMs: c.mirrorSync, auditEveryMs: c.mirrorAudit, maxPrice: c.mirrorMaxPrice, log: this.log,
+      fileState: async (m) => {
+        if (!ledger) return { active: true };
+        const a = await ledger.account(m.drop ?? m.id);
+        if (!a) return { active: false };
+        const e = ledger.evaluate(a);
+        return { active: e.state === 'active', paidThrough: e.paidThrough, sentBytes: a.sentBytes };
+      },
+    });
+    await this.mirrors.start();
+    this.log(`mirrors   ${c.mirror.join(', ')} (${c.mirrorPolicy} files; audits at random times, at most ${c.mirrorAudit / 1000} s apart)`);
   }
 
   /** The Electrum watcher starts after tor, so that its connections can go through tor's SocksPort. */
@@ -488,6 +534,8 @@ export class BitdropNode {
       tor: this.tor ? this.tor.status() : { mode: 'off', bootstrap: 0 },
       onion: this.tor?.status().onion ?? null,
       names: this.registrar?.status() ?? [],
+      ...(this.wallet ? { wallet: this.wallet.status() } : {}),
+      ...(this.mirrors ? { mirrors: this.mirrors.status() } : {}),
       totals: {
         files: s.files,
         bytes: s.bytes,
@@ -504,6 +552,8 @@ export class BitdropNode {
       this.volumeWatch?.stop();
       clearInterval(this.sweepTimer);
       await this.registrar?.stop();
+      await this.mirrors?.stop();
+      await this.wallet?.stop();
       this.ledger?.stop();
       await this.addressPool?.stop();
       await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));

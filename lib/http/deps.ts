@@ -17,6 +17,8 @@ export interface AppDeps {
   log: (line: string) => void;
   /** told of every answer (metrics: uploads, downloads, 402s, bytes in and out) */
   observe?: HttpObserver;
+  /** a file's copies on other drop boxes (lib/mirrors); absent when no mirror is configured */
+  mirrors?: (id: string) => import('./mirrors-view').MirrorLink[];
   /** what is routine on the internet (clients gone mid-request, malformed requests): one line each */
   debug?: (line: string) => void;
 }

@@ -12,15 +12,17 @@ import { flavor } from './negotiate';
 import { dropPage, filePage } from './pages';
 import { DOWNLOAD_CSP } from './security';
 import { baseUrl, fileUrl, fileView } from './views';
+import { mirrorsOf, setMirrorsHeader } from './mirrors-view';
 
 export async function fileRoute(ctx: Context, d: Deps, id: string, name: string | undefined) {
   const drop = await d.store.getDrop(id);
   if (drop) return name === undefined ? showDrop(ctx, d, drop) : archive(ctx, d, drop);
+  setMirrorsHeader(ctx, d, id);
   if (name === undefined && flavor(ctx) === 'html') {
     const m = await find(d, id);
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, config: d.config });
+    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, config: d.config, mirrors: mirrorsOf(d, m.id) });
     return;
   }
   return download(ctx, d, id);

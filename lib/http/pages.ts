@@ -4,6 +4,7 @@
 import type { Config } from '../config';
 import { activationAmount, DAY_MS, DUST_SATS, GiB, storageCost, transferCost, type Prices } from '../ledger/pricing';
 import { html, Html, page } from './negotiate';
+import { mirrorsFacts, type MirrorLink } from './mirrors-view';
 
 // ---- words ---------------------------------------------------------------------------------------
 
@@ -152,6 +153,8 @@ export interface FilePageFacts {
   /** shown once, to the uploader, right after the upload */
   deleteToken?: string;
   config: Config;
+  /** the file's copies on other drop boxes */
+  mirrors?: MirrorLink[];
 }
 
 export async function filePage(f: FilePageFacts): Promise<string> {
@@ -169,6 +172,7 @@ export async function filePage(f: FilePageFacts): Promise<string> {
       <dt>Uploaded</dt><dd>${when(new Date(f.created).toISOString())}</dd>
       ${f.dropPage ? html`<dt>Part of</dt><dd><a href="${f.dropPage}">a drop of several files</a></dd>` : ''}
       ${accountFacts(f.view, f.size, f.config)}
+      ${mirrorsFacts(f.mirrors)}
     </dl>
     ${state !== undefined && !f.dropPage ? await paymentPanel(f.view, state === 'active' ? 'Top up' : 'Pay to unlock') : ''}
     ${f.dropPage ? '' : deleteSection(`/${f.id}`, f.deleteToken)}`);
