@@ -79,10 +79,10 @@ export interface MirrorsOptions {
 export const AUDIT_BYTES = 4096;
 /** consecutive failed audits (unreachable, odd answers) before a mirror is dropped */
 const STRIKES = 3;
-/** a file paid for further ahead than this at the mirror is topped up */
-const TOP_UP_SLACK_MS = DAY_MS;
-/** a free box here (no storage price) keeps its mirrors paid this far ahead */
-const FREE_RUNWAY_MS = 30 * DAY_MS;
+/** a mirror is paid at most this far ahead (the original may be paid for years) */
+const MAX_AHEAD_MS = 30 * DAY_MS;
+/** a copy paid through less than this ahead is topped up */
+const TOP_UP_WHEN_MS = 15 * DAY_MS;
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 
 export class Mirrors {
@@ -237,17 +237,22 @@ export class Mirrors {
     return copy;
   }
 
-  /** Pays the copy's address so that it stays paid through the original's date; at most once per payment number. */
+  /**
+   * Pays the copy's address so that it stays paid through the original's date — at most MAX_AHEAD_MS ahead,
+   * topped up as time passes (a mirror that vanishes takes at most that much prepaid storage with it).
+   * Each payment has its number in the purpose, so it is made at most once.
+   */
   private async pay(copy: MirrorCopy, st: FileState, prices: Prices): Promise<void> {
     const now = this.clock();
-    const target = st.paidThrough ?? now + FREE_RUNWAY_MS;
+    const target = Math.min(st.paidThrough ?? Infinity, now + MAX_AHEAD_MS);
+    // the audits' downloads are paid too: ≤ AUDIT_BYTES about twice per audit interval
+    const audits = (ms: number) => transferCost(Math.min(copy.size, AUDIT_BYTES) * 2 * Math.ceil(ms / this.o.auditEveryMs), prices);
     let sats: number;
     if (copy.payments.length === 0) {
-      // storage through the target, one full download, and the audits (a few KiB a day)
-      const audits = AUDIT_BYTES * Math.ceil(Math.max(DAY_MS, target - now) / this.o.auditEveryMs) * 2;
-      sats = Math.max(activationAmount(copy.size, prices), storageCost(copy.size, Math.max(DAY_MS, target - now), prices) + transferCost(copy.size + audits, prices), copy.amountDue ?? 0);
-    } else if (copy.through !== undefined && target > copy.through + TOP_UP_SLACK_MS) {
-      sats = storageCost(copy.size, target - copy.through, prices);
+      const ms = Math.max(DAY_MS, target - now);
+      sats = Math.max(activationAmount(copy.size, prices), storageCost(copy.size, ms, prices) + transferCost(copy.size, prices) + audits(ms), copy.amountDue ?? 0);
+    } else if (copy.through !== undefined && copy.through < now + TOP_UP_WHEN_MS && target > copy.through + DAY_MS) {
+      sats = storageCost(copy.size, target - copy.through, prices) + audits(target - copy.through);
     } else {
       return;
     }
