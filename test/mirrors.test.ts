@@ -174,8 +174,8 @@ t.test('kill -9 of A while it pays its mirror never pays a copy twice', async (t
   const walletAddress = (await exec(process.execPath, [CLI, 'wallet', 'address', '--data-dir', aDir])).stdout.trim();
   await devnetPay(devnetDir, walletAddress, 300_000);
   const args = [...chainArgs(devnet.xpub), '--mirror', B.url, '--spend-limit', '1000000', '--mirror-sync', '200ms', '--mirror-audit', '60s'];
-  const FILES = Number(process.env.MIRROR_KILL_FILES ?? 6);
-  const KILLS = Number(process.env.MIRROR_KILLS ?? 8);
+  const FILES = Number(process.env.MIRROR_KILL_FILES ?? 4);
+  const KILLS = Number(process.env.MIRROR_KILLS ?? 6);
 
   // the files, uploaded and paid at A first (A runs without mirrors meanwhile)
   let A = await startDaemon({ paid: true, dataDir: aDir, args: chainArgs(devnet.xpub), timeoutMs: 60_000 });

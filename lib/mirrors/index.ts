@@ -1,11 +1,14 @@
 // Mirrors: other drop boxes that keep copies of this one's files. A bitdrop is already a paid storage service
 // anyone can use, so this box is simply another's customer: it uploads its active files to each --mirror
 // (through tor for onions and .bit names), pays the copy's address from the operating wallet so that it stays
-// paid through the same date as the original (a free mirror is used without paying), and lists the copies
+// paid through the same date as the original — at most 30 days ahead, topped up as time passes (a free mirror
+// is used without paying) — and lists the copies
 // on the file's page, JSON (`mirrors`) and X-Mirrors header once they are downloadable there.
 //
-// Audits: each copy is checked at random times — a random byte range (≤ 4 KiB) is fetched and compared with
-// our own chunks; at most --mirror-audit passes between two audits of a copy. A mirror that loses a file,
+// Audits: each copy is checked at random times — a random byte range is fetched and compared with our own
+// chunks; at most --mirror-audit passes between two audits of a copy. A range is 64 B to 4 KiB, sized so
+// that audits fetch at most 0.5 % of the mirrored bytes a day (64 B ranges aside: files under 100 KiB with
+// the default 6 h interval). A mirror that loses a file,
 // answers false bytes, fails three audits in a row or raises its storage price above --mirror-max-price is
 // dropped: never paid again, no longer listed, and named in the log and the console.
 //
@@ -75,8 +78,12 @@ export interface MirrorsOptions {
   clock?: () => number;
 }
 
-/** bytes fetched per audit (or the whole file when smaller) */
+/** most bytes one audit fetches */
 export const AUDIT_BYTES = 4096;
+/** fewest bytes one audit fetches (or the whole file when smaller) */
+const AUDIT_MIN_BYTES = 64;
+/** audits may fetch at most this share of the mirrored bytes per day */
+export const AUDIT_SHARE = 0.005;
 /** consecutive failed audits (unreachable, odd answers) before a mirror is dropped */
 const STRIKES = 3;
 /** a mirror is paid at most this far ahead (the original may be paid for years) */
@@ -246,7 +253,7 @@ export class Mirrors {
     const now = this.clock();
     const target = Math.min(st.paidThrough ?? Infinity, now + MAX_AHEAD_MS);
     // the audits' downloads are paid too: ≤ AUDIT_BYTES about twice per audit interval
-    const audits = (ms: number) => transferCost(Math.min(copy.size, AUDIT_BYTES) * 2 * Math.ceil(ms / this.o.auditEveryMs), prices);
+    const audits = (ms: number) => transferCost(this.auditLength(copy.size) * 2 * Math.ceil(ms / this.o.auditEveryMs), prices);
     let sats: number;
     if (copy.payments.length === 0) {
       const ms = Math.max(DAY_MS, target - now);
@@ -335,7 +342,7 @@ export class Mirrors {
   async audit(c: MirrorCopy): Promise<boolean> {
     const m = await this.o.store.get(c.id);
     if (!m) return true;
-    const len = Math.min(m.size, AUDIT_BYTES);
+    const len = this.auditLength(m.size);
     const start = crypto.randomInt(0, m.size - len + 1);
     const end = start + len - 1;
     this.stats.audits++;
@@ -358,6 +365,16 @@ export class Mirrors {
     c.audits = { passed: c.audits.passed + 1, lastAt: this.clock() };
     await this.save(c);
     return true;
+  }
+
+  /**
+   * Bytes an audit of a file of `size` fetches: ≤ AUDIT_SHARE of the file per day at about two audits per
+   * interval, between AUDIT_MIN_BYTES and AUDIT_BYTES. A random range of even 64 bytes is a range the
+   * mirror cannot answer without the file.
+   */
+  auditLength(size: number): number {
+    const perDay = 2 * (DAY_MS / this.o.auditEveryMs);
+    return Math.min(size, Math.max(AUDIT_MIN_BYTES, Math.min(AUDIT_BYTES, Math.floor((size * AUDIT_SHARE) / perDay))));
   }
 
   private async fail(c: MirrorCopy, why: string): Promise<boolean> {
@@ -393,10 +410,10 @@ export class Mirrors {
         auditsPassed: copies.reduce((n, c) => n + c.audits.passed, 0),
       };
     });
-    // an audit fetches ≤ AUDIT_BYTES; a copy is audited about twice per interval (uniformly random gaps)
+    // a copy is audited about twice per interval (uniformly random gaps); HTTP headers (~0.5 KB) not counted
     const live = [...this.copies.values()].flatMap((m) => [...m.values()]).filter((c) => c.live && !this.dropped(c.mirror));
     const bytes = live.reduce((n, c) => n + c.size, 0);
-    const perDay = live.reduce((n, c) => n + Math.min(c.size, AUDIT_BYTES), 0) * 2 * (DAY_MS / this.o.auditEveryMs);
+    const perDay = live.reduce((n, c) => n + this.auditLength(c.size), 0) * 2 * (DAY_MS / this.o.auditEveryMs);
     return {
       mirrors,
       policy: this.o.policy,
