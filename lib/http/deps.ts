@@ -18,9 +18,21 @@ export interface AppDeps {
   /** told of every answer (metrics: uploads, downloads, 402s, bytes in and out) */
   observe?: HttpObserver;
   /** a file's copies on other drop boxes (lib/mirrors); absent when no mirror is configured */
-  mirrors?: (id: string) => import('./mirrors-view').MirrorLink[];
+  mirrors?: (id: string) => MirrorLink[];
   /** what is routine on the internet (clients gone mid-request, malformed requests): one line each */
   debug?: (line: string) => void;
+}
+
+/** A file's copy on another drop box (lib/mirrors), as the file's JSON lists it in `mirrors`. */
+export interface MirrorLink {
+  /** the file's URL on the mirror (the contract: every entry has it) */
+  url: string;
+  /** the mirror's own URL */
+  mirror: string;
+  /** until when this box paid the mirror to keep it (null: a free mirror) */
+  paidThrough: string | null;
+  /** when the copy was made */
+  since: string;
 }
 
 /** AppDeps with the gate filled in (the free gate when no price is set). */

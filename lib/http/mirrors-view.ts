@@ -3,19 +3,10 @@
 // list on the file page. Kept apart so the pages can change without touching it.
 
 import type { Context } from 'koa';
-import type { Deps } from './deps';
-import { html, Html } from './negotiate';
+import type { Deps, MirrorLink } from './deps';
 
-export interface MirrorLink {
-  /** the file's URL on the mirror */
-  url: string;
-  /** the mirror's own URL */
-  mirror: string;
-  /** until when this box paid the mirror to keep it (null: a free mirror) */
-  paidThrough: string | null;
-  /** when the copy was made */
-  since: string;
-}
+export type { MirrorLink } from './deps';
+import { html, Html } from './negotiate';
 
 export const mirrorsOf = (d: Deps, id: string): MirrorLink[] => d.mirrors?.(id) ?? [];
 
