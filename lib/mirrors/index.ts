@@ -19,7 +19,7 @@
 import crypto from 'crypto';
 import type { Store, FileManifest } from '../store';
 import { layout, PREFIX } from '../store/layout';
-import { activationAmount, DAY_MS, GiB, payable, storageCost, transferCost, type Prices } from '../ledger/pricing';
+import { activationAmount, DAY_MS, GiB, payable, storageCost, storageTime, transferCost, type Prices } from '../ledger/pricing';
 import { InsufficientFunds, SpendLimitError, type Wallet } from '../wallet';
 import { jsonOf, mirrorRequest } from './http';
 
@@ -255,11 +255,17 @@ export class Mirrors {
     // the audits' downloads are paid too: ≤ AUDIT_BYTES about twice per audit interval
     const audits = (ms: number) => transferCost(this.auditLength(copy.size) * 2 * Math.ceil(ms / this.o.auditEveryMs), prices);
     let sats: number;
+    let from: number;
+    let overhead: number;
     if (copy.payments.length === 0) {
       const ms = Math.max(DAY_MS, target - now);
-      sats = Math.max(activationAmount(copy.size, prices), storageCost(copy.size, ms, prices) + transferCost(copy.size, prices) + audits(ms), copy.amountDue ?? 0);
+      from = now;
+      overhead = transferCost(copy.size, prices) + audits(ms);
+      sats = Math.max(activationAmount(copy.size, prices), storageCost(copy.size, ms, prices) + overhead, copy.amountDue ?? 0);
     } else if (copy.through !== undefined && copy.through < now + TOP_UP_WHEN_MS && target > copy.through + DAY_MS) {
-      sats = storageCost(copy.size, target - copy.through, prices) + audits(target - copy.through);
+      from = copy.through;
+      overhead = audits(target - copy.through);
+      sats = storageCost(copy.size, target - copy.through, prices) + overhead;
     } else {
       return;
     }
@@ -273,8 +279,10 @@ export class Mirrors {
     try {
       const rec = await wallet.spend({ purpose, to: copy.address, sats, about: { kind: 'mirror', mirror: copy.mirror, file: copy.id, copy: copy.url, through: new Date(target).toISOString() } });
       if (rec.state === 'failed') return;
-      copy.payments.push({ purpose, txid: rec.txid, sats: rec.sats, through: target });
-      copy.through = target;
+      // what was paid may buy more than the target (the 546-sat minimum buys years for a small file)
+      const through = from + Math.min(storageTime(Math.max(0, rec.sats - overhead), copy.size, prices), 100 * 365 * DAY_MS);
+      copy.payments.push({ purpose, txid: rec.txid, sats: rec.sats, through: Math.max(target, through) });
+      copy.through = Math.max(target, through);
       await this.save(copy);
       this.stats.paidSats += rec.sats;
       this.said.delete('limit');
