@@ -88,6 +88,10 @@ export interface Config {
   mirrorAudit: number;
   /** a mirror asking more than this (sats per GiB per day stored) is dropped */
   mirrorMaxPrice: number;
+  /** CDN: percent of whole-file downloads served through mirrors (proxied, then redirected) */
+  mirrorCdn: number;
+  /** CDN: above this many downloads in flight, downloads are served through mirrors (0: never) */
+  mirrorCdnOver: number;
 }
 
 export class ConfigError extends Error {}
@@ -145,6 +149,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'mirrorSync', kind: 'duration', describe: 'how often mirrors are brought up to date (uploads, payments)' },
   { key: 'mirrorAudit', kind: 'duration', describe: 'each mirrored file is audited (a random byte range fetched) once per this interval on average' },
   { key: 'mirrorMaxPrice', kind: 'int', describe: 'drop a mirror asking more than this many sats per GiB per day stored' },
+  { key: 'mirrorCdn', kind: 'int', describe: 'percent of downloads served through mirrors (proxied and checked, then redirected)' },
+  { key: 'mirrorCdnOver', kind: 'int', describe: 'serve downloads through mirrors while more than this many are in flight here (0: never)' },
 ];
 
 const GiB = 1024 ** 3;
@@ -194,6 +200,8 @@ export function defaults(): Config {
     mirrorSync: 300_000,
     mirrorAudit: 6 * 3_600_000,
     mirrorMaxPrice: 10 * DEFAULT_STORAGE_PRICE,
+    mirrorCdn: 0,
+    mirrorCdnOver: 0,
   };
 }
 
@@ -359,6 +367,7 @@ function validate(c: Config): void {
       throw new ConfigError(`--electrum ${url}: expected tcp://HOST:PORT or ssl://HOST:PORT[#sha256=FINGERPRINT]`);
     }
   }
+  if (c.mirrorCdn > 100) throw new ConfigError(`--mirror-cdn ${c.mirrorCdn}: a percentage, 0 to 100`);
   if (!/^(all|downloads>=\d+)$/.test(c.mirrorPolicy)) throw new ConfigError(`--mirror-policy ${c.mirrorPolicy}: expected all or downloads>=N`);
   c.mirror = c.mirror.map((u) => {
     const url = /^[a-z0-9.-]+\.(onion|bit)$/i.test(u) ? `http://${u}` : u.replace(/\/+$/, '');

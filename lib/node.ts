@@ -150,6 +150,11 @@ export class BitdropNode {
       served: (bytes) => { this.bytesServed += bytes; },
       onion: () => this.tor?.onionUrl(),
       mirrors: c.mirror.length ? (id) => this.mirrors?.links(id) ?? [] : undefined,
+      cdn: c.mirror.length && (c.mirrorCdn || c.mirrorCdnOver) ? {
+        pick: (id, n) => this.mirrors?.cdnPick(id, n),
+        open: (url) => this.mirrors!.cdnOpen(url),
+        proxied: (id, mirror, ok, why) => this.mirrors?.cdnResult(id, mirror, ok, why),
+      } : undefined,
       log: this.log,
       debug: this.debug,
     });
@@ -377,7 +382,7 @@ export class BitdropNode {
     const ledger = this.ledger;
     this.mirrors = new Mirrors({
       urls: c.mirror, policy: c.mirrorPolicy, store: this.store!, wallet: this.wallet, socks,
-      syncEveryMs: c.mirrorSync, auditEveryMs: c.mirrorAudit, maxPrice: c.mirrorMaxPrice, log: this.log,
+      syncEveryMs: c.mirrorSync, auditEveryMs: c.mirrorAudit, maxPrice: c.mirrorMaxPrice, cdnShare: c.mirrorCdn, cdnOver: c.mirrorCdnOver, log: this.log,
       fileState: async (m) => {
         if (!ledger) return { active: true };
         const a = await ledger.account(m.drop ?? m.id);

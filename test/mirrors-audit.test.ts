@@ -10,6 +10,9 @@ import { Store } from '../lib/store';
 import { Mirrors, AUDIT_SHARE } from '../lib/mirrors';
 import { candidateUrls, parseMirrorsHeader } from '../lib/mirrors/candidates';
 import { tmpDir } from './helpers/tmp';
+import { createApp, createServer } from '../lib/http/app';
+import { loadConfig } from '../lib/config';
+import { curl } from './helpers/daemon';
 
 interface Fake { url: string; mode: 'honest' | 'lie' | 'gone'; price: number; stored: Map<string, Buffer>; ranges: number; close(): Promise<void> }
 
@@ -36,7 +39,10 @@ async function fakeMirror(): Promise<Fake> {
     if (!body) { res.statusCode = 404; return res.end('no such file\n'); }
     if (req.method === 'HEAD') { res.setHeader('Content-Length', body.length); return res.end(); }
     const r = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
-    if (!r) return res.end(body);
+    if (!r) {
+      if (f.mode === 'lie') { const bad = Buffer.from(body); bad[bad.length - 1] ^= 0xff; return res.end(bad); }
+      return res.end(body);
+    }
     f.ranges++;
     const part = Buffer.from(body.subarray(Number(r[1]), Number(r[2]) + 1));
     if (f.mode === 'lie') part[0] ^= 0xff;
@@ -144,4 +150,78 @@ t.test('audit cost and candidate URLs', async (t) => {
   t.same(parseMirrorsHeader('http://b.onion/x/f, http://c.onion/y/f'), ['http://b.onion/x/f', 'http://c.onion/y/f']);
   t.same(candidateUrls('http://a.onion/id/f', { mirrors: [{ url: 'http://b.onion/x/f' }, { nope: 1 }] }, 'http://c.onion/y/f'),
     ['http://a.onion/id/f', 'http://b.onion/x/f', 'http://c.onion/y/f'], 'the original first, then the mirrors');
+});
+
+t.test('CDN: downloads proxied through a mirror with each chunk checked, then redirected; a lying mirror is caught mid-download', async (t) => {
+  const dataDir = tmpDir('bitdrop-mirror-cdn-', t);
+  const store = await Store.open({ dir: dataDir, chunkSize: 64 * 1024 });
+  t.teardown(() => store.close());
+  const data = crypto.randomBytes(300_000);
+  const { manifest } = await store.ingest(Readable.from([data]), { name: 'c.bin', type: 'application/octet-stream', maxBytes: 1e6 });
+  const fake = await fakeMirror();
+  t.teardown(() => fake.close());
+  const lines: string[] = [];
+  const mirrors = new Mirrors({
+    urls: [fake.url], policy: 'all', store, fileState: async () => ({ active: true }),
+    syncEveryMs: 3_600_000, auditEveryMs: 3_600_000, maxPrice: 10, cdnShare: 100, log: (l) => lines.push(l),
+  });
+  await mirrors.start();
+  t.teardown(() => mirrors.stop());
+  await until(() => mirrors.links(manifest.id).length === 1, 'a live copy');
+  const app = createApp({
+    config: loadConfig({ env: {}, flags: { dataDir, free: true } }), store, log: (l) => lines.push(l),
+    mirrors: (id) => mirrors.links(id),
+    cdn: { pick: (id, n) => mirrors.cdnPick(id, n), open: (u) => mirrors.cdnOpen(u), proxied: (id, m, ok, why) => mirrors.cdnResult(id, m, ok, why) },
+  });
+  const server = createServer(app);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.teardown(() => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/${manifest.id}/c.bin`;
+  const sha = crypto.createHash('sha256').update(data).digest('hex');
+  const dir = tmpDir('bitdrop-mirror-cdn-out-', t);
+  const fetchOnce = async (i: number) => {
+    const file = `${dir}/${i}.bin`;
+    const headers = await curl('-s', '-o', file, '-D', '-', url);
+    const fs = await import('fs');
+    const body = fs.readFileSync(file);
+    return { headers, sha: crypto.createHash('sha256').update(body).digest('hex') };
+  };
+  for (let i = 0; i < 3; i++) {
+    const r = await fetchOnce(i);
+    t.match(r.headers, /^HTTP\/1\.1 200/, `download ${i + 1}: 200 from here`);
+    t.match(r.headers, new RegExp(`x-served-by: ${fake.url}`, 'i'), '… proxied from the mirror');
+    t.equal(r.sha, sha, '… with the file\'s bytes');
+  }
+  const redirected = await fetchOnce(3);
+  t.match(redirected.headers, /^HTTP\/1\.1 302/, 'after three good proxied downloads: a redirect');
+  t.match(redirected.headers, new RegExp(`location: ${mirrors.links(manifest.id)[0].url}`, 'i'), 'to the file on the mirror');
+  t.match(lines.join('\n'), /3 good downloads of .* proxied: downloads sent there are redirected/);
+
+  await t.test('a mirror that serves false bytes through the CDN', async (t) => {
+    const liar = await fakeMirror();
+    t.teardown(() => liar.close());
+    const m2 = new Mirrors({
+      urls: [liar.url], policy: 'all', store, fileState: async () => ({ active: true }),
+      syncEveryMs: 3_600_000, auditEveryMs: 3_600_000, maxPrice: 10, cdnShare: 100, log: (l) => lines.push(l),
+    });
+    await m2.start();
+    t.teardown(() => m2.stop());
+    await until(() => m2.links(manifest.id).length === 1, 'a live copy');
+    liar.mode = 'lie'; // the last byte flipped: its last chunk does not match
+    const app2 = createApp({
+      config: loadConfig({ env: {}, flags: { dataDir, free: true } }), store, log: (l) => lines.push(l),
+      mirrors: (id) => m2.links(id),
+      cdn: { pick: (id, n) => m2.cdnPick(id, n), open: (u) => m2.cdnOpen(u), proxied: (id, m, ok, why) => m2.cdnResult(id, m, ok, why) },
+    });
+    const server2 = createServer(app2);
+    await new Promise<void>((r) => server2.listen(0, '127.0.0.1', r));
+    t.teardown(() => new Promise<void>((r) => { server2.close(() => r()); server2.closeAllConnections(); }));
+    const file = `${dir}/liar.bin`;
+    const headers = await curl('-s', '-o', file, '-D', '-', `http://127.0.0.1:${(server2.address() as AddressInfo).port}/${manifest.id}/c.bin`);
+    const fs = await import('fs');
+    t.match(headers, new RegExp(`x-served-by: ${liar.url}`, 'i'), 'proxied from the liar');
+    t.equal(crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex'), sha, 'the downloader still gets the right bytes (the bad chunk came from here)');
+    await until(() => new RegExp(`DROPPED ${liar.url}: CDN: served false bytes`).test(lines.join('\n')), 'the liar dropped');
+    t.same(m2.links(manifest.id), [], 'and no longer used');
+  });
 });

@@ -19,6 +19,12 @@ export interface AppDeps {
   observe?: HttpObserver;
   /** a file's copies on other drop boxes (lib/mirrors); absent when no mirror is configured */
   mirrors?: (id: string) => MirrorLink[];
+  /** downloads through mirrors (lib/mirrors): which copy serves a download, and how it went */
+  cdn?: {
+    pick(id: string, downloadsInFlight: number): { url: string; mirror: string; redirect: boolean } | undefined;
+    open(url: string): Promise<import('http').IncomingMessage>;
+    proxied(id: string, mirror: string, ok: boolean, why?: string): void;
+  };
   /** what is routine on the internet (clients gone mid-request, malformed requests): one line each */
   debug?: (line: string) => void;
 }

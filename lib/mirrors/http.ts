@@ -60,6 +60,23 @@ export function mirrorRequest(url: string, o: RequestOptions = {}): Promise<Mirr
   });
 }
 
+/** A GET whose body is read by the caller as it arrives (the CDN's proxy). */
+export function mirrorStream(url: string, o: Pick<RequestOptions, 'socks' | 'timeoutMs'> = {}): Promise<http.IncomingMessage> {
+  const u = new URL(url);
+  let agent: http.Agent | undefined;
+  if (needsTor(url)) {
+    if (!o.socks) return Promise.reject(new Error(`${u.host} is reached through tor, which is off (--tor off)`));
+    agent = agents.get(o.socks) ?? socksAgent(o.socks);
+    agents.set(o.socks, agent);
+  }
+  const lib = u.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = lib.get(u, { agent }, resolve);
+    req.setTimeout(o.timeoutMs ?? 120_000, () => req.destroy(new Error(`${u.host} went silent for ${o.timeoutMs ?? 120_000} ms`)));
+    req.on('error', reject);
+  });
+}
+
 export function jsonOf(res: MirrorResponse): Record<string, unknown> {
   try {
     const v = JSON.parse(res.body.toString('utf8'));

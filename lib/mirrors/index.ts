@@ -21,7 +21,7 @@ import type { Store, FileManifest } from '../store';
 import { layout, PREFIX } from '../store/layout';
 import { activationAmount, DAY_MS, GiB, payable, storageCost, storageTime, transferCost, type Prices } from '../ledger/pricing';
 import { InsufficientFunds, SpendLimitError, type Wallet } from '../wallet';
-import { jsonOf, mirrorRequest } from './http';
+import { jsonOf, mirrorRequest, mirrorStream } from './http';
 
 export { candidateUrls, fetchCandidateUrls, parseMirrorsHeader } from './candidates';
 
@@ -60,6 +60,8 @@ export interface MirrorState {
   transferPrice?: number;
   free?: boolean;
   dropped?: { at: number; why: string };
+  /** good downloads proxied from it (the CDN redirects to it after CDN_TRUST) */
+  cdnGood?: number;
 }
 
 export interface MirrorsOptions {
@@ -74,6 +76,10 @@ export interface MirrorsOptions {
   syncEveryMs: number;
   auditEveryMs: number;
   maxPrice: number;
+  /** CDN: the share of whole-file downloads (percent) served through mirrors */
+  cdnShare?: number;
+  /** CDN: above this many downloads in flight here, downloads are served through mirrors (0: never) */
+  cdnOver?: number;
   log: (line: string) => void;
   clock?: () => number;
 }
@@ -84,6 +90,8 @@ export const AUDIT_BYTES = 4096;
 const AUDIT_MIN_BYTES = 64;
 /** audits may fetch at most this share of the mirrored bytes per day */
 export const AUDIT_SHARE = 0.005;
+/** good proxied downloads from a mirror before downloads are redirected to it */
+export const CDN_TRUST = 3;
 /** consecutive failed audits (unreachable, odd answers) before a mirror is dropped */
 const STRIKES = 3;
 /** a mirror is paid at most this far ahead (the original may be paid for years) */
@@ -321,6 +329,43 @@ export class Mirrors {
     if (s.dropped) return;
     await this.saveState({ ...s, dropped: { at: this.clock(), why } });
     this.o.log(`mirrors   DROPPED ${mirror}: ${why}; it is no longer paid or listed`);
+  }
+
+  // ---- CDN --------------------------------------------------------------------------------------------------
+
+  /**
+   * Whether a download goes through a mirror: when more than --mirror-cdn-over downloads are in flight here, or
+   * for --mirror-cdn percent of them. Proxied until the mirror has CDN_TRUST good proxied downloads, then
+   * redirected.
+   */
+  cdnPick(id: string, downloadsInFlight: number): { url: string; mirror: string; redirect: boolean } | undefined {
+    const over = this.o.cdnOver ?? 0;
+    const share = this.o.cdnShare ?? 0;
+    const loaded = over > 0 && downloadsInFlight > over;
+    if (!loaded && !(share > 0 && Math.random() * 100 < share)) return undefined;
+    const links = this.links(id);
+    if (links.length === 0) return undefined;
+    const l = links[crypto.randomInt(links.length)];
+    const good = this.states.get(l.mirror)?.cdnGood ?? 0;
+    return { url: l.url, mirror: l.mirror, redirect: good >= CDN_TRUST };
+  }
+
+  cdnOpen(url: string) {
+    return mirrorStream(url, { socks: this.o.socks?.(), timeoutMs: 120_000 });
+  }
+
+  cdnResult(id: string, mirror: string, ok: boolean, why?: string): void {
+    const s = this.states.get(mirror);
+    if (!s || s.dropped) return;
+    if (ok) {
+      const good = (s.cdnGood ?? 0) + 1;
+      void this.saveState({ ...s, cdnGood: good }).catch(() => undefined);
+      if (good === CDN_TRUST) this.o.log(`mirrors   ${CDN_TRUST} good downloads of ${mirror} proxied: downloads sent there are redirected from now on`);
+      return;
+    }
+    const c = this.copies.get(id)?.get(mirror);
+    if (why && /false bytes|more bytes/.test(why)) void this.drop(mirror, `CDN: ${why}`);
+    else if (c) void this.strike(c, `CDN: ${why}`);
   }
 
   // ---- audits ---------------------------------------------------------------------------------------------
