@@ -25,7 +25,7 @@ import { HeaderChain } from './chain';
 import { TorService } from './tor';
 import { buildValue, NameValueError, NamecoinRpc, readExtraValue, redact, Registrar } from './names';
 import { Wallet, walletKeyPath } from './wallet';
-import { Mirrors } from './mirrors';
+import { Mirrors, valueWithMirrors } from './mirrors';
 import pkg from '../package.json';
 
 export const VERSION: string = pkg.version;
@@ -335,7 +335,7 @@ export class BitdropNode {
       names: c.name,
       desiredValue: () => {
         const o = onion();
-        return o ? buildValue(o, this.nameExtra) : undefined;
+        return o ? valueWithMirrors(o, this.nameExtra, this.mirrors?.inUse() ?? c.mirror) : undefined;
       },
       missingValueReason: () => (c.tor === 'off' ? 'tor is off (--tor off): there is no onion address to publish' : 'waiting for tor to publish the onion service'),
       // A poll is one getblockcount; the names are looked at when the tip moves or an operation is in flight.

@@ -7,7 +7,7 @@ import http from 'http';
 import type { AddressInfo } from 'net';
 import { Readable } from 'stream';
 import { Store } from '../lib/store';
-import { Mirrors, AUDIT_SHARE } from '../lib/mirrors';
+import { Mirrors, AUDIT_SHARE, valueWithMirrors } from '../lib/mirrors';
 import { candidateUrls, parseMirrorsHeader } from '../lib/mirrors/candidates';
 import { tmpDir } from './helpers/tmp';
 import { createApp, createServer } from '../lib/http/app';
@@ -150,6 +150,16 @@ t.test('audit cost and candidate URLs', async (t) => {
   t.same(parseMirrorsHeader('http://b.onion/x/f, http://c.onion/y/f'), ['http://b.onion/x/f', 'http://c.onion/y/f']);
   t.same(candidateUrls('http://a.onion/id/f', { mirrors: [{ url: 'http://b.onion/x/f' }, { nope: 1 }] }, 'http://c.onion/y/f'),
     ['http://a.onion/id/f', 'http://b.onion/x/f', 'http://c.onion/y/f'], 'the original first, then the mirrors');
+
+  const onion = (c: string) => `${c.repeat(56)}.onion`;
+  const many = ['b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'].map((c) => `http://${onion(c)}`);
+  const value = valueWithMirrors(onion('a'), { ip: '' }, [...many, 'http://127.0.0.1:8080', 'http://example.bit']);
+  t.ok(Buffer.byteLength(value) <= 520, `the .bit value stays within 520 bytes (${Buffer.byteLength(value)})`);
+  const parsed = JSON.parse(value);
+  t.equal(parsed.tor, onion('a'));
+  t.ok(parsed.mirrors.length >= 4 && parsed.mirrors.length < many.length, `as many mirror onions as fit (${parsed.mirrors.length} of ${many.length})`);
+  t.same(parsed.mirrors, many.slice(0, parsed.mirrors.length).map((u) => new URL(u).hostname), 'onions only, in order');
+  t.notOk('mirrors' in JSON.parse(valueWithMirrors(onion('a'), {}, ['http://127.0.0.1:1'])), 'no onion mirror: no field');
 });
 
 t.test('CDN: downloads proxied through a mirror with each chunk checked, then redirected; a lying mirror is caught mid-download', async (t) => {

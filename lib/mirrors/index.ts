@@ -24,6 +24,7 @@ import { InsufficientFunds, SpendLimitError, type Wallet } from '../wallet';
 import { jsonOf, mirrorRequest, mirrorStream } from './http';
 
 export { candidateUrls, fetchCandidateUrls, parseMirrorsHeader } from './candidates';
+export { valueWithMirrors } from './name-value';
 
 /** What the node tells us of a local file's account. */
 export interface FileState {
@@ -160,6 +161,11 @@ export class Mirrors {
   private async saveState(s: MirrorState): Promise<void> {
     this.states.set(s.url, s);
     await this.o.store.write([{ type: 'put', key: layout.mirror(s.url), value: json(s) }], { sync: true });
+  }
+
+  /** the mirrors not dropped */
+  inUse(): string[] {
+    return this.o.urls.filter((u) => !this.dropped(u));
   }
 
   private dropped(mirror: string): boolean {
