@@ -12,6 +12,7 @@ import { payTarget, reportMined, reportPayment } from '../lib/cli/devnet';
 import { formatDefault } from '../lib/cli/help';
 import { whenLauncherGone } from '../lib/cli/launcher';
 import { fetchBooks } from '../lib/cli/books';
+import { fetchWallet, formatBalance, formatHistory, walletAddress } from '../lib/cli/wallet';
 import { devnetPay, devnetMine, devnetReorg, readDevnetInfo } from '../lib/devnet/wallet';
 import { addClient, listClients, removeClient } from '../lib/tor';
 import { NamecoinRpc, chooseNameResolver, redact, resolveName, resolveNameElectrum } from '../lib/names';
@@ -240,6 +241,32 @@ devnet.command('info')
   .action((opts: { dataDir?: string }) => run(() => {
     const info = readDevnetInfo(devnetDir(opts));
     console.log(JSON.stringify({ ...info, rpc: info.rpc.replace(/\/\/[^@]*@/, '//') }, null, 2));
+  }));
+
+const wallet = program.command('wallet').description("the operating wallet that pays mirrors (its key: <data dir>/wallet-key)");
+wallet.command('address')
+  .description('print the address to fund the wallet with (makes the key on first use)')
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .option('--network <network>', 'coin network (default: the config\'s)')
+  .action((opts: { dataDir?: string; network?: string }) => run(() => {
+    const config = loadConfig({ flags: { dataDir: opts.dataDir, network: opts.network } });
+    console.log(walletAddress(config.dataDir, config.network));
+  }));
+wallet.command('balance')
+  .description("the wallet's coins and what it spent today (asks the running daemon)")
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .option('--json', 'print JSON')
+  .action((opts: { dataDir?: string; json?: boolean }) => run(async () => {
+    const { history: _h, ...w } = await fetchWallet(dataDirOf(opts));
+    console.log(opts.json ? JSON.stringify(w, null, 2) : formatBalance(w).join('\n'));
+  }));
+wallet.command('history')
+  .description("payments received and spends made, newest first (asks the running daemon)")
+  .option('--data-dir <dir>', 'data dir of the daemon (env BITDROP_DATA_DIR)')
+  .option('--json', 'print JSON')
+  .action((opts: { dataDir?: string; json?: boolean }) => run(async () => {
+    const w = await fetchWallet(dataDirOf(opts));
+    console.log(opts.json ? JSON.stringify(w.history, null, 2) : formatHistory(w).join('\n'));
   }));
 
 program

@@ -90,6 +90,24 @@ export interface Config {
   name: string[];
   /** a file holding extra JSON merged into each name's value */
   nameValue?: string;
+
+  // mirrors and the operating wallet (lib/mirrors, lib/wallet)
+  /** other drop boxes that keep copies of this one's files: onion, .bit or (tests) loopback URLs */
+  mirror: string[];
+  /** which files are mirrored: all, or downloads>=N (N whole downloads' worth of bytes sent) */
+  mirrorPolicy: string;
+  /** sats (amounts plus fees) the operating wallet may spend per rolling 24 hours; 0 spends nothing */
+  spendLimit: number;
+  /** how often the mirrors are brought up to date: uploads, payments (milliseconds) */
+  mirrorSync: number;
+  /** each mirrored file is audited once per this interval on average, at random times (milliseconds) */
+  mirrorAudit: number;
+  /** a mirror asking more than this (sats per GiB per day stored) is dropped */
+  mirrorMaxPrice: number;
+  /** CDN: percent of whole-file downloads served through mirrors (proxied, then redirected) */
+  mirrorCdn: number;
+  /** CDN: above this many downloads in flight, downloads are served through mirrors (0: never) */
+  mirrorCdnOver: number;
 }
 
 export class ConfigError extends Error {}
@@ -149,6 +167,14 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'namecoinPoll', kind: 'duration', describe: 'how often the Namecoin node is asked for its tip (default 200ms on loopback, 10s remote)' },
   { key: 'name', kind: 'list', describe: 'Namecoin name to register and renew, d/example for example.bit (repeatable)' },
   { key: 'nameValue', kind: 'string', describe: "file of extra JSON merged into the names' value (≤ 520 bytes in all)" },
+  { key: 'mirror', kind: 'list', describe: 'another bitdrop that keeps copies of the files, paid from the operating wallet: an onion, a .bit name or a loopback URL (repeatable)' },
+  { key: 'mirrorPolicy', kind: 'string', describe: "which files are mirrored: all, or downloads>=N" },
+  { key: 'spendLimit', kind: 'int', describe: 'sats the operating wallet may spend per 24 hours, fees included (0: nothing)' },
+  { key: 'mirrorSync', kind: 'duration', describe: 'how often mirrors are brought up to date (uploads, payments)' },
+  { key: 'mirrorAudit', kind: 'duration', describe: 'each mirrored file is audited (a random byte range fetched) once per this interval on average' },
+  { key: 'mirrorMaxPrice', kind: 'int', describe: 'drop a mirror asking more than this many sats per GiB per day stored' },
+  { key: 'mirrorCdn', kind: 'int', describe: 'percent of downloads served through mirrors (proxied and checked, then redirected)' },
+  { key: 'mirrorCdnOver', kind: 'int', describe: 'serve downloads through mirrors while more than this many are in flight here (0: never)' },
 ];
 
 const GiB = 1024 ** 3;
@@ -197,6 +223,14 @@ export function defaults(): Config {
     onionPowQueueBurst: 2500,
     // A browser opens a handful of streams per circuit; a page with its assets stays far below this.
     onionMaxStreams: 64,
+    mirror: [],
+    mirrorPolicy: 'all',
+    spendLimit: 0,
+    mirrorSync: 300_000,
+    mirrorAudit: 6 * 3_600_000,
+    mirrorMaxPrice: 10 * DEFAULT_STORAGE_PRICE,
+    mirrorCdn: 0,
+    mirrorCdnOver: 0,
   };
 }
 
@@ -379,6 +413,18 @@ function validate(c: Config): void {
   }
   if (!/^\/[\x21-\x7e]*$/.test(c.etcdPrefix)) throw new ConfigError(`--etcd-prefix ${c.etcdPrefix}: expected a key prefix starting with /, e.g. /bitdrop/site1`);
   if (c.leaseTtl < 5 || c.leaseTtl > 300) throw new ConfigError(`--lease-ttl ${c.leaseTtl}: expected 5 to 300 seconds`);
+  if (c.mirrorCdn > 100) throw new ConfigError(`--mirror-cdn ${c.mirrorCdn}: a percentage, 0 to 100`);
+  if (!/^(all|downloads>=\d+)$/.test(c.mirrorPolicy)) throw new ConfigError(`--mirror-policy ${c.mirrorPolicy}: expected all or downloads>=N`);
+  c.mirror = c.mirror.map((u) => {
+    const url = /^[a-z0-9.-]+\.(onion|bit)$/i.test(u) ? `http://${u}` : u.replace(/\/+$/, '');
+    let parsed: URL;
+    try { parsed = new URL(url); } catch { throw new ConfigError(`--mirror ${u}: expected an onion, a .bit name or http://HOST:PORT`); }
+    if (!/^https?:$/.test(parsed.protocol) || !(/\.(onion|bit)$/i.test(parsed.hostname) || isLoopback(parsed.hostname.replace(/^\[|\]$/g, '')) || c.clearnet)) {
+      throw new ConfigError(`--mirror ${u}: expected an .onion or .bit address (a loopback URL for tests; others need --clearnet)`);
+    }
+    return url;
+  });
+  c.mirror = [...new Set(c.mirror)];
   if (c.publicUrl && !/^https?:\/\/[^/]+/.test(c.publicUrl)) throw new ConfigError(`--public-url ${c.publicUrl}: expected http://HOST[:PORT]`);
 }
 

@@ -30,6 +30,8 @@ import { TorService } from './tor';
 import { buildValue, NameValueError, NamecoinRpc, readExtraValue, redact, Registrar } from './names';
 import { Economy, CostsError, readCosts, describePolicy, type Costs } from './economy';
 import { booksRoute } from './http/books';
+import { Wallet, walletKeyPath } from './wallet';
+import { Mirrors, valueWithMirrors } from './mirrors';
 import pkg from '../package.json';
 
 export const VERSION: string = pkg.version;
@@ -109,6 +111,9 @@ export class BitdropNode {
   private namesVia = '';
   private nameExtra: Record<string, unknown> = {};
   devnet?: Devnet;
+  /** the operating wallet (pays mirrors) and the mirrors (lib/wallet, lib/mirrors) */
+  wallet?: Wallet;
+  mirrors?: Mirrors;
   tor?: TorService;
   private sweepTimer?: NodeJS.Timeout;
   private sweeps?: Promise<void>;
@@ -175,6 +180,12 @@ export class BitdropNode {
         policy: this.economy.costs && this.economy.mode === 'cost' ? describePolicy(this.economy.costs) : undefined,
         history: this.economy.priceHistory(),
       },
+      mirrors: c.mirror.length ? (id) => this.mirrors?.links(id) ?? [] : undefined,
+      cdn: c.mirror.length && (c.mirrorCdn || c.mirrorCdnOver) ? {
+        pick: (id, n) => this.mirrors?.cdnPick(id, n),
+        open: (url) => this.mirrors!.cdnOpen(url),
+        proxied: (id, mirror, ok, why) => this.mirrors?.cdnResult(id, mirror, ok, why),
+      } : undefined,
       log: this.log,
       debug: this.debug,
     });
@@ -202,6 +213,7 @@ export class BitdropNode {
     }
     if (this.ledger) await this.startWatcher();
     if (c.name.length) await this.startNames();
+    await this.startMirrors();
     this.fenceOnVolumeLoss();
     this.announce();
   }
@@ -293,6 +305,11 @@ export class BitdropNode {
       admin: { store: this.store!, gate: this.gate ?? freeGate, downloads: async (id) => { const a = await this.ledger?.account(id); return a && a.size > 0 ? Math.floor(a.sentBytes / a.size) : undefined; }, publicUrl: () => this.url },
       // Prometheus text format; scrape with the admin token (authorization: bearer, or basic auth).
       routes: [async (ctx) => {
+        if (ctx.path === '/wallet') {
+          if (!this.wallet) return false;
+          ctx.body = { ...(await this.wallet.balance()), history: await this.wallet.history() };
+          return true;
+        }
         if (ctx.path !== '/metrics') return false;
         ctx.type = metrics.contentType;
         ctx.body = await metrics.text();
@@ -369,7 +386,7 @@ export class BitdropNode {
       names: c.name,
       desiredValue: () => {
         const o = onion();
-        return o ? buildValue(o, this.nameExtra) : undefined;
+        return o ? valueWithMirrors(o, this.nameExtra, this.mirrors?.inUse() ?? c.mirror) : undefined;
       },
       missingValueReason: () => (c.tor === 'off' ? 'tor is off (--tor off): there is no onion address to publish' : 'waiting for tor to publish the onion service'),
       // A poll is one getblockcount; the names are looked at when the tip moves or an operation is in flight.
@@ -394,6 +411,40 @@ export class BitdropNode {
       if (orphans) this.log(`store: removed ${orphans} orphaned chunk${orphans === 1 ? '' : 's'} (uploads that never finished)`);
       if (this.ledger && !stopped()) await this.ledger.sweep();
     })().catch((err) => this.log(`error: background sweep: ${err}`));
+  }
+
+  /**
+   * The operating wallet (when payments are on and there are mirrors, or its key exists) and the mirrors.
+   * The wallet checks its coins against the header chain the watcher keeps.
+   */
+  private async startMirrors() {
+    const c = this.config;
+    const socks = () => { const s = this.tor?.status().socks; return s ? `${s.host}:${s.port}` : undefined; };
+    if (this.chain && (c.mirror.length || fs.existsSync(walletKeyPath(c.dataDir)))) {
+      const pause = Number(process.env.BITDROP_TEST_SPEND_PAUSE_MS ?? 0); // tests: a window for kill -9 between record and broadcast
+      this.wallet = new Wallet({
+        dataDir: c.dataDir, network: c.network, servers: c.electrum, socks: this.tor?.status().socks, clearnet: c.clearnet, chain: this.chain,
+        db: this.store!.db, write: (ops, o) => this.store!.write(ops, o), spendLimit: c.spendLimit, log: this.log,
+        ...(pause ? { beforeBroadcast: () => new Promise<void>((r) => setTimeout(r, pause)) } : {}),
+      });
+      await this.wallet.start();
+      this.log(`wallet    ${this.wallet.address}  (operating wallet; spends up to ${c.spendLimit} sats a day, --spend-limit)`);
+    }
+    if (!c.mirror.length) return;
+    const ledger = this.ledger;
+    this.mirrors = new Mirrors({
+      urls: c.mirror, policy: c.mirrorPolicy, store: this.store!, wallet: this.wallet, socks,
+      syncEveryMs: c.mirrorSync, auditEveryMs: c.mirrorAudit, maxPrice: c.mirrorMaxPrice, cdnShare: c.mirrorCdn, cdnOver: c.mirrorCdnOver, log: this.log,
+      fileState: async (m) => {
+        if (!ledger) return { active: true };
+        const a = await ledger.account(m.drop ?? m.id);
+        if (!a) return { active: false };
+        const e = ledger.evaluate(a);
+        return { active: e.state === 'active', paidThrough: e.paidThrough, sentBytes: a.sentBytes };
+      },
+    });
+    await this.mirrors.start();
+    this.log(`mirrors   ${c.mirror.join(', ')} (${c.mirrorPolicy} files; audits at random times, at most ${c.mirrorAudit / 1000} s apart)`);
   }
 
   /** The Electrum watcher starts after tor, so that its connections can go through tor's SocksPort. */
@@ -723,6 +774,8 @@ export class BitdropNode {
       ...(this.leadership ? { lease: { prefix: this.config.etcdPrefix, term: this.leadership.term, leading: this.leadership.leading() } } : {}),
       names: this.registrar?.status() ?? [],
       ...(this.nmcStatus() ? { nmc: this.nmcStatus() } : {}),
+      ...(this.wallet ? { wallet: this.wallet.status() } : {}),
+      ...(this.mirrors ? { mirrors: this.mirrors.status() } : {}),
       totals: {
         files: s.files,
         bytes: s.bytes,
@@ -742,6 +795,8 @@ export class BitdropNode {
       this.volumeWatch?.stop();
       clearInterval(this.sweepTimer);
       await this.registrar?.stop();
+      await this.mirrors?.stop();
+      await this.wallet?.stop();
       this.ledger?.stop();
       await this.addressPool?.stop();
       await this.tor?.stop().catch((err) => this.log(`tor: ${err.message}`));

@@ -21,8 +21,28 @@ export interface AppDeps {
   simulated?: boolean;
   /** cost pricing (lib/economy): the policy and the price history the home page shows */
   pricing?: () => { mode: string; policy?: string; history: ReadonlyArray<{ day: number; storagePrice: number; transferPrice: number }> } | undefined;
+  /** a file's copies on other drop boxes (lib/mirrors); absent when no mirror is configured */
+  mirrors?: (id: string) => MirrorLink[];
+  /** downloads through mirrors (lib/mirrors): which copy serves a download, and how it went */
+  cdn?: {
+    pick(id: string, downloadsInFlight: number): { url: string; mirror: string; redirect: boolean } | undefined;
+    open(url: string): Promise<import('http').IncomingMessage>;
+    proxied(id: string, mirror: string, ok: boolean, why?: string): void;
+  };
   /** what is routine on the internet (clients gone mid-request, malformed requests): one line each */
   debug?: (line: string) => void;
+}
+
+/** A file's copy on another drop box (lib/mirrors), as the file's JSON lists it in `mirrors`. */
+export interface MirrorLink {
+  /** the file's URL on the mirror (the contract: every entry has it) */
+  url: string;
+  /** the mirror's own URL */
+  mirror: string;
+  /** until when this box paid the mirror to keep it (null: a free mirror) */
+  paidThrough: string | null;
+  /** when the copy was made */
+  since: string;
 }
 
 /** AppDeps with the gate filled in (the free gate when no price is set). */

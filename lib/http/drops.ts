@@ -18,16 +18,18 @@ import { DOWNLOAD_CSP } from './security';
 import { takeToken } from './handoff';
 import { baseUrl, fileUrl, fileView } from './views';
 import { encryptedPanel, isAgeFile } from './encrypted';
+import { mirrorsOf, setMirrorsHeader } from './mirrors-view';
 
 export async function fileRoute(ctx: Context, d: Deps, id: string, name: string | undefined) {
   const drop = await d.store.getDrop(id);
   if (drop) return name === undefined ? showDrop(ctx, d, drop) : archive(ctx, d, drop);
+  setMirrorsHeader(ctx, d, id);
   if (name === undefined && flavor(ctx) === 'html') {
     const m = await find(d, id);
     ctx.type = 'html';
     ctx.set('Cache-Control', 'no-store');
     const deleteToken = m.drop ? undefined : takeToken(ctx, id, m.deleteTokenHash);
-    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, deleteToken, config: d.config,
+    ctx.body = await filePage({ ...m, url: fileUrl(ctx, d, m), view: await d.gate.describe(m, ctx), dropPage: m.drop ? `/${m.drop}` : undefined, deleteToken, config: d.config, mirrors: mirrorsOf(d, m.id),
       encrypted: (await isAgeFile(d, m)) ? encryptedPanel({ page: `${baseUrl(ctx, d.config.publicUrl)}/${m.id}`, fileUrl: fileUrl(ctx, d, m) }) : undefined });
     return;
   }

@@ -13,6 +13,7 @@ import { baseUrl, fileView } from './views';
 import { confirmDeletePage, deletedPage } from './pages';
 import { queryParam } from './params';
 import { followAcked } from './sent';
+import { serveViaMirror, trackDownload } from './cdn';
 
 export async function find(d: Deps, id: string): Promise<FileManifest> {
   const m = await d.store.get(id);
@@ -82,6 +83,9 @@ export async function download(ctx: Context, d: Deps, id: string) {
     ctx.res.end();
     return;
   }
+  trackDownload(ctx);
+  if (ctx.status !== 206 && await serveViaMirror(ctx, d, m, length, (so) => settleWhenDone(ctx, d, ticket, length, length, (acked) => Math.min(so(), acked), `a download of ${m.id}`),
+    () => { ticket.settle(length).catch((err) => d.log(`error: settling ${m.id}: ${err}`)); })) return;
   let sent = 0;
   settleWhenDone(ctx, d, ticket, length, length, (acked) => Math.min(sent, acked), `a download of ${m.id}`);
   if (ctx.status !== 206) ctx.status = 200;

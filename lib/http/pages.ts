@@ -2,8 +2,9 @@
 // anything. Every page works with JavaScript off (Tor Browser's Safest level) and on a phone-sized window.
 
 import type { Config } from '../config';
-import { DAY_MS, DUST_SATS, GiB, storageCost, storageTime, transferCost, type Prices } from '../ledger/pricing';
+import { activationAmount, DAY_MS, DUST_SATS, GiB, storageCost, storageTime, transferCost, type Prices } from '../ledger/pricing';
 import { html, Html, page, type PageOptions } from './negotiate';
+import { mirrorsFacts, type MirrorLink } from './mirrors-view';
 
 // ---- words ---------------------------------------------------------------------------------------
 
@@ -248,6 +249,8 @@ export interface FilePageFacts {
   config: Config;
   /** an age file: the panel saying so (lib/http/encrypted.ts) */
   encrypted?: Html;
+  /** the file's copies on other drop boxes */
+  mirrors?: MirrorLink[];
 }
 
 /** The money part of a file or drop page: pay to unlock, or a folded top-up once paid. */
@@ -288,6 +291,7 @@ export async function filePage(f: FilePageFacts): Promise<string> {
       <dt>Uploaded</dt><dd>${when(new Date(f.created).toISOString())}</dd>
       ${f.dropPage ? html`<dt>Part of</dt><dd><a href="${f.dropPage}">a drop of several files</a></dd>` : ''}
       ${accountFacts(f.view, f.size, f.config)}
+      ${mirrorsFacts(f.mirrors)}
     </dl>
     ${state === 'active' && !f.dropPage ? await moneyPart(f.view, f.size, f.config, `/${f.id}`, 'this file') : ''}
     ${f.dropPage ? '' : deleteSection(`/${f.id}`)}`);

@@ -2,6 +2,7 @@ import type { Context } from 'koa';
 import { wellFormedHost } from './params';
 import type { FileManifest } from '../store';
 import type { Deps } from './deps';
+import { mirrorsField } from './mirrors-view';
 
 /**
  * The absolute base URL: the configured one, else the host the client used (an .onion or .bit Host over
@@ -30,5 +31,6 @@ export async function fileView(ctx: Context, d: Deps, m: FileManifest): Promise<
     sha256: m.sha256,
     created: new Date(m.created).toISOString(),
     ...(await d.gate.describe(m, ctx)),
+    ...mirrorsField(d, m.id),
   };
 }

@@ -62,6 +62,22 @@
  *                                                             too: Account.nmc, the second watcher); k[nmcTip] =
  *                                                             {height} the last Namecoin tip seen
  *   k[prices]             -> PricePoint[]                     cost pricing's price history, one point a day (lib/economy)
+ *   W[seq:8 BE]           -> SpendRecord                      one spend of the operating wallet (lib/wallet): written
+ *                                                             with its signed transaction (hex, txid, inputs) in one
+ *                                                             synced batch BEFORE it is broadcast; state 'signed' →
+ *                                                             'broadcast' → 'confirmed' (or 'failed': its coins went
+ *                                                             elsewhere). A restart rebroadcasts the same transaction,
+ *                                                             never a new one. For the books (lib/economy): every key
+ *                                                             of this prefix is one spend; fields kind:'wallet-spend',
+ *                                                             created (ms), to, sats, fee, txid, state, purpose
+ *                                                             ({ kind: 'mirror', mirror, file, through } for mirrors)
+ *   w[purpose key]        -> uint64 BE seq                    the spend made for one purpose ("mirror|URL|id|n"): a
+ *                                                             purpose already spent for is never paid again
+ *   M[mirror URL 0x00 id] -> MirrorCopy                       a file's copy on a mirror (lib/mirrors): its URL there,
+ *                                                             address, delete token, what was paid and through when,
+ *                                                             last audit
+ *   R[mirror URL]         -> MirrorState                      a mirror's prices as last seen and, once dropped, when
+ *                                                             and why (a dropped mirror is never paid again)
  *
  * Chunk payloads with the default "file" backend live outside LevelDB, in
  * <dataDir>/chunks/<first 2 hex>/<sha256 hex>, referenced by the c[...] refcount entry (value separation).
@@ -88,6 +104,10 @@ export const PREFIX = {
   book: 'Y',
   nmcScriptHash: 'Z',
   spent: 'S',
+  walletSpend: 'W',
+  walletPurpose: 'w',
+  mirrorCopy: 'M',
+  mirror: 'R',
 } as const;
 
 export const SCHEMA_VERSION = 1;
@@ -144,6 +164,21 @@ export const layout = {
   },
   /** the spent entries of [from, to) */
   spentRange: (from: number, to: number) => ({ gte: layout.spent(from, Buffer.alloc(0)), lt: layout.spent(to, Buffer.alloc(0)) }),
+  /** a spend of the operating wallet, by sequence number (lib/wallet) */
+  walletSpend: (seq: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(BigInt(seq));
+    return p(PREFIX.walletSpend, b);
+  },
+  parseWalletSpend: (key: Buffer) => Number(key.readBigUInt64BE(1)),
+  walletPurpose: (purpose: string) => p(PREFIX.walletPurpose, Buffer.from(purpose, 'utf8')),
+  /** a file's copy on a mirror, and every copy on one mirror (lib/mirrors) */
+  mirrorCopy: (mirror: string, id: string) => p(PREFIX.mirrorCopy, Buffer.concat([Buffer.from(mirror, 'utf8'), Buffer.from([0]), ascii(id)])),
+  mirrorCopies: (mirror: string) => {
+    const start = p(PREFIX.mirrorCopy, Buffer.concat([Buffer.from(mirror, 'utf8'), Buffer.from([0])]));
+    return { gte: start, lt: p(PREFIX.mirrorCopy, Buffer.concat([Buffer.from(mirror, 'utf8'), Buffer.from([1])])) };
+  },
+  mirror: (mirror: string) => p(PREFIX.mirror, Buffer.from(mirror, 'utf8')),
 
   /** [gte, lt) bounds covering every key of one prefix */
   range: (prefix: string) => ({ gte: p(prefix), lt: p(String.fromCharCode(prefix.charCodeAt(0) + 1)) }),
