@@ -155,6 +155,7 @@ export function consolePage(s: Obj): string {
   const parts: Html[] = [];
   parts.push(html`<h1>Console</h1><p class="muted">bitdrop ${String(s.version ?? '')}, pid ${String(s.pid ?? '')}, up ${duration(Number(s.uptime ?? 0))}.
     This page is only on this machine's loopback; it refreshes every 10 seconds.</p>`);
+  if (payments.mode && payments.mode !== 'free') parts.push(html`<p><a href="/books">The books</a>: revenue, costs, margin, runway and prices by day, as charts (<a href="/books.csv">CSV</a>).</p>`);
   parts.push(section('Onion and tor', facts({
     onion: onion ? html`<a href="${onion}">${onion}</a>` : 'not published',
     'tor mode': tor.mode,
