@@ -50,6 +50,7 @@ t.test('cost pricing: home page, /books, /metrics and bitdrop books agree with t
   t.equal(books.rows.reduce((n: number, r: { revenue: number }) => n + r.revenue, 0), p.node.ledger!.stats().creditsEarned, 'and sum to what the ledger credited');
   t.ok(books.summary.costs > 0, 'the day\'s share of the monthly bill is a cost');
   t.match(await curl(...admin, '-H', 'Accept: text/html', `${p.node.consoleUrl}/books`), /<svg[^>]*role="img"/, 'server-made charts on the console');
+  t.match(await curl(...admin, '-H', 'Accept: text/html', `${p.node.consoleUrl}/`), /<a href="\/books">The books<\/a>/, 'the console links to them');
   const csv = await curl(...admin, `${p.node.consoleUrl}/books.csv`);
   t.match(csv, /^date,revenue_btc,revenue_nmc,revenue,fixed,egress,spent,costs,profit,stored_bytes,utilization,bytes_sent,storage_price,transfer_price\n2026-01-01,/);
   const cli = await run(process.execPath, [BIN, 'books', '--csv', '--data-dir', dataDir]);

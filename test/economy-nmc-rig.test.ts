@@ -1,7 +1,7 @@
 // Paid in NMC against the real servers: Namecoin Core nc31.1 hands out the file's address (--nmc-xpub node,
 // getnewaddress), the Namecoin watcher follows ElectrumX 1.20 (AuxPoW headers, merkle proofs), and the file
 // is credited at --nmc-rate; the name operation fee is read with gettransaction as Core reports it.
-// Needs /work/shared/rig/rig (or BITDROP_RIG); without it this test says so in one line.
+// Needs the real servers (BITDROP_TEST_RIG, test/helpers/rig.ts); without them this test says so in one line.
 
 import t from 'tap';
 import fs from 'fs';
@@ -12,12 +12,14 @@ import { openDevnet } from './helpers/devnet';
 import { curl, randomFile, tmpDir } from './helpers/daemon';
 import { startPaidNode, until } from './helpers/paid-node';
 import { rpcCall } from '../lib/devnet/wallet';
+import { rigOrSkip } from './helpers/rig';
 
 const run = promisify(execFile);
-const RIG = process.env.BITDROP_RIG ?? '/work/shared/rig/rig';
 const RATE = 2_000_000;
 
-t.test('a file paid in NMC through Namecoin Core and ElectrumX', { skip: fs.existsSync(RIG) ? false : `no rig at ${RIG} (real Namecoin Core + ElectrumX; set BITDROP_RIG)` }, async (t) => {
+t.test('a file paid in NMC through Namecoin Core and ElectrumX', async (t) => {
+  const RIG = rigOrSkip(t, 'NMC payments');
+  if (!RIG) return;
   const rigDir = tmpDir('bitdrop-rig-', t);
   await run(RIG, ['start', rigDir], { timeout: 120_000 });
   t.teardown(() => run(RIG, ['stop', rigDir], { timeout: 60_000 }).then(() => undefined, () => undefined));

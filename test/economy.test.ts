@@ -90,7 +90,7 @@ t.test('a simulated month: books against the ledger, no shortening, price bounds
   t.teardown(() => store.close());
   let now = T0 + 3_600_000;
   const clock = () => now;
-  const costs = parseCosts({ monthlySats: 300000, disk: '64MiB', egressSatsPerGiB: 20, margin: 0.2, maxDailyStep: 0.15 });
+  const costs = parseCosts({ monthlySats: 300000, disk: '8MiB', egressSatsPerGiB: 20, margin: 0.2, maxDailyStep: 0.15 });
   const F = storageFloor(costs);
   const sh = (i: number) => crypto.createHash('sha256').update(`addr${i}`).digest('hex');
   const ledger = await Ledger.open({
@@ -140,7 +140,7 @@ t.test('a simulated month: books against the ledger, no shortening, price bounds
     // Uploads: many in the second week (the disk fills), few after, and hardly any in the last two weeks.
     const uploads = day >= 7 && day < 14 ? 6 : day < 16 ? 1 + Math.floor(random() * 2) : day % 3 === 0 ? 1 : 0;
     for (let i = 0; i < uploads; i++) {
-      const size = Math.floor((0.5 + random() * 2.5) * MiB);
+      const size = Math.floor(((0.5 + random() * 2.5) * MiB) / 8);
       const { manifest } = await store.ingest(Readable.from([crypto.randomBytes(size)]), {
         name: 'f.bin', type: 'application/octet-stream', maxBytes: 1e9,
         extraOps: async (m) => (await ledger.uploadOps(m, undefined)).ops,

@@ -189,6 +189,7 @@ export function consolePage(s: Obj, x: ConsoleExtras = {}): string {
   parts.push(html`<h1>Console</h1><p class="muted">bitdrop ${String(s.version ?? '')}, up ${humanDuration((num(s.uptime) ?? 0) * 1000)}. Only on this machine's loopback.
     As of ${when(Date.now())}: <a href="/">reload</a> for fresh figures.</p>`);
   if (x.done) parts.push(html`<p class="banner" role="status">${x.done}</p>`);
+  if (obj(s.payments).mode && obj(s.payments).mode !== 'free') parts.push(html`<p><a href="/books">The books</a>: revenue, costs, margin, runway and prices by day, as charts (<a href="/books.csv">CSV</a>).</p>`);
   const ps = problems(s);
   const serious = ps.filter((p) => p.level !== 'note');
   parts.push(section('problems', serious.length ? `Problems (${serious.length})` : 'No problems', html`<ul>${ps.map((p) => html`<li class="${p.level === 'note' ? '' : p.level}">${p.level === 'bad' ? html`<strong>${p.text}</strong>` : p.text}</li>`)}</ul>${ps.length ? '' : html`<p class="ok">Tor, the chain and the names are fine.</p>`}`, serious.length ? 'problems' : ''));
