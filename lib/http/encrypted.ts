@@ -5,18 +5,14 @@
 import type { FileManifest } from '../store';
 import type { Deps } from './deps';
 import { html, type Html } from './negotiate';
-
-const AGE_MAGIC = Buffer.from('age-encryption.org/v1\n', 'latin1');
-const AGE_ARMOR = Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----', 'latin1');
+import { AGE_ARMOR, isAgeHeader } from '../age';
 
 /** True when the stored file starts with an age header (binary or armored). */
 export async function isAgeFile(d: Deps, m: FileManifest): Promise<boolean> {
-  if (m.size < AGE_MAGIC.length) return false;
-  const want = Math.min(m.size, AGE_ARMOR.length);
+  if (m.size === 0) return false;
   const parts: Buffer[] = [];
-  for await (const c of d.store.read(m, 0, want - 1)) parts.push(Buffer.from(c as Buffer));
-  const start = Buffer.concat(parts);
-  return start.subarray(0, AGE_MAGIC.length).equals(AGE_MAGIC) || start.subarray(0, AGE_ARMOR.length).equals(AGE_ARMOR);
+  for await (const c of d.store.read(m, 0, Math.min(m.size, AGE_ARMOR.length) - 1)) parts.push(Buffer.from(c as Buffer));
+  return isAgeHeader(Buffer.concat(parts));
 }
 
 /** The page's part for an encrypted file or drop: what it is, and the two ways to open it. */
