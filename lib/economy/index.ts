@@ -106,6 +106,13 @@ export class Economy {
       const s = JSON.parse(v.toString()) as SpentEntry;
       spent.set(dayOf(s.at), (spent.get(dayOf(s.at)) ?? 0) + s.sats);
     }
+    // the operating wallet's spends (lib/wallet, W[seq]) are read where the wallet keeps them: amount and fee,
+    // on the day the spend was recorded; a spend whose coins went elsewhere ('failed') paid nothing
+    for await (const v of this.o.db.values(layout.range(PREFIX.walletSpend))) {
+      const w = JSON.parse(v.toString()) as { created: number; sats: number; fee: number; state: string };
+      if (w.state === 'failed' || w.created < from * DAY_MS || w.created >= (day + 1) * DAY_MS) continue;
+      spent.set(dayOf(w.created), (spent.get(dayOf(w.created)) ?? 0) + w.sats + w.fee);
+    }
     const rows = bookDays(this.closed, { at: now, ...base, ...this.prices() }, this.o.costs, (d) => spent.get(d) ?? 0);
     await this.o.db.batch(rows.map((r) => ({ type: 'put' as const, key: layout.book(r.day), value: Buffer.from(JSON.stringify(r)) })));
     if (rows.length > 1) this.closed = rows[rows.length - 2];
