@@ -16,7 +16,7 @@
 //     bytes cannot be kept in memory without breaking the memory bound, which is what the slots are for.
 // YIELD_MS is 1.5 s: a live Tor circuit pauses for less than that while it has data to send (a pause of
 // several seconds is a stall); with 50 stalled uploads and 500 idle connections held, a 1 MiB upload
-// finished in 0.7–3.1 s on two cores shared with other test runs (load average 13–28), against 10–37 s
+// finished in 0.7–3.3 s on two cores shared with other test runs (load average 13–28), against 10–37 s
 // before (test/uploads-siege.test.ts). 2 s gave 1.8–4.8 s under the same load.
 
 /** An upload that fills slots: when it last received bytes, from whom, and how to cut it. */
