@@ -14,7 +14,7 @@ const SIZE = 32 * MiB;
 /** a download's write to the socket (CACHED_WRITE, lib/store/reader.ts): the tolerance of the rule */
 const CHUNK = MiB;
 
-// Reads the answer to GET `path` until `want` body bytes arrived, stops reading for 0.5 s, then resets the
+// Reads the answer to GET `path` until `want` body bytes arrived, stops reading for 1.5 s, then resets the
 // connection (as a client that closes with unread bytes does). Prints the body bytes it received.
 const CLIENT = `
 import socket, struct, sys, time
@@ -34,7 +34,7 @@ while got < want:
     if not d:
         break
     got += len(d)
-time.sleep(0.5)
+time.sleep(1.5)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
 s.close()
 print(got)

@@ -21,6 +21,18 @@ import type { Socket } from 'net';
 
 const SAMPLE_MS = 50;
 
+/**
+ * The most the kernel holds unacknowledged for one socket (tcp_wmem's maximum), and the most libuv holds
+ * for it (one write: a download writes at most 1 MiB at a time). Whatever the samples missed, a socket's
+ * peer acknowledged at least what was handed over less these: the floor of a charge when the daemon was
+ * too starved of CPU to sample before the client reset the connection.
+ */
+const UNACKED_MAX = (() => {
+  let wmem = 4 * 1024 * 1024;
+  try { wmem = Number(fs.readFileSync('/proc/sys/net/ipv4/tcp_wmem', 'latin1').trim().split(/\s+/)[2]) || wmem; } catch { /* not Linux */ }
+  return wmem + 1024 * 1024;
+})();
+
 interface Tracked {
   socket: Socket;
   inode: string;
@@ -109,7 +121,7 @@ export function followAcked(socket: Socket): Follower {
   tracked.add(t);
   if (!timer) schedule(SAMPLE_MS);
   return {
-    acked: () => (procReadable ? t.acked : handedToKernel(socket)),
+    acked: () => (procReadable ? Math.max(t.acked, handedToKernel(socket) - UNACKED_MAX) : handedToKernel(socket)),
     when: (done, then) => {
       if (!procReadable || done()) { then(); return; }
       t.onSample = () => { if (!procReadable || done()) { t.onSample = undefined; then(); } };

@@ -14,9 +14,10 @@
 //     last YIELD_MS (a byte every second and a half kept a slot for ever: silence was all that counted),
 //     gives its slot up: the upload is cut (408, "send it again"), one per waiter, the slowest first. Its
 //     bytes cannot be kept in memory without breaking the memory bound, which is what the slots are for.
-// YIELD_MS is 2 s: a live Tor circuit pauses for less than that while it has data to send (a pause of
+// YIELD_MS is 1.5 s: a live Tor circuit pauses for less than that while it has data to send (a pause of
 // several seconds is a stall); with 50 stalled uploads and 500 idle connections held, a 1 MiB upload
-// finished in 2.1–2.8 s on two loaded cores (test/uploads-siege.test.ts).
+// finished in 0.7–3.3 s on two cores shared with other test runs (load average 13–28), against 10–37 s
+// before (test/uploads-siege.test.ts). 2 s gave 1.8–4.8 s under the same load.
 
 /** An upload that fills slots: when it last received bytes, from whom, and how to cut it. */
 export interface SlotHolder {
@@ -36,11 +37,11 @@ interface Waiter {
   grant: () => void;
 }
 
-export const YIELD_MS = 2_000;
+export const YIELD_MS = 1_500;
 /** bytes per second a slot holder must receive while others wait (a slow Tor circuit moves 50 KB/s and more) */
 export const MIN_RATE = 16 * 1024;
 /** how often waiters look for silent holders */
-const CHECK_MS = 250;
+const CHECK_MS = 200;
 
 export class SlotAdmission {
   private out = 0;
