@@ -283,7 +283,9 @@ export class Wallet {
     for (const r of records) {
       out.push({ txid: r.txid, sats: -(r.sats + r.fee), height: r.height ?? 0, kind: 'spent', state: r.state, to: r.to, fee: r.fee, purpose: r.purpose, created: new Date(r.created).toISOString() });
     }
-    return out.sort((a, b) => (b.height || Infinity) - (a.height || Infinity));
+    // unconfirmed first, then by height, newest first
+    const rank = (h: WalletHistoryEntry) => (h.height > 0 ? h.height : Number.MAX_SAFE_INTEGER);
+    return out.sort((a, b) => rank(b) - rank(a));
   }
 
   // ---- spending -----------------------------------------------------------------------------------------
