@@ -319,6 +319,7 @@ export class Wallet {
       const now = this.clock();
       const spent = this.spentSince(records, now);
       const limit = this.o.spendLimit;
+      if (limit === 0) throw new SpendLimitError('spend limit reached: --spend-limit is 0, so this bitdrop spends nothing (set it to the sats a day it may spend)');
       if (spent + req.sats > limit) {
         throw new SpendLimitError(`spend limit reached: ${spent} of ${limit} sats a day spent; paying ${req.sats} sats more would pass it (--spend-limit)`);
       }
