@@ -137,6 +137,27 @@ t.test('a mirror that loses the file is dropped; one that is unreachable three t
   t.match(lines.join('\n'), new RegExp(`DROPPED ${flaky.url}: audit: unreachable .* 3 audits in a row`));
 });
 
+t.test('--mirror-policy downloads>=N mirrors only files downloaded N times', async (t) => {
+  const store = await Store.open({ dir: tmpDir('bitdrop-mirror-policy-', t) });
+  t.teardown(() => store.close());
+  const { manifest } = await store.ingest(Readable.from([crypto.randomBytes(1000)]), { name: 'p.bin', type: 'application/octet-stream', maxBytes: 1e6 });
+  const fake = await fakeMirror();
+  t.teardown(() => fake.close());
+  let sentBytes = 1999;
+  const mirrors = new Mirrors({
+    urls: [fake.url], policy: 'downloads>=2', store, fileState: async () => ({ active: true, sentBytes }),
+    syncEveryMs: 3_600_000, auditEveryMs: 3_600_000, maxPrice: 10, log: () => {},
+  });
+  await mirrors.start();
+  t.teardown(() => mirrors.stop());
+  await mirrors.kickSync();
+  t.equal(fake.stored.size, 0, 'downloaded less than twice: not mirrored');
+  sentBytes = 2000;
+  await mirrors.kickSync();
+  t.equal(fake.stored.size, 1, 'twice: mirrored');
+  t.equal(mirrors.links(manifest.id).length, 1);
+});
+
 t.test('audit cost and candidate URLs', async (t) => {
   const store = await Store.open({ dir: tmpDir('bitdrop-mirror-audit3-', t) });
   t.teardown(() => store.close());

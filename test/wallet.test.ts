@@ -91,7 +91,7 @@ t.test('the operating wallet on the devnet', async (t) => {
   await t.test('a crash between the durable record and the broadcast sends the same transaction after the restart', async (t) => {
     await wallet.stop();
     let recorded: SpendRecord | undefined;
-    const dying = open({ beforeBroadcast: async (r) => { recorded = r; throw new Error('killed'); } });
+    const dying = open({ reconcileEveryMs: 1e9, beforeBroadcast: async (r) => { recorded = r; throw new Error('killed'); } });
     await dying.start();
     await t.rejects(dying.spend({ purpose: 'test|crash', to: payee, sats: 5_000 }), /killed/);
     await dying.stop();

@@ -143,8 +143,9 @@ export class Mirrors {
     this.running = false;
     clearInterval(this.syncTimer);
     clearInterval(this.auditTimer);
-    await this.syncing;
-    await this.auditing;
+    // a large upload over tor may take minutes: a stop waits a moment, not for it (the store refuses its write)
+    const moment = new Promise<void>((r) => setTimeout(r, 3000).unref());
+    await Promise.race([Promise.all([this.syncing, this.auditing]), moment]);
   }
 
   private index(c: MirrorCopy) {

@@ -283,7 +283,9 @@ export class Wallet {
     for (const r of records) {
       out.push({ txid: r.txid, sats: -(r.sats + r.fee), height: r.height ?? 0, kind: 'spent', state: r.state, to: r.to, fee: r.fee, purpose: r.purpose, created: new Date(r.created).toISOString() });
     }
-    return out.sort((a, b) => (b.height || Infinity) - (a.height || Infinity));
+    // unconfirmed first, then by height, newest first
+    const rank = (h: WalletHistoryEntry) => (h.height > 0 ? h.height : Number.MAX_SAFE_INTEGER);
+    return out.sort((a, b) => rank(b) - rank(a));
   }
 
   // ---- spending -----------------------------------------------------------------------------------------
@@ -317,6 +319,7 @@ export class Wallet {
       const now = this.clock();
       const spent = this.spentSince(records, now);
       const limit = this.o.spendLimit;
+      if (limit === 0) throw new SpendLimitError('spend limit reached: --spend-limit is 0, so this bitdrop spends nothing (set it to the sats a day it may spend)');
       if (spent + req.sats > limit) {
         throw new SpendLimitError(`spend limit reached: ${spent} of ${limit} sats a day spent; paying ${req.sats} sats more would pass it (--spend-limit)`);
       }
