@@ -17,6 +17,7 @@ import { layout, PREFIX } from '../lib/store/layout';
 import type { SpendRecord } from '../lib/wallet';
 import type { MirrorCopy } from '../lib/mirrors';
 import { candidateUrls } from '../lib/mirrors';
+import { getLink } from '../lib/cli/get';
 import { CLI, curl, exec, randomFile, sha256File, startDaemon, tmpDir, type Daemon } from './helpers/daemon';
 import { connect, scripthashOf } from './helpers/devnet';
 
@@ -104,7 +105,19 @@ t.test('A mirrored on B and C, paid from its wallet, on one devnet chain', async
   }
 
   await t.test('A killed: the published links download from the mirrors', async (t) => {
+    // bitdrop get of A's link, interrupted: it keeps the mirrors A published beside its partial file
+    const getDir = tmpDir('bitdrop-mirrors-get-', t);
+    const stop = new AbortController();
+    const lines: string[] = [];
+    const first = getLink(up.url, { output: path.join(getDir, 'got.bin'), limitRate: 8_000, retries: 1, signal: stop.signal, log: (l) => lines.push(l) });
+    await until(async () => fs.readdirSync(getDir).some((f) => f.endsWith('.bitdrop-mirrors.json')) || undefined, 'bitdrop get keeping the mirrors A published');
+    stop.abort();
+    await first.then(() => t.fail('the first get should have been interrupted'), () => undefined);
     await A.kill9();
+    const again = await getLink(up.url, { output: path.join(getDir, 'got.bin'), retries: 1, log: (l) => lines.push(l) });
+    t.equal(await sha256File(again.files[0]), await sha256File(file), 'bitdrop get, run again with A dead, fetched the file from a mirror');
+    t.match(lines.join('\n'), /does not answer; downloading its copy from the mirror/, 'and said so');
+    t.notOk(fs.readdirSync(getDir).some((f) => f.startsWith('.')), 'and left no partial or mirrors file');
     const began = Date.now();
     const out = path.join(dir, 'from-b.bin');
     const bLink = links.find((l) => l.mirror === B.url)!.url;

@@ -64,8 +64,8 @@ interface Meta extends Partial<FileMeta> {
 
 /**
  * The URLs a link can be fetched from, best first, and the identity its #fragment carries (the fragment
- * is removed here: no request ever has it). A .bit host is resolved to its onion. Mirrors would be
- * appended here.
+ * is removed here: no request ever has it). A .bit host is resolved to its onion. The copies on mirrors a
+ * box published are tried by getLink when the box does not answer (keptMirrors).
  */
 export async function urlCandidates(link: string, opts: Pick<GetOptions, 'resolveBit' | 'identity'> = {}): Promise<{ urls: URL[]; identity?: string }> {
   let url: URL;
@@ -138,7 +138,8 @@ async function fetchMeta(url: URL, agent: http.Agent | undefined, signal?: Abort
   } catch {
     throw new Error(`${url.origin} answered HTTP ${res.statusCode} with no bitdrop JSON: ${text.trim().split('\n')[0].slice(0, 200)}`);
   }
-  if (res.statusCode !== 200) throw new Error(`${url.origin}/${id}: ${body.error ?? `HTTP ${res.statusCode}`}`);
+  // the box answered: its answer stands (a deleted or blocked file is not fetched from its mirrors)
+  if (res.statusCode !== 200) throw Object.assign(new Error(`${url.origin}/${id}: ${body.error ?? `HTTP ${res.statusCode}`}`), { answered: true });
   if (!body.files && (typeof body.size !== 'number' || !/^[0-9a-f]{64}$/.test(String(body.sha256)))) {
     throw new Error(`${url.origin}/${id} publishes no size and SHA-256 for the file`);
   }
@@ -192,6 +193,33 @@ const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve) 
 
 export interface GetResult { files: string[] }
 
+/**
+ * The copies a box published of a file (its JSON's `mirrors`, lib/mirrors), kept beside the partial download
+ * as `.<id>.bitdrop-mirrors.json`: when the box is gone, the same command goes on from a mirror, whose copy
+ * must have the SHA-256 the box published.
+ */
+interface MirrorsRecord { sha256: string; size: number; urls: string[] }
+const mirrorsRecordPath = (dir: string, id: string) => path.join(dir, `.${id}.bitdrop-mirrors.json`);
+const outputDir = (o: GetOptions) => (o.output && !(fs.existsSync(o.output) && fs.statSync(o.output).isDirectory()) ? path.dirname(o.output) : o.output ?? '.');
+
+function keepMirrors(url: URL, meta: Meta & { mirrors?: unknown }, opts: GetOptions) {
+  const urls = Array.isArray(meta.mirrors) ? meta.mirrors.map((m) => (m as { url?: unknown })?.url).filter((u): u is string => typeof u === 'string' && /^https?:\/\//.test(u)) : [];
+  if (!urls.length || meta.files || typeof meta.sha256 !== 'string') return;
+  const rec: MirrorsRecord = { sha256: meta.sha256, size: meta.size!, urls };
+  try {
+    fs.mkdirSync(outputDir(opts), { recursive: true });
+    fs.writeFileSync(mirrorsRecordPath(outputDir(opts), ID_PATH.exec(url.pathname)![1]), JSON.stringify(rec));
+  } catch { /* a convenience: the download goes on without it */ }
+}
+
+function keptMirrors(url: URL, opts: GetOptions): MirrorsRecord | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(mirrorsRecordPath(outputDir(opts), ID_PATH.exec(url.pathname)![1]), 'utf8')) as MirrorsRecord;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function getLink(link: string, opts: GetOptions = {}): Promise<GetResult> {
   const log = opts.log ?? (() => {});
   const { urls, identity } = await urlCandidates(link, opts);
@@ -205,12 +233,47 @@ export async function getLink(link: string, opts: GetOptions = {}): Promise<GetR
     } catch (err) {
       lastError = err;
       if (urls.length > 1) log(`${url.origin}: ${(err as Error).message}; trying the next address`);
+      const kept = (err as { answered?: boolean }).answered ? undefined : keptMirrors(url, opts);
+      if (kept) {
+        const got = await fromMirrors(url, kept, identity, opts, (e) => { lastError = e; });
+        if (got) return got;
+      }
       continue;
     }
-    return fetchAll(url, meta, socks, identity, opts);
+    keepMirrors(url, meta, opts);
+    const got = await fetchAll(url, meta, socks, identity, opts);
+    fs.rmSync(mirrorsRecordPath(outputDir(opts), ID_PATH.exec(url.pathname)![1]), { force: true });
+    return got;
   }
   const msg = (lastError as Error)?.message ?? String(lastError);
   throw new Error(/ECONNREFUSED.*9050|SOCKS 127\.0\.0\.1:9050/.test(msg) ? `${msg} (is tor running? give its SocksPort with --socks HOST:PORT)` : msg);
+}
+
+/** The box is unreachable: the copies it published, each checked to carry the SHA-256 it published. */
+async function fromMirrors(original: URL, kept: MirrorsRecord, identity: string | undefined, opts: GetOptions, failed: (err: unknown) => void): Promise<GetResult | undefined> {
+  const log = opts.log ?? (() => {});
+  for (const u of kept.urls) {
+    let url: URL;
+    try { url = new URL(u); } catch { continue; }
+    if (!ID_PATH.test(url.pathname)) continue;
+    const socks = proxyFor(url, opts);
+    try {
+      const meta = await fetchMeta(url, socks ? socksAgent(socks, `bitdrop-get-${crypto.randomBytes(6).toString('hex')}`) : undefined, opts.signal);
+      if (meta.sha256 !== kept.sha256 || meta.size !== kept.size) {
+        log(`${url.origin}: its copy is not the file ${original.origin} published (SHA-256 ${meta.sha256}, not ${kept.sha256}); not used`);
+        continue;
+      }
+      log(`${original.origin} does not answer; downloading its copy from the mirror ${url.origin}`);
+      // the same bytes: the partial file of the original's id goes on filling from the mirror
+      const got = await fetchAll(url, { ...meta, id: ID_PATH.exec(original.pathname)![1] }, socks, identity, opts);
+      fs.rmSync(mirrorsRecordPath(outputDir(opts), ID_PATH.exec(original.pathname)![1]), { force: true });
+      return got;
+    } catch (err) {
+      failed(err);
+      log(`${url.origin}: ${(err as Error).message}`);
+    }
+  }
+  return undefined;
 }
 
 async function fetchAll(url: URL, meta: Meta, socks: string | undefined, identity: string | undefined, opts: GetOptions): Promise<GetResult> {
