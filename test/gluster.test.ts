@@ -366,10 +366,15 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
     });
     t.ok(newBrickFiles.length > 0, `the new bricks hold ${newBrickFiles.length} chunk files`);
     stored.push(...during);
-    await verifyAll(t, primaryUrl, stored, 'after the expansion');
+    await verifyAll(t, primaryUrl, stored, 'after the expansion').catch((err) => {
+      t.comment(`the daemon said:\n${current?.output().slice(-3000)}`);
+      throw err;
+    });
   });
 
   await t.test('the primary loses its volume: it stops, and the standby takes over', async (t) => {
+    t.ok(current!.proc.exitCode === null && current!.proc.signalCode === null, 'the primary still runs');
+    t.comment(`the primary's lines: ${current!.output().split('\n').filter((l) => /lease|FATAL|standby/.test(l)).join(' | ')}`);
     const next = await startStandby({ dataDir: dirB, args: etcdArgs });
     daemons.push(next);
     const fuse = vol.fuseClientPid(vol.mounts[0]);
