@@ -196,7 +196,10 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
     const downloaders = [0, 1, 2].map(async (k) => {
       for (let i = k; !stop; i++) await download(`${primary.url}/${stored[i % stored.length].id}`).catch(() => undefined);
     });
-    await waitFor('uploads under way', () => during.length >= 3, 60_000);
+    await waitFor('uploads under way', () => during.length >= 3, 60_000).catch((err) => {
+      t.comment(`the primary said: ${primary.output().split('\n').filter((l) => /lease|FATAL|error|WARN/i.test(l)).join(' | ').slice(-3000)}`);
+      throw err;
+    });
     const killedAt = Date.now();
     await primary.kill9();
     stop = true;
