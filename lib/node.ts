@@ -226,7 +226,9 @@ export class BitdropNode {
     const volume = this.store!.volume;
     if (volume.kind !== 'glusterfs') return;
     this.volumeWatch = watchVolume({
-      probe: path.join(this.config.dataDir, 'db', 'CURRENT'),
+      // the term's own directory, not through the `db` symlink: after a rebalance of the volume the symlink's
+      // lookups failed while the directory's did not (the volume watch then fenced a healthy leader)
+      probe: path.join(this.store!.dbPath, 'CURRENT'),
       failAfterMs: this.opts.fenceAfterMs ?? (this.leadership ? LEASED_VOLUME_FENCE_MS : fenceAfterMs(volume)),
       onLost: (why) => {
         // With a lease: no write of this daemon can land any more (fenced below), so the lease is handed over.

@@ -5,14 +5,15 @@
 //   rolling restart of the bricks, one at a time (the operation that once split the brain): nobody takes over
 //   SIGSTOP of the primary: its watchdog kills it; the standby takes over within the lease TTL + margin
 //   SIGSTOP of the primary's FUSE client: it fences itself and hands the lease over; it dies once resumed
-//   a network cut of the primary's mount (its FUSE client in a network namespace of the test's own), and its return
+// Not yet here: a network cut of the primary's mount through a network namespace (mounting the volume from a
+// namespace, its bricks on the hostname's loopback address, failed; see docs/scale-out.md).
 
 import t, { type Test } from 'tap';
 import fs from 'fs';
 import path from 'path';
 import { createVolume, type GlusterVolume } from './helpers/gluster';
 import { createEtcd } from './helpers/etcd';
-import { tmpDir, exec } from './helpers/daemon';
+import { tmpDir } from './helpers/daemon';
 import { waitFor } from './helpers/tor-lone';
 import { openDevnet } from './helpers/devnet';
 import { devnetPay } from '../lib/devnet/wallet';
@@ -146,70 +147,6 @@ t.test('failover drills on a replica-3 volume with a 3-member etcd', async (t) =
     t.ok(ex.code === 75 || ex.signal === 'SIGKILL', `the old primary ended once its mount answered again (${ex.code ?? ex.signal})`);
     await loop.more(5);
     await check(t, "after SIGSTOP of the primary's FUSE client");
-  });
-
-  await t.test("a network cut of the primary's mount (a network namespace of the test's own), and its return", async (t) => {
-    // The leader's FUSE client runs in a network namespace reaching the bricks (on this machine's hostname,
-    // a loopback address) through a veth pair; the daemon itself stays in ours (it still reaches etcd).
-    const ns = `bdt${process.pid}`;
-    const host = `bdh${process.pid}`.slice(0, 15);
-    const peer = `bdp${process.pid}`.slice(0, 15);
-    const net = `10.${200 + (process.pid % 50)}.${process.pid % 250}`;
-    const ip = (...a: string[]) => exec('ip', a);
-    const nsMount = path.join(path.dirname(vol.mounts[0]), 'mount-ns');
-    t.teardown(async () => {
-      await exec('umount', ['-l', nsMount]).catch(() => undefined);
-      await ip('link', 'del', host).catch(() => undefined);
-      await ip('netns', 'del', ns).catch(() => undefined);
-    });
-    await ip('netns', 'add', ns);
-    await ip('link', 'add', host, 'type', 'veth', 'peer', 'name', peer);
-    await ip('link', 'set', peer, 'netns', ns);
-    await ip('addr', 'add', `${net}.1/30`, 'dev', host);
-    await ip('link', 'set', host, 'up');
-    await exec('sysctl', ['-qw', `net.ipv4.conf.${host}.route_localnet=1`]);
-    await ip('-n', ns, 'addr', 'add', `${net}.2/30`, 'dev', peer);
-    await ip('-n', ns, 'link', 'set', 'lo', 'up');
-    await ip('-n', ns, 'link', 'set', peer, 'up');
-    await exec('ip', ['netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.${peer}.route_localnet=1`]);
-    // the bricks' address (the hostname's, on loopback) through the veth instead of the namespace's own lo
-    const brickAddr = (await exec('getent', ['ahostsv4', vol.host])).stdout.split(/\s+/)[0];
-    await ip('-n', ns, 'route', 'del', 'local', '127.0.0.0/8', 'dev', 'lo', 'table', 'local');
-    await ip('-n', ns, 'route', 'add', 'local', '127.0.0.1', 'dev', 'lo', 'table', 'local');
-    await ip('-n', ns, 'route', 'add', `${brickAddr}/32`, 'via', `${net}.1`, 'dev', peer, 'src', `${net}.2`);
-    fs.mkdirSync(nsMount);
-    await exec('nsenter', [`--net=/run/netns/${ns}`, 'mount', '-t', 'glusterfs', `${vol.host}:/${vol.name}`, nsMount]);
-    t.ok(fs.existsSync(path.join(nsMount, 'bitdrop')), 'the volume is mounted through the namespace');
-
-    // the namespace's mount becomes the leader's: a clean handover from the current one
-    const inNs = start('n1', nsMount);
-    await waitFor('the standby line', () => /^standby\s/m.test(inNs.output()), 60_000);
-    const old = leader()!;
-    for (const m of members) if (m !== old && m !== inNs && m.alive()) await m.stop(); // n1 is the only standby
-    old.proc.kill('SIGTERM');
-    await inNs.serving(60_000);
-    await old.exited();
-    t.pass(`a clean stop handed the lease over (${old.name} → n1)`);
-    const next = start('c1', vol.mounts[1]);
-    await waitFor('the standby line', () => /^standby\s/m.test(next.output()), 60_000);
-    await loop.more(5);
-
-    const at = Date.now();
-    await ip('link', 'set', host, 'down');
-    try {
-      await next.serving(60_000);
-      const takeoverMs = Date.now() - at;
-      t.ok(takeoverMs < 30_000, `the standby served ${takeoverMs} ms after the cut`);
-      t.comment(`takeover after a network cut of the primary's mount: ${takeoverMs} ms`);
-      t.match(inNs.output(), /FATAL\s+(the data dir's volume has been unreachable for \d+ s|watchdog: the leader lease was not renewed)/, 'the cut-off primary fenced itself');
-      await loop.more(5);
-    } finally {
-      await ip('link', 'set', host, 'up');
-    }
-    const ex = await inNs.exited();
-    t.ok(ex.code === 75 || ex.signal === 'SIGKILL', `the old primary ended once its mount was back (${ex.code ?? ex.signal})`);
-    await loop.more(5);
-    await check(t, 'after the network cut and its return');
   });
 
   paying = false;

@@ -196,7 +196,10 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
     const downloaders = [0, 1, 2].map(async (k) => {
       for (let i = k; !stop; i++) await download(`${primary.url}/${stored[i % stored.length].id}`).catch(() => undefined);
     });
-    await waitFor('uploads under way', () => during.length >= 3, 60_000);
+    await waitFor('uploads under way', () => during.length >= 3, 60_000).catch((err) => {
+      t.comment(`the primary said: ${primary.output().split('\n').filter((l) => /lease|FATAL|error|WARN/i.test(l)).join(' | ').slice(-3000)}`);
+      throw err;
+    });
     const killedAt = Date.now();
     await primary.kill9();
     stop = true;
@@ -366,10 +369,15 @@ t.test('a replica-3 volume, a primary and a hot standby on two mounts', async (t
     });
     t.ok(newBrickFiles.length > 0, `the new bricks hold ${newBrickFiles.length} chunk files`);
     stored.push(...during);
-    await verifyAll(t, primaryUrl, stored, 'after the expansion');
+    await verifyAll(t, primaryUrl, stored, 'after the expansion').catch((err) => {
+      t.comment(`the daemon said:\n${current?.output().slice(-3000)}`);
+      throw err;
+    });
   });
 
   await t.test('the primary loses its volume: it stops, and the standby takes over', async (t) => {
+    t.ok(current!.proc.exitCode === null && current!.proc.signalCode === null, 'the primary still runs');
+    t.comment(`the primary's lines: ${current!.output().split('\n').filter((l) => /lease|FATAL|standby/.test(l)).join(' | ')}`);
     const next = await startStandby({ dataDir: dirB, args: etcdArgs });
     daemons.push(next);
     const fuse = vol.fuseClientPid(vol.mounts[0]);

@@ -189,6 +189,8 @@ export class Store {
   /** read buffers reused by downloads: as much as the read budget, no more */
   private readonly readPool = new BufferPool(READ_BUDGET);
   private readonly chunkCache: ChunkCache;
+  /** the database's directory (db, or this term's db.t<term>: never through the `db` symlink) */
+  dbPath = '';
   /** throws when this daemon may not write (a leader lease ran out); a no-op without a lease */
   private fence: () => void = () => {};
 
@@ -210,8 +212,8 @@ export class Store {
       if (term !== undefined) throw new Error(`${opts.dir} is run with a leader lease in etcd (term ${term}): start it with --etcd and its --etcd-prefix, as every daemon of it`);
     }
     let db: Db;
+    const location = opts.lease ? takeDbForTerm(opts.dir, opts.lease.term) : path.join(opts.dir, 'db');
     try {
-      const location = opts.lease ? takeDbForTerm(opts.dir, opts.lease.term) : path.join(opts.dir, 'db');
       db = await Db.open(location, { writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024, fence: opts.lease?.fence });
     } catch (err) {
       if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(opts.dir);
@@ -224,6 +226,7 @@ export class Store {
       : new LevelBlobs(db);
     const store = new Store(db, blobs, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, backend, volume);
     store.fence = opts.lease?.fence ?? (() => {});
+    store.dbPath = location;
     await store.checkVersion();
     if (opts.lease) await store.checkTerm(opts.lease.term);
     await store.loadCounters();
