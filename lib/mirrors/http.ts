@@ -27,14 +27,19 @@ export const needsTor = (url: string) => /\.(onion|bit)$/i.test(new URL(url).hos
 
 const agents = new Map<string, http.Agent>();
 
+/** tor's SOCKS agent for onions and .bit names (one per SocksPort), none for loopback test URLs */
+function agentFor(url: string, socks: string | undefined): http.Agent | undefined {
+  if (!needsTor(url)) return undefined;
+  if (!socks) throw new Error(`${new URL(url).host} is reached through tor, which is off (--tor off)`);
+  const agent = agents.get(socks) ?? socksAgent(socks);
+  agents.set(socks, agent);
+  return agent;
+}
+
 export function mirrorRequest(url: string, o: RequestOptions = {}): Promise<MirrorResponse> {
   const u = new URL(url);
   let agent: http.Agent | undefined;
-  if (needsTor(url)) {
-    if (!o.socks) return Promise.reject(new Error(`${u.host} is reached through tor, which is off (--tor off)`));
-    agent = agents.get(o.socks) ?? socksAgent(o.socks);
-    agents.set(o.socks, agent);
-  }
+  try { agent = agentFor(url, o.socks); } catch (err) { return Promise.reject(err); }
   const lib = u.protocol === 'https:' ? https : http;
   const maxBody = o.maxBody ?? 1024 * 1024;
   return new Promise((resolve, reject) => {
@@ -64,11 +69,7 @@ export function mirrorRequest(url: string, o: RequestOptions = {}): Promise<Mirr
 export function mirrorStream(url: string, o: Pick<RequestOptions, 'socks' | 'timeoutMs'> = {}): Promise<http.IncomingMessage> {
   const u = new URL(url);
   let agent: http.Agent | undefined;
-  if (needsTor(url)) {
-    if (!o.socks) return Promise.reject(new Error(`${u.host} is reached through tor, which is off (--tor off)`));
-    agent = agents.get(o.socks) ?? socksAgent(o.socks);
-    agents.set(o.socks, agent);
-  }
+  try { agent = agentFor(url, o.socks); } catch (err) { return Promise.reject(err); }
   const lib = u.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = lib.get(u, { agent }, resolve);
