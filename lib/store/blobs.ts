@@ -70,8 +70,17 @@ export class FileBlobs implements BlobStore {
   constructor(private readonly root: string, opts: FileBlobsOptions = {}) {
     this.syncRenamedFiles = opts.syncRenamedFiles ?? false;
     fs.mkdirSync(path.join(root, 'tmp'), { recursive: true, mode: 0o700 });
-    // Temp files left by a crash are never referenced: clear them.
-    for (const f of fs.readdirSync(path.join(root, 'tmp'))) fs.rmSync(path.join(root, 'tmp', f), { force: true });
+  }
+
+  /**
+   * Temp files left by a crash (or by an earlier leader) are never referenced: clear them. They are listed
+   * before this store writes any, and removed in the background: on GlusterFS, removing the temp file of a
+   * stopped earlier leader waits for that client's locks, and the event loop must go on (renewing the lease).
+   */
+  async clearLeftovers(): Promise<void> {
+    const dir = path.join(this.root, 'tmp');
+    const leftovers = await fs.promises.readdir(dir);
+    void Promise.all(leftovers.map((f) => fs.promises.rm(path.join(dir, f), { force: true }).catch(() => undefined)));
   }
 
   private pathOf(hash: Buffer) {

@@ -212,7 +212,7 @@ export class Store {
       if (term !== undefined) throw new Error(`${opts.dir} is run with a leader lease in etcd (term ${term}): start it with --etcd and its --etcd-prefix, as every daemon of it`);
     }
     let db: Db;
-    const location = opts.lease ? takeDbForTerm(opts.dir, opts.lease.term) : path.join(opts.dir, 'db');
+    const location = opts.lease ? await takeDbForTerm(opts.dir, opts.lease.term) : path.join(opts.dir, 'db');
     try {
       db = await Db.open(location, { writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024, fence: opts.lease?.fence });
     } catch (err) {
@@ -224,6 +224,7 @@ export class Store {
     const blobs = backend === 'file'
       ? new FileBlobs(path.join(opts.dir, 'chunks'), { syncRenamedFiles: volume.kind !== 'local' })
       : new LevelBlobs(db);
+    if (blobs instanceof FileBlobs) await blobs.clearLeftovers();
     const store = new Store(db, blobs, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, backend, volume);
     store.fence = opts.lease?.fence ?? (() => {});
     store.dbPath = location;
@@ -776,55 +777,59 @@ function leasedTerm(dataDir: string): number | undefined {
  * The MANIFEST only names tables LevelDB had synced before writing it, so every table it names is whole.
  * Directories two terms old are removed in the background.
  */
-function takeDbForTerm(dataDir: string, term: number): string {
+async function takeDbForTerm(dataDir: string, term: number): Promise<string> {
+  // Asynchronous throughout: on a hung mount (a stopped GlusterFS client's locks) these calls may wait, and
+  // the event loop must go on renewing the lease meanwhile, or the watchdog rightly kills a leader stuck in a
+  // synchronous call.
+  const fsp = fs.promises;
   const link = path.join(dataDir, 'db');
   const target = path.join(dataDir, `db.t${term}`);
-  const termDirs = () => fs.readdirSync(dataDir).map((n) => /^db\.t(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null)
+  const termDirs = async () => (await fsp.readdir(dataDir)).map((n) => /^db\.t(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null)
     .map((m) => Number(m[1])).sort((a, b) => b - a);
+  const exists = (p: string) => fsp.stat(p).then(() => true, () => false);
   let current: string | undefined;
-  let st: fs.Stats | undefined;
-  try { st = fs.lstatSync(link); } catch { /* none yet */ }
+  const st = await fsp.lstat(link).catch(() => undefined);
   if (st?.isSymbolicLink()) {
-    const to = path.resolve(dataDir, fs.readlinkSync(link));
-    if (fs.existsSync(to)) current = to;
+    const to = path.resolve(dataDir, await fsp.readlink(link));
+    if (await exists(to)) current = to;
   } else if (st?.isDirectory()) {
     // a store made without a lease: its database becomes term 0's
     const t0 = path.join(dataDir, 'db.t0');
-    fs.renameSync(link, t0);
+    await fsp.rename(link, t0);
     current = t0;
   }
   // A crash before the symlink was made: the newest term's directory is the database.
   if (!current) {
-    const terms = termDirs();
+    const terms = await termDirs();
     if (terms.length) current = path.join(dataDir, `db.t${terms[0]}`);
   }
   const was = current ? /^db\.t(\d+)$/.exec(path.basename(current)) : null;
   if (was && Number(was[1]) >= term) throw new Error(`the store was opened by leader term ${was[1]}, not below this daemon's term ${term}: its lease is stale`);
   const building = `${target}.new`;
-  fs.rmSync(building, { recursive: true, force: true });
-  fs.mkdirSync(building, { mode: 0o700 });
+  await fsp.rm(building, { recursive: true, force: true });
+  await fsp.mkdir(building, { mode: 0o700 });
   if (current) {
-    for (const name of fs.readdirSync(current)) {
+    for (const name of await fsp.readdir(current)) {
       if (name === 'LOCK' || name.startsWith('LOG')) continue;
       const from = path.join(current, name);
-      if (/\.(ldb|sst)$/.test(name)) fs.linkSync(from, path.join(building, name));
-      else fs.copyFileSync(from, path.join(building, name));
+      if (/\.(ldb|sst)$/.test(name)) await fsp.link(from, path.join(building, name));
+      else await fsp.copyFile(from, path.join(building, name));
     }
   }
   // the copies durable before the directory is taken into use (on FUSE a file's fsync reaches the bricks)
-  for (const name of fs.readdirSync(building)) {
-    const fd = fs.openSync(path.join(building, name), 'r');
-    try { fs.fsyncSync(fd); } finally { fs.closeSync(fd); }
+  for (const name of await fsp.readdir(building)) {
+    const fh = await fsp.open(path.join(building, name), 'r');
+    try { await fh.sync(); } finally { await fh.close(); }
   }
-  fs.renameSync(building, target);
+  await fsp.rename(building, target);
   const tmp = path.join(dataDir, `.db-link-${process.pid}`);
-  fs.rmSync(tmp, { force: true });
-  fs.symlinkSync(`db.t${term}`, tmp);
-  fs.renameSync(tmp, link);
+  await fsp.rm(tmp, { force: true });
+  await fsp.symlink(`db.t${term}`, tmp);
+  await fsp.rename(tmp, link);
   // Two terms back: its daemon was fenced a whole term ago. (The last term's stays: its daemon may be stuck.)
   const previous = was ? Number(was[1]) : -1;
-  for (const old of termDirs()) {
-    if (old < previous) void fs.promises.rm(path.join(dataDir, `db.t${old}`), { recursive: true, force: true }).catch(() => undefined);
+  for (const old of await termDirs()) {
+    if (old < previous) void fsp.rm(path.join(dataDir, `db.t${old}`), { recursive: true, force: true }).catch(() => undefined);
   }
   return target;
 }
