@@ -79,7 +79,7 @@ export function sections(s: Obj): Array<{ title: string; rows: Array<[string, st
     ['Onion', s.onion ? `http://${String(s.onion)}/` : 'not published'],
     ...(tor.mode && tor.mode !== 'off' ? [['Bootstrapped', `${num(tor.bootstrap) ?? 0} %`] as [string, string]] : []),
     ...(tor.socks ? [['SOCKS port', `${String(obj(tor.socks).host)}:${String(obj(tor.socks).port)}`] as [string, string]] : []),
-    ...(tor.defenses ? [['DoS defences', Object.entries(obj(tor.defenses)).map(([k, v]) => `${k} ${typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v)}`).join(', ')] as [string, string]] : []),
+    ...(tor.defenses ? [['DoS defences', defensesText(obj(tor.defenses))] as [string, string]] : []),
   ] });
   const pay: Array<[string, string]> = [['Mode', payments.mode === 'simulated' ? 'simulated (embedded devnet, no real coins)' : payments.mode === 'free' ? 'free (nothing is charged)' : `live on ${String(payments.network ?? '')}`]];
   if (payments.mode !== 'free') {
@@ -181,6 +181,18 @@ function blockForms(csrf: string, blocked: BlockEntry[], sha = ''): Html {
     <details><summary>Add a shared blocklist</summary><form method="post" action="/blocklist"><input type="hidden" name="csrf" value="${csrf}">
       <p><label for="b-list">One “&lt;sha256&gt; &lt;reason&gt;” a line</label><textarea id="b-list" name="list" rows="5" required></textarea></p>
       <p><button type="submit">Add these</button></p></form></details>`;
+}
+
+/** The onion's DoS defences as an operator reads them: "proof-of-work (queue 250/s, burst 2500), …". */
+function defensesText(d: Obj): string {
+  const pow = obj(d.pow);
+  const streams = obj(d.maxStreams);
+  const intro = obj(d.introDoS);
+  return [
+    pow.on ? `proof-of-work${pow.queueRate !== undefined ? ` (queue ${pow.queueRate}/s, burst ${pow.queueBurst})` : ''}` : 'no proof-of-work',
+    streams.on ? `at most ${streams.limit} streams a circuit` : 'no stream limit',
+    intro.on ? 'introduction-point limits' : 'introduction points: the consensus limits',
+  ].join('; ');
 }
 
 export function consolePage(s: Obj, x: ConsoleExtras = {}): string {
