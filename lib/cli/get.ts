@@ -184,6 +184,7 @@ function human(n: number): string {
 }
 
 const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve) => {
+  if (signal?.aborted) return resolve();
   const done = () => { clearTimeout(t); signal?.removeEventListener('abort', done); resolve(); };
   const t = setTimeout(done, ms);
   signal?.addEventListener('abort', done, { once: true });
@@ -373,6 +374,8 @@ async function fetchFile(fm: FileMeta, target: { dir: string; output?: string },
       budgetAt = Math.max(budgetAt, Date.now()) + (n / opts.limitRate) * 1000;
       const wait = budgetAt - Date.now();
       if (wait > 0) await sleep(wait, opts.signal);
+      // an answer already received whole is not cut by the abort of its request: stop here
+      if (opts.signal?.aborted) throw new Error('interrupted');
     };
     let paying: Promise<void> | undefined;
     const tag = crypto.randomBytes(6).toString('hex');
