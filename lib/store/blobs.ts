@@ -80,7 +80,8 @@ export class FileBlobs implements BlobStore {
   async clearLeftovers(): Promise<void> {
     const dir = path.join(this.root, 'tmp');
     const leftovers = await fs.promises.readdir(dir);
-    void Promise.all(leftovers.map((f) => fs.promises.rm(path.join(dir, f), { force: true }).catch(() => undefined)));
+    // one at a time: a removal that waits on a stopped client holds one of libuv's four worker threads, not all
+    void (async () => { for (const f of leftovers) await fs.promises.rm(path.join(dir, f), { force: true }).catch(() => undefined); })();
   }
 
   private pathOf(hash: Buffer) {
