@@ -108,6 +108,13 @@ async function run(walletUrl: string, electrumUrl: string): Promise<Step[]> {
       const a = v as { hex: string; count: number };
       return { keys: Object.keys(a).sort(), count: a.count, bytesPerHeader: a.hex.length / 2 / a.count };
     });
+    // (after server.version, which ElectrumX wants first) ElectrumX polls its node (every 500 ms on the rig): compare only once it has indexed the node's tip
+    const tip = await rpcCall<number>(walletUrl, 'getblockcount');
+    for (const until = Date.now() + 60_000; ;) {
+      const h = (await conn.request('blockchain.headers.subscribe', []) as { height: number }).height;
+      if (h >= tip || Date.now() > until) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const sh = nameIndexScriptHash(Buffer.from('d/parity'));
     await ask('blockchain.name.get_value_proof', 'blockchain.name.get_value_proof', [sh], (v) => (v as Record<string, unknown>)[sh]);
   } finally {
