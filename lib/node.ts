@@ -10,7 +10,7 @@ import type http from 'http';
 import type { AddressInfo } from 'net';
 import { Config, ConfigError, commandName, defaults, isLoopback, paymentsEnabled } from './config';
 import { Store, StoreLockedError, type BlobBackend } from './store';
-import { Leadership } from './lease';
+import type { Leadership } from './lease';
 import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './store/volume';
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
@@ -24,7 +24,7 @@ import { Ledger } from './ledger';
 import { ledgerGate } from './http/ledger-gate';
 import { AddressPool, Watcher, parseXpub, deriveFileAddress, addressScriptHash, networkOf, isMainnet, type ParsedXpub } from './payments';
 import type { NmcOptions } from './ledger';
-import { Devnet } from './devnet';
+import type { Devnet } from './devnet';
 import { HeaderChain } from './chain';
 import { TorService } from './tor';
 import { buildValue, NameValueError, NamecoinRpc, readExtraValue, redact, Registrar } from './names';
@@ -46,6 +46,12 @@ export interface RuntimeInfo {
   console: string;
   onion?: string;
   started: string;
+}
+
+/** The embedded devnet, loaded only when used: a daemon on real servers (or a free box) never needs its code. */
+async function openDevnet(opts: { dir: string }): Promise<Devnet> {
+  const { Devnet } = await import('./devnet');
+  return Devnet.open(opts);
 }
 
 /** Where a running daemon says how to reach it (read by `bitdrop status`, `bitdrop devnet …`). */
@@ -265,6 +271,9 @@ export class BitdropNode {
    */
   private async openAsLeader(): Promise<Store | undefined> {
     const c = this.config;
+    // Loaded only here: etcd3 brings gRPC and protobufjs (15 MiB of resident memory) that a daemon without
+    // --etcd never uses.
+    const { Leadership } = await import('./lease');
     const lease = this.leadership = new Leadership({
       endpoints: c.etcd, prefix: c.etcdPrefix, ttlSec: c.leaseTtl, log: this.log, watchdog: this.opts.leaseWatchdog, pollMs: this.opts.standbyPollMs,
     });
@@ -369,7 +378,7 @@ export class BitdropNode {
     const c = this.config;
     let url = c.namecoinRpc;
     if (!url) {
-      this.devnet ??= await Devnet.open({ dir: path.join(c.dataDir, 'devnet') });
+      this.devnet ??= await openDevnet({ dir: path.join(c.dataDir, 'devnet') });
       url = this.devnet.namecoinRpcUrl;
       this.namesVia = `the embedded devnet's Namecoin regtest node (${redact(url)}): SIMULATED, no real NMC; mine with bitdrop devnet mine --data-dir ${c.dataDir}`;
     } else {
@@ -484,7 +493,7 @@ export class BitdropNode {
   private async startPayments() {
     const c = this.config;
     if (!c.xpub && c.electrum.length === 0) {
-      this.devnet = await Devnet.open({ dir: path.join(c.dataDir, 'devnet') });
+      this.devnet = await openDevnet({ dir: path.join(c.dataDir, 'devnet') });
       c.xpub = this.devnet.xpub;
       c.electrum = [this.devnet.electrumUrl];
       c.network = 'regtest';
@@ -660,7 +669,7 @@ export class BitdropNode {
     const c = this.config;
     let url = c.namecoinRpc;
     if (!url) {
-      this.devnet ??= await Devnet.open({ dir: path.join(c.dataDir, 'devnet') });
+      this.devnet ??= await openDevnet({ dir: path.join(c.dataDir, 'devnet') });
       url = this.devnet.namecoinRpcUrl;
     }
     this.nmcRpcClient = new NamecoinRpc({ url, cookieFile: c.namecoinCookie, socks: this.tor?.status().socks, clearnet: c.clearnet });
