@@ -4,7 +4,6 @@
 import crypto from 'crypto';
 import type { Writable } from 'stream';
 import zlib from 'zlib';
-import parseRange from 'range-parser';
 import type { Context } from 'koa';
 import type { Drop, FileManifest } from '../store';
 import type { Deps } from './deps';
@@ -14,7 +13,7 @@ import { zipLayout, type ZipLayout } from './zip';
 import { download, find, missing, settleWhenDone, withPage } from './files';
 import { flavor } from './negotiate';
 import { dropPage, filePage } from './pages';
-import { DOWNLOAD_CSP } from './security';
+import { byteRange, downloadHeaders } from './ranges';
 import { takeToken } from './handoff';
 import { baseUrl, fileUrl, fileView } from './views';
 import { encryptedPanel, isAgeFile } from './encrypted';
@@ -110,35 +109,9 @@ async function archive(ctx: Context, d: Deps, drop: Drop) {
   const used = new Set<string>();
   const zip = zipLayout(ms.map((m) => ({ name: uniqueName(safeName(m.name), used), size: m.size, mtime: new Date(m.created) })));
   const etag = `"zip-${crypto.createHash('sha256').update(JSON.stringify(ms.map((m) => [m.id, m.sha256, m.name, m.created]))).digest('base64url').slice(0, 32)}"`;
-  ctx.set({
-    'Accept-Ranges': 'bytes',
-    ETag: etag,
-    'Content-Disposition': contentDisposition(`bitdrop-${drop.id}.zip`),
-    'Content-Security-Policy': DOWNLOAD_CSP,
-    'Cache-Control': 'private, no-transform',
-  });
-  ctx.type = 'application/zip';
-  if (ctx.get('If-None-Match') === etag) {
-    ctx.status = 304;
-    return;
-  }
-  let start = 0;
-  let end = zip.size - 1;
-  let status = 200;
-  const rangeHeader = ctx.get('Range');
-  const ifRange = ctx.get('If-Range');
-  if (rangeHeader && (!ifRange || ifRange === etag)) {
-    const ranges = parseRange(zip.size, rangeHeader, { combine: true });
-    if (ranges === -1) {
-      throw new UserError(416, `the range is outside the zip (${zip.size} bytes)`, {}, { 'Content-Range': `bytes */${zip.size}` });
-    }
-    if (ranges !== -2 && ranges.length === 1) {
-      start = ranges[0].start;
-      end = ranges[0].end;
-      status = 206;
-      ctx.set('Content-Range', `bytes ${start}-${end}/${zip.size}`);
-    }
-  }
+  if (downloadHeaders(ctx, etag, `bitdrop-${drop.id}.zip`, 'application/zip')) return;
+  const { start, end, partial } = byteRange(ctx, zip.size, etag, 'the zip');
+  const status = partial ? 206 : 200;
   const bytes = zip.dataBytes(start, end);
   ctx.state.payFor = { size: ms.reduce((n, m) => n + m.size, 0), config: d.config, what: 'these files' };
   const ticket = await d.gate.openDownload(ms[0], bytes, ctx.method === 'HEAD').catch((err) => { throw withPage(err, ctx, d, drop.id); });

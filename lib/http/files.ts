@@ -1,14 +1,12 @@
 // A stored file: download (GET/HEAD with one Range), its JSON, and deletion with the delete token.
 
 import crypto from 'crypto';
-import parseRange from 'range-parser';
 import type { Context } from 'koa';
 import { UserError } from '../errors';
 import { hashToken, type FileManifest } from '../store';
 import type { Deps } from './deps';
-import { contentDisposition } from './filenames';
 import { flavor } from './negotiate';
-import { DOWNLOAD_CSP } from './security';
+import { byteRange, downloadHeaders } from './ranges';
 import { baseUrl, fileView } from './views';
 import { confirmDeletePage, deletedPage } from './pages';
 import { queryParam } from './params';
@@ -41,35 +39,9 @@ export async function download(ctx: Context, d: Deps, id: string) {
     return;
   }
   const etag = `"${m.sha256}"`;
-  ctx.set({
-    'Accept-Ranges': 'bytes',
-    ETag: etag,
-    'Content-Disposition': contentDisposition(m.name),
-    'Content-Security-Policy': DOWNLOAD_CSP,
-    'Cache-Control': 'private, no-transform',
-  });
-  ctx.type = m.type;
-  if (ctx.get('If-None-Match') === etag) {
-    ctx.status = 304;
-    return;
-  }
-  let start = 0;
-  let end = m.size - 1;
-  const rangeHeader = ctx.get('Range');
-  const ifRange = ctx.get('If-Range');
-  if (rangeHeader && (!ifRange || ifRange === etag)) {
-    const ranges = parseRange(m.size, rangeHeader, { combine: true });
-    if (ranges === -1) {
-      throw new UserError(416, `the range is outside the file (${m.size} bytes)`, {}, { 'Content-Range': `bytes */${m.size}` });
-    }
-    // Several ranges (multipart/byteranges) are rarely used; answering the whole file is allowed.
-    if (ranges !== -2 && ranges.length === 1) {
-      start = ranges[0].start;
-      end = ranges[0].end;
-      ctx.status = 206;
-      ctx.set('Content-Range', `bytes ${start}-${end}/${m.size}`);
-    }
-  }
+  if (downloadHeaders(ctx, etag, m.name, m.type)) return;
+  const { start, end, partial } = byteRange(ctx, m.size, etag, 'the file');
+  if (partial) ctx.status = 206;
   const length = m.size === 0 ? 0 : end - start + 1;
   // a 402 page says what a payment buys for this file (a file of a drop is paid with the drop, on its page)
   if (!m.drop) ctx.state.payFor = { size: m.size, config: d.config };
