@@ -13,6 +13,7 @@
 import fs from 'fs';
 import { GiB, lineChart, nextPrices, parseCosts, storageFloor, transferTarget, fixedCostOfDay, egressCost, type Costs } from '../lib/economy';
 import { DAY_MS, storageCost, transferCost, type Prices } from '../lib/ledger/pricing';
+import { rng } from '../test/helpers/rng';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(name);
@@ -23,15 +24,6 @@ const SVG = arg('--svg', '');
 const DAYS = 365;
 const GRACE_DAYS = 7;
 
-/** mulberry32 */
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const normal = (r: () => number) => Math.sqrt(-2 * Math.log(r() || 1e-12)) * Math.cos(2 * Math.PI * r());
 const lognormal = (r: () => number, median: number, sigma: number) => median * Math.exp(sigma * normal(r));
 const poisson = (r: () => number, mean: number) => {

@@ -11,6 +11,7 @@ import { Ledger, type Payment } from '../lib/ledger';
 import { activate, evaluate, rebase, type Account, type Policy } from '../lib/ledger/account';
 import { DAY_MS, GiB, storageTime } from '../lib/ledger/pricing';
 import {
+import { rng } from './helpers/rng';
   Economy, booksCsv, egressCost, fixedCostOfDay, maxStep, nextPrices, parseCosts, storageFloor, summarize, targetPrices,
 } from '../lib/economy';
 
@@ -74,15 +75,6 @@ t.test('a price change never takes away time already paid for (prices raised 10Ã
   t.ok(evaluate(l, 2, T0 + DAY_MS, half).paidThrough! >= before + storageTime(1_000, 3 * MiB, half) - 1, 'a lower price keeps the time and lets new money buy more');
 });
 
-/** A tiny seeded PRNG (mulberry32): the same month every run. */
-function rng(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 t.test('a simulated month: books against the ledger, no shortening, price bounds', async (t) => {
   const dir = tmpDir('bitdrop-economy-', t);
