@@ -11,9 +11,11 @@
 // costs. Demand is a model, stated below; BENCHMARKS.md records the runs.
 
 import fs from 'fs';
-import { GiB, lineChart, nextPrices, parseCosts, storageFloor, transferTarget, fixedCostOfDay, egressCost, type Costs } from '../lib/economy';
+import { GiB, nextPrices, parseCosts, storageFloor, transferTarget, fixedCostOfDay, egressCost, type Costs } from '../lib/economy';
 import { DAY_MS, storageCost, transferCost, type Prices } from '../lib/ledger/pricing';
 import { rng } from '../test/helpers/rng';
+import { lineChart, svgSheet } from '../lib/http/charts';
+import type { Html } from '../lib/http/negotiate';
 
 const arg = (name: string, def: string) => {
   const i = process.argv.indexOf(name);
@@ -210,7 +212,7 @@ function main() {
   console.log(`economy bench: a simulated year, seed ${SEED}; costs ${JSON.stringify({ monthlySats: costs.monthlySats, disk: '100GiB', egressSatsPerGiB: costs.egressSatsPerGiB, margin: costs.margin })}`);
   console.log(`  fixed prices: the cost at full utilization plus the margin, set once by hand (${fixed.storagePrice} sats/GiB/day, ${fixed.transferPrice} sats/GiB); ` +
     'cost pricing: lib/economy nextPrices once a day; demand spike ×3 on days 150-180');
-  const charts: string[] = [];
+  const charts: Html[] = [];
   let ok = true;
   for (const [i, d] of demands.entries()) {
     const cands = candidates(d, F, SEED + i);
@@ -224,26 +226,25 @@ function main() {
     if (i === 0) ok &&= earns && refusesFewer; // the price-sensitive year is reported, not required (BENCHMARKS.md)
     console.log(`  cost vs fixed: revenue ×${(cp.revenue / fx.revenue).toFixed(2)}, profit ${cp.profit - fx.profit >= 0 ? '+' : ''}${cp.profit - fx.profit} sats, ` +
       `refused ${cp.refused} vs ${fx.refused}: ${earns && refusesFewer ? 'cost pricing earns at least as much and refuses fewer' : 'COST PRICING EARNS LESS HERE'}`);
-    const xs = (ys: number[]) => ys.map((y, day) => [day, y] as [number, number]);
+    const xs = (ys: number[]) => ys.map((value, day) => ({ label: `day ${day}`, value }));
+    const standalone = true;
     charts.push(lineChart([
       { name: 'fixed: price', points: xs(fx.prices.map((p) => p.storagePrice)) },
-      { name: 'cost: price', points: xs(cp.prices.map((p) => p.storagePrice)) },
-    ], { title: `${d.name}: storage price, sats/GiB/day`, xLabel: (x) => `day ${Math.round(x)}` }));
+      { name: 'cost: price', style: 'line2', points: xs(cp.prices.map((p) => p.storagePrice)) },
+    ], { title: `${d.name}: storage price`, format: (n) => `${Math.round(n)} sats/GiB/day`, standalone }));
     charts.push(lineChart([
       { name: 'fixed: disk used %', points: xs(fx.utilization.map((u) => u * 100)) },
-      { name: 'cost: disk used %', points: xs(cp.utilization.map((u) => u * 100)) },
-    ], { title: `${d.name}: utilization`, xLabel: (x) => `day ${Math.round(x)}` }));
+      { name: 'cost: disk used %', style: 'line2', points: xs(cp.utilization.map((u) => u * 100)) },
+    ], { title: `${d.name}: utilization`, format: (n) => `${n.toFixed(0)} %`, standalone }));
     charts.push(lineChart([
       { name: 'fixed: profit', points: xs(fx.profitPath) },
-      { name: 'cost: profit', points: xs(cp.profitPath) },
-    ], { title: `${d.name}: cumulative profit, sats`, xLabel: (x) => `day ${Math.round(x)}` }));
+      { name: 'cost: profit', style: 'line2', points: xs(cp.profitPath) },
+    ], { title: `${d.name}: cumulative profit`, format: (n) => `${Math.round(n)} sats`, standalone }));
   }
   console.log('reproduction (docs/storj.md): threshold 3,000,000 sats, endowment 1,500,000, share 20 %');
   reproduction(SEED);
   if (SVG) {
-    const H = 240;
-    const body = charts.map((c, i) => `<g transform="translate(0 ${i * H})">${c.replace(/^<svg[^>]*>/, '').replace(/<\/svg>$/, '')}</g>`).join('');
-    fs.writeFileSync(SVG, `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 ${charts.length * H}" width="640" height="${charts.length * H}">${body}</svg>\n`);
+    fs.writeFileSync(SVG, svgSheet(charts));
     console.log(`chart: ${SVG}`);
   }
   if (!ok) process.exitCode = 1;

@@ -10,8 +10,8 @@ import { Store } from '../lib/store';
 import { Ledger, type Payment } from '../lib/ledger';
 import { activate, evaluate, rebase, type Account, type Policy } from '../lib/ledger/account';
 import { DAY_MS, GiB, storageTime } from '../lib/ledger/pricing';
-import {
 import { rng } from './helpers/rng';
+import {
   Economy, booksCsv, egressCost, fixedCostOfDay, maxStep, nextPrices, parseCosts, storageFloor, summarize, targetPrices,
 } from '../lib/economy';
 

@@ -14,7 +14,6 @@ import type { Costs } from './costs';
 export * from './costs';
 export * from './pricing';
 export * from './books';
-export { lineChart, type Series } from './chart';
 
 /** Price points kept (a little more than a year of days). */
 const HISTORY = 400;

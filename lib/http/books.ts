@@ -3,8 +3,9 @@
 // `routes` by node.ts; the numbers come from lib/economy.
 
 import type Koa from 'koa';
-import { booksCsv, booksTable, lineChart, type BookRow, type BooksSummary, type PricePoint } from '../economy';
-import { flavor, html, Html, page } from './negotiate';
+import { booksCsv, booksTable, type BookRow, type BooksSummary, type PricePoint } from '../economy';
+import { flavor, html, type Html, page } from './negotiate';
+import { lineChart, svgSheet } from './charts';
 
 export interface BooksSource {
   rows(days?: number): Promise<BookRow[]>;
@@ -13,18 +14,19 @@ export interface BooksSource {
   mode: string;
 }
 
-export function booksCharts(rows: BookRow[]): string[] {
-  const x = (r: BookRow) => r.day;
-  const xLabel = (d: number) => new Date(d * 86_400_000).toISOString().slice(5, 10);
+/** The books' charts, by day: for the console page, or standalone for /books.svg. */
+export function booksCharts(rows: BookRow[], standalone = false): Html[] {
+  const by = (value: (r: BookRow) => number) => rows.map((r) => ({ label: r.date, value: value(r) }));
+  const sats = (n: number) => `${Math.round(n)} sats`;
   let cum = 0;
   return [
     lineChart([
-      { name: 'revenue', points: rows.map((r) => [x(r), r.revenue]) },
-      { name: 'costs', points: rows.map((r) => [x(r), r.costs]) },
-    ], { title: 'Revenue and costs by day, sats', xLabel }),
-    lineChart([{ name: 'cumulative profit', points: rows.map((r) => [x(r), (cum += r.profit)]) }], { title: 'Profit so far, sats', xLabel }),
-    lineChart([{ name: 'disk used %', points: rows.map((r) => [x(r), r.utilization * 100]) }], { title: 'Utilization of the disk', xLabel }),
-    lineChart([{ name: 'storage price', points: rows.map((r) => [x(r), r.storagePrice]) }], { title: 'Storage price, sats per GiB per day', xLabel }),
+      { name: 'revenue', points: by((r) => r.revenue) },
+      { name: 'costs', style: 'line2', points: by((r) => r.costs) },
+    ], { title: 'Revenue and costs by day', format: sats, standalone }),
+    lineChart([{ name: 'profit so far', points: by((r) => (cum += r.profit)) }], { title: 'Profit so far', format: sats, standalone }),
+    lineChart([{ name: 'disk used', points: by((r) => r.utilization * 100) }], { title: 'Utilization of the disk', format: (n) => `${n.toFixed(0)} %`, standalone }),
+    lineChart([{ name: 'storage price', points: by((r) => r.storagePrice) }], { title: 'Storage price', format: (n) => `${Math.round(n)} sats/GiB/day`, standalone }),
   ];
 }
 
@@ -46,10 +48,8 @@ export function booksRoute(src: () => BooksSource | undefined) {
       return true;
     }
     if (ctx.path === '/books.svg') {
-      const charts = booksCharts(rows);
       ctx.type = 'image/svg+xml';
-      ctx.body = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 640 ${charts.length * 240}" width="640" height="${charts.length * 240}">${
-        charts.map((c, i) => `<g transform="translate(0 ${i * 240})">${c.replace(/^<svg[^>]*>/, '').replace(/<\/svg>$/, '')}</g>`).join('')}</svg>`;
+      ctx.body = svgSheet(booksCharts(rows, true));
       return true;
     }
     const summary = await s.summary(days);
@@ -63,7 +63,7 @@ export function booksRoute(src: () => BooksSource | undefined) {
       profit <strong>${summary.profit} sats</strong>${summary.margin === null ? '' : ` (margin ${(summary.margin * 100).toFixed(1)} %)`};
       cash ${summary.cash} sats; runway: ${runway}; utilization ${(summary.utilization * 100).toFixed(1)} %.</p>
       <p><a href="/books.csv">CSV for an accountant</a> · <a href="/">console</a></p>
-      ${new Html(booksCharts(rows).map((c) => `<figure>${c}</figure>`).join(''))}
+      ${booksCharts(rows)}
       <div class="wrap"><table><thead><tr><th>date</th><th>revenue</th><th>costs</th><th>profit</th><th>used</th><th>price</th></tr></thead><tbody>${
         rows.slice().reverse().map((r) => html`<tr><td>${r.date}</td><td>${r.revenue}</td><td>${r.costs}</td><td>${r.profit}</td><td>${(r.utilization * 100).toFixed(1)} %</td><td>${r.storagePrice}</td></tr>`)
       }</tbody></table></div>`);
