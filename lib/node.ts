@@ -8,7 +8,7 @@ import os from 'os';
 import path from 'path';
 import type http from 'http';
 import type { AddressInfo } from 'net';
-import { Config, ConfigError, commandName, defaults, isLoopback, paymentsEnabled } from './config';
+import { Config, ConfigError, commandName, defaults, isLoopback, paymentsEnabled, type NetworkName } from './config';
 import { Store, StoreLockedError, type BlobBackend } from './store';
 import type { Leadership } from './lease';
 import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './store/volume';
@@ -458,23 +458,32 @@ export class BitdropNode {
     this.log(`mirrors   ${c.mirror.join(', ')} (${c.mirrorPolicy} files; audits at random times, at most ${c.mirrorAudit / 1000} s apart)`);
   }
 
-  /** The Electrum watcher starts after tor, so that its connections can go through tor's SocksPort. */
-  private async startWatcher() {
+  /**
+   * A header chain (its checked headers live in the data dir, so a restart does not download the chain again)
+   * and an Electrum watcher over it: the same budget, sweeps and proof checks for every coin.
+   */
+  private openWatcher(network: NetworkName, servers: string[], log: (line: string) => void, coldSource: ConstructorParameters<typeof Watcher>[0]['coldSource']) {
     const c = this.config;
-    const ledger = this.ledger!;
-    // checked headers live in the data dir, so a restart does not download the chain again
-    this.chain = HeaderChain.open({ network: c.network, dir: path.join(c.dataDir, 'chain', c.network), log: this.log });
-    this.watcher = new Watcher({
-      servers: c.electrum,
-      chain: this.chain,
+    const chain = HeaderChain.open({ network, dir: path.join(c.dataDir, 'chain', network), log: this.log });
+    const watcher = new Watcher({
+      servers,
+      chain,
       budget: c.watchBudget,
       ...(this.opts.coldSweepPeriodMs ? { sweepPeriodMs: this.opts.coldSweepPeriodMs } : {}),
       ...(this.opts.maxSweepRate ? { maxSweepRate: this.opts.maxSweepRate } : {}),
       socks: this.tor?.status().socks,
       clearnet: c.clearnet,
-      log: this.log,
-      coldSource: (after, limit) => ledger.scriptHashes(after, limit),
+      log,
+      coldSource,
     });
+    return { chain, watcher };
+  }
+
+  /** The Electrum watcher starts after tor, so that its connections can go through tor's SocksPort. */
+  private async startWatcher() {
+    const c = this.config;
+    const ledger = this.ledger!;
+    ({ chain: this.chain, watcher: this.watcher } = this.openWatcher(c.network, c.electrum, this.log, (after, limit) => ledger.scriptHashes(after, limit)));
     this.watcher.on('tip', (tip: { height: number }) => {
       ledger.onTip(tip.height).catch((err) => this.log(`error: ledger tip: ${err}`));
     });
@@ -683,18 +692,8 @@ export class BitdropNode {
     let servers = c.nmcElectrum;
     if (servers.length === 0 && this.simulated) servers = [this.devnet!.namecoinElectrumUrl];
     if (servers.length === 0) throw new ConfigError('--nmc-xpub is set but --nmc-electrum is not: give a Namecoin Electrum server (ElectrumX) tcp://HOST:PORT or ssl://HOST:PORT');
-    this.nmcChain = HeaderChain.open({ network: this.nmcNetwork, dir: path.join(c.dataDir, 'chain', this.nmcNetwork), log: this.log });
-    this.nmcWatcher = new Watcher({
-      servers,
-      chain: this.nmcChain,
-      budget: c.watchBudget,
-      ...(this.opts.coldSweepPeriodMs ? { sweepPeriodMs: this.opts.coldSweepPeriodMs } : {}),
-      ...(this.opts.maxSweepRate ? { maxSweepRate: this.opts.maxSweepRate } : {}),
-      socks: this.tor?.status().socks,
-      clearnet: c.clearnet,
-      log: (line) => this.log(`nmc ${line}`),
-      coldSource: (after, limit) => ledger.nmcScriptHashes(after, limit),
-    });
+    ({ chain: this.nmcChain, watcher: this.nmcWatcher } = this.openWatcher(this.nmcNetwork, servers, (line) => this.log(`nmc ${line}`),
+      (after, limit) => ledger.nmcScriptHashes(after, limit)));
     this.nmcWatcher.on('tip', (tip: { height: number }) => {
       ledger.onNmcTip(tip.height).catch((err) => this.log(`error: ledger nmc tip: ${err}`));
     });
