@@ -43,12 +43,12 @@ t.test('paying file addresses on the devnet', async (t) => {
   const a = addr[0];
   w.watchHot(a.scriptHash);
   const txid = await devnetPay(dir, a.address, 50_000);
-  await until(() => seen.get(a.scriptHash)?.[0]?.txid === txid, 5000, 'mempool payment');
+  await until(() => seen.get(a.scriptHash)?.[0]?.txid === txid, 30_000, 'mempool payment');
   t.same(seen.get(a.scriptHash), [{ txid, height: 0, sats: 50_000 }]);
 
   devnet.mine(1);
   const height = devnet.height;
-  await until(() => seen.get(a.scriptHash)?.[0]?.height === height, 5000, 'confirmation');
+  await until(() => seen.get(a.scriptHash)?.[0]?.height === height, 30_000, 'confirmation');
   t.equal(w.tip()?.height, height);
 
   await t.test('fee bump: the replacement, with its new amount, is the only payment', async (t) => {
@@ -57,7 +57,7 @@ t.test('paying file addresses on the devnet', async (t) => {
     const first = await devnetPay(dir, b.address, 30_000);
     await until(() => seen.get(b.scriptHash)?.[0]?.txid === first);
     const bump = await devnetBump(dir, first, { sats: 31_000, feeRate: 10 });
-    await until(() => seen.get(b.scriptHash)?.[0]?.txid === bump, 5000, 'replacement');
+    await until(() => seen.get(b.scriptHash)?.[0]?.txid === bump, 30_000, 'replacement');
     t.same(seen.get(b.scriptHash), [{ txid: bump, height: 0, sats: 31_000 }]);
   });
 
@@ -66,9 +66,9 @@ t.test('paying file addresses on the devnet', async (t) => {
     w.watchHot(c.scriptHash);
     const paid = await devnetPay(dir, c.address, 20_000);
     devnet.mine(1);
-    await until(() => (seen.get(c.scriptHash)?.[0]?.height ?? 0) > 0, 5000, 'confirmed');
+    await until(() => (seen.get(c.scriptHash)?.[0]?.height ?? 0) > 0, 30_000, 'confirmed');
     await devnetReorg(dir, 1, { dropTxids: [paid] });
-    await until(() => seen.get(c.scriptHash)?.length === 0, 5000, 'payment gone after reorg');
+    await until(() => seen.get(c.scriptHash)?.length === 0, 30_000, 'payment gone after reorg');
     t.same(seen.get(c.scriptHash), []);
   });
 
@@ -88,7 +88,7 @@ t.test('paying file addresses on the devnet', async (t) => {
   await t.test('cold: an address evicted from the budget is still found by the sweep', async (t) => {
     const e = addr[15]; // never hot
     const paid = await devnetPay(dir, e.address, 12_345);
-    await until(() => seen.get(e.scriptHash)?.[0]?.txid === paid, 5000, 'sweep finds it');
+    await until(() => seen.get(e.scriptHash)?.[0]?.txid === paid, 30_000, 'sweep finds it');
     t.same(seen.get(e.scriptHash), [{ txid: paid, height: 0, sats: 12_345 }]);
     t.ok(w.status().subscriptions <= 2, 'never beyond the budget');
   });

@@ -56,7 +56,7 @@ t.test('a stalled server: the request fails after its timeout and the client rec
   await t.rejects(c.request('blockchain.headers.subscribe'), /got no answer within 300 ms/);
   t.ok(Date.now() - started < 1000, 'bounded by the timeout');
   server.stall = false;
-  await until(() => server.accepted >= 2 && c.connected, 5000, 'reconnect');
+  await until(() => server.accepted >= 2 && c.connected, 30_000, 'reconnect');
   t.match(await c.request('blockchain.headers.subscribe'), { height: 100 });
 });
 
@@ -96,7 +96,7 @@ t.test('failover: a dead first server is skipped; losing the current one moves t
   t.equal(c.server, a.url);
   t.match(lines.join('\n'), /ECONNREFUSED/);
   await a.kill();
-  await until(() => c.server === b.url, 5000, 'failover to b');
+  await until(() => c.server === b.url, 30_000, 'failover to b');
   t.same(await c.request('server.ping'), null);
 });
 
@@ -131,6 +131,6 @@ t.test('keepalive: server.ping is sent on an idle session', async (t) => {
   t.teardown(() => server.close());
   const { c } = client([server.url], { pingIntervalMs: 50 });
   await c.start();
-  await until(() => (server.counts['server.ping'] ?? 0) >= 2, 3000, 'pings');
+  await until(() => (server.counts['server.ping'] ?? 0) >= 2, 30_000, 'pings');
   t.pass('pinged');
 });

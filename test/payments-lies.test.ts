@@ -57,7 +57,7 @@ t.test('a lying Electrum server credits nothing and is dropped by name', async (
       const { w, log, confirmed, lists } = await watch([liar.url], file.scriptHash);
       txid = await devnetPay(dir, file.address, 40_000);
       if (mine) {
-        await until(() => lists.some((l) => l.some((p) => p.txid === txid)), 5000, 'the payment seen in the mempool');
+        await until(() => lists.some((l) => l.some((p) => p.txid === txid)), 30_000, 'the payment seen in the mempool');
         devnet.mine(1);
       }
       await until(() => log.some((l) => l.includes(`dropping ${liar.url}`)), 10_000, 'the liar dropped');

@@ -22,7 +22,7 @@ t.test('counters by state follow uploads, payments and expiry, survive a restart
   t.equal(stats().unpaidBytes, MiB + 1000);
 
   await devnetPay(p.devnetDir, paid.address, 2977);
-  await until(() => p.node.ledger!.stats().accounts === 2 && (p.node.store!.counters()['files.awaiting_payment'] ?? 0) === 2, 5000, 'seen');
+  await until(() => p.node.ledger!.stats().accounts === 2 && (p.node.store!.counters()['files.awaiting_payment'] ?? 0) === 2, 30_000, 'seen');
   await devnetMine(p.devnetDir, 1);
   await until(() => stats().byState.active.files === 1, 15_000, 'activation counted');
   t.match(stats().byState, { awaiting_payment: { files: 1, bytes: 1000 }, active: { files: 1, bytes: MiB } }, 'the paid file is counted active');
@@ -61,6 +61,6 @@ t.test('an orphaned chunk is removed in the background after the listener is up'
   fs.writeFileSync(orphan, 'left by an upload killed half-way');
   p = await startPaidNode({}, dataDir);
   t.teardown(() => p.stop());
-  await until(() => !fs.existsSync(orphan), 5000, 'orphan removed');
+  await until(() => !fs.existsSync(orphan), 30_000, 'orphan removed');
   t.ok(p.logs.some((l) => /removed 1 orphaned chunk/.test(l)), 'and the removal is logged');
 });
