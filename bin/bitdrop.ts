@@ -154,8 +154,8 @@ program
       limitRate: opts.limitRate ? Number(opts.limitRate) : undefined, retries: Number(opts.retries), pollMs: Math.max(0.1, Number(opts.poll) || 10) * 1000,
       progress: opts.progress && process.stderr.isTTY, signal: abort.signal,
       log: (line) => process.stderr.write(`bitdrop: ${line}\n`),
-      resolveBit: async (domain) => (await lookupName(domain, { namecoinRpc: opts.namecoinRpc, electrumNmc: opts.electrumNmc, dataDir: opts.dataDir,
-        nmcNetwork: nmcNetworkOf(opts.nmcNetwork), socks: socksHP ?? { host: '127.0.0.1', port: 9050 }, clearnet: opts.clearnet })).onion,
+      resolveBit: (domain) => lookupName(domain, { namecoinRpc: opts.namecoinRpc, electrumNmc: opts.electrumNmc, dataDir: opts.dataDir,
+        nmcNetwork: nmcNetworkOf(opts.nmcNetwork), socks: socksHP ?? { host: '127.0.0.1', port: 9050 }, clearnet: opts.clearnet }),
     }).catch((err) => {
       if (abort.signal.aborted) throw new Error('interrupted; run the same command again to resume');
       throw err;
