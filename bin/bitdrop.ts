@@ -304,7 +304,7 @@ program
     const config = loadConfig({ flags: { dataDir: opts.dataDir, namecoinRpc: opts.namecoinRpc, namecoinCookie: opts.namecoinCookie } });
     let socks = opts.socks ? parseHostPort(opts.socks) : undefined;
     const clearnet = opts.clearnet ?? config.clearnet;
-    let resolve: (domain: string) => Promise<string>;
+    let resolve: (domain: string) => Promise<{ onion: string; mirrors: string[] }>;
     let via: string;
     const choice = chooseNameResolver({ electrumNmc: opts.electrumNmc ?? envList('BITDROP_ELECTRUM_NMC'), namecoinRpc: config.namecoinRpc,
       dataDir: opts.dataDir ?? process.env.BITDROP_DATA_DIR, network: nmcNetwork ?? 'namecoin' });
@@ -317,12 +317,12 @@ program
         : `proof-checked Electrum (${choice.servers.join(', ')})`;
       const servers = () => (choice.builtIn ? choice.pick() : choice.servers);
       // socks is read at lookup time: for the built-in servers it is learnt from the tor once attached
-      resolve = async (domain) => (await resolveNameElectrum(domain, { servers: servers(), network, chainDir, socks, clearnet, timeoutMs: 60_000 })).onion;
+      resolve = (domain) => resolveNameElectrum(domain, { servers: servers(), network, chainDir, socks, clearnet, timeoutMs: 60_000 });
     } else {
       const url = choice.url ?? namecoinNodeOf(config.dataDir);
       const rpc = new NamecoinRpc({ url, cookieFile: config.namecoinCookie, socks, clearnet, timeoutMs: 10_000, retries: 1 });
       via = `the Namecoin node ${redact(url)}`;
-      resolve = async (domain) => (await resolveName(domain, rpc)).onion;
+      resolve = (domain) => resolveName(domain, rpc);
     }
     const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
     const candidates = opts.torControl ? [opts.torControl] : ['127.0.0.1:9151', '127.0.0.1:9051'];

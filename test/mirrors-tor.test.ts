@@ -6,7 +6,8 @@
 // the links it published download from B, and `bitdrop get` of A's link falls back to the mirror on its own.
 // (The same story on loopback, with more cases, is test/mirrors.test.ts.)
 import t from 'tap';
-import { execFile } from 'child_process';
+import { execFile, spawn } from 'child_process';
+import readline from 'readline';
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
@@ -23,6 +24,7 @@ import { csrfToken } from '../lib/http/console';
 import { requireTorTools, startTorNetwork } from './helpers/tor-network';
 import { CLI, curl, exec, randomFile, sha256File, startDaemon, tmpDir, type Daemon } from './helpers/daemon';
 import { connect, scripthashOf } from './helpers/devnet';
+import { nameStatus, waitFor } from './helpers/namecoin';
 
 requireTorTools();
 
@@ -98,12 +100,23 @@ t.test('A mirrored on B and C through the private Tor network', { timeout: 600_0
   const aDir = tmpDir('bitdrop-mirrors-tor-a-', t);
   const wallet = (await exec(process.execPath, [CLI, 'wallet', 'address', '--data-dir', aDir])).stdout.trim();
   await devnetPay(devnetDir, wallet, 300_000);
+  // A's name d/boxa: its value lists the mirrors' onions
   const aArgs = (limit: number) => [...torArgs, ...chain(devnet.xpub), '--mirror', bOnion!, '--mirror', cOnion!, '--spend-limit', String(limit),
-    '--mirror-sync', '2s', '--mirror-audit', `${AUDIT_MS}ms`, '--mirror-cdn', '100'];
+    '--mirror-sync', '2s', '--mirror-audit', `${AUDIT_MS}ms`, '--mirror-cdn', '100', '--namecoin-rpc', devnet.namecoinRpcUrl, '--name', 'd/boxa', '--namecoin-poll', '100ms'];
   // a pause between a spend's record and its broadcast, for the kill -9 below to land in
   let A = await start({ dataDir: aDir, args: aArgs(1_000_000), env: { BITDROP_TEST_SPEND_PAUSE_MS: '1500' } });
   const aOnion = ONION.exec(A.output())?.[1];
   t.ok(aOnion, `A is ${aOnion}`);
+  // the devnet confirms A's registration of d/boxa while the story goes on
+  const registered = (async () => {
+    const status = () => nameStatus(aDir, 'd/boxa');
+    await waitFor('name_new', async () => (await status()).state === 'new-sent', 120_000);
+    devnet.mineNames(12);
+    await waitFor('firstupdate', async () => (await status()).state === 'firstupdate-sent', 60_000);
+    devnet.mineNames(1);
+    await waitFor('registered', async () => (await status()).state === 'registered', 60_000);
+  })();
+  registered.catch(() => undefined);
 
   const dir = tmpDir('bitdrop-mirrors-tor-', t);
   const upload = async (f: string) => JSON.parse(await curl('-T', f, '-H', 'Accept: application/json', `${A.url}/`));
@@ -119,6 +132,7 @@ t.test('A mirrored on B and C through the private Tor network', { timeout: 600_0
     return l?.length === 2 ? l : undefined;
   }, 'the file listed on both mirrors').catch((err) => { t.comment(A.output()); throw err; });
   t.same(links.map((l) => l.mirror).sort(), [bOnion, cOnion].sort(), 'A lists its copies on B and C');
+  t.same(links.map((l) => new URL(l.url).pathname), [`/${up.id}/tor.bin`, `/${up.id}/tor.bin`], 'each copy keeps the file\'s id (B and C asked A over tor what it publishes under it)');
   for (const l of links) t.match(l.url, new RegExp(`^${esc(l.mirror)}/[A-Za-z0-9_-]{22}/tor\\.bin$`), `at ${l.mirror}`);
   t.match(A.output(), /copied to http:\/\/[a-z2-7]{56}\.onion/, 'uploaded through tor');
   const copies = await until(async () => {
@@ -174,6 +188,9 @@ t.test('A mirrored on B and C through the private Tor network', { timeout: 600_0
 
   let spent = 0;
   await t.test('A killed -9 while it pays B pays once', async (t) => {
+    await registered;
+    const value = JSON.parse((await exec(process.execPath, [CLI, 'resolve', 'boxa.bit', '--json', '--namecoin-rpc', devnet.namecoinRpcUrl])).stdout).value;
+    t.same(JSON.parse(value).mirrors, [bOnion, cOnion].map((u) => new URL(u!).host), 'A\'s name lists its mirrors\' onions');
     const two = await upload(randomFile(dir, 60_000, 'two.bin'));
     await devnetPay(devnetDir, two.address, two.amountDue);
     await until(() => new RegExp(`wallet\\s+paying \\d+ sats .* for mirror\\|${esc(bOnion!)}\\|${two.id}\\|0`).test(A.output()) || undefined, 'the spend for two.bin recorded');
@@ -234,7 +251,36 @@ t.test('A mirrored on B and C through the private Tor network', { timeout: 600_0
     const again = await getLink(aLink, { output: path.join(getDir, 'got.bin'), socks, retries: 1, log: (l) => lines.push(l) });
     const tookGet = Date.now() - began;
     t.equal(await sha256File(again.files[0]), await sha256File(file), `bitdrop get after A died fetched the file from a mirror in ${tookGet} ms`);
+    t.ok(tookGet < 90_000, 'without waiting out tor\'s 120 s for the dead onion (it waits 20 s for a box whose mirrors it knows)');
     t.match(lines.join('\n'), new RegExp(`${esc(aOnion!)} does not answer; downloading its copy from the mirror ${esc(bOnion!)}`), 'and said so');
     t.notOk(fs.readdirSync(getDir).some((f) => f.startsWith('.')), 'and left no partial or mirrors file');
+
+    // someone who never reached A: `bitdrop get` of the .bit link learns the mirrors from A's name
+    const fresh = tmpDir('bitdrop-mirrors-tor-bit-', t);
+    const bitLink = `http://boxa.bit/${up.id}/tor.bin`;
+    const startedBit = Date.now();
+    const bit = await exec(process.execPath, [CLI, 'get', bitLink, '-o', path.join(fresh, 'bit.bin'), '--socks', socks, '--namecoin-rpc', devnet.namecoinRpcUrl, '--retries', '1'])
+      .catch((err) => { t.comment(`${err.stdout}\n${err.stderr}`); throw err; });
+    t.equal(await sha256File(path.join(fresh, 'bit.bin')), await sha256File(file), `bitdrop get ${bitLink}, a first run after A died, fetched the file in ${Date.now() - startedBit} ms`);
+    t.match(bit.stderr, new RegExp(`does not answer; downloading its copy from the mirror ${esc(bOnion!)}`), 'from the mirror A\'s name lists');
+
+    // Tor Browser with names-proxy: boxa.bit falls back to a mirror's onion when A's does not answer
+    const proxy = spawn(process.execPath, [CLI, 'names-proxy', '--tor-control', client.controlArg(), '--namecoin-rpc', devnet.namecoinRpcUrl, '--ttl', '5s'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proxyLines: string[] = [];
+    for (const st of [proxy.stdout!, proxy.stderr!]) readline.createInterface({ input: st }).on('line', (l) => proxyLines.push(l));
+    const proxyExit = new Promise((r) => proxy.once('exit', r));
+    t.teardown(async () => { if (proxy.exitCode === null) { proxy.kill('SIGTERM'); await proxyExit; } });
+    await until(() => proxyLines.some((l) => /resolving through/.test(l)) || undefined, 'names-proxy ready', 60_000);
+    const viaName = path.join(fresh, 'via-name.bin');
+    let tries = 0;
+    const startedProxy = Date.now();
+    await until(async () => { tries++; return (await torCurl(['-f', '-o', viaName, bitLink], 60)).code === 0 || undefined; }, 'boxa.bit through names-proxy', 240_000)
+      .catch((err) => { t.comment(proxyLines.join('\n')); throw err; });
+    t.equal(await sha256File(viaName), await sha256File(file), `${bitLink} through names-proxy gives the file (${tries} tries, ${Date.now() - startedProxy} ms)`);
+    t.ok(proxyLines.some((l) => new RegExp(`boxa\\.bit at ${esc(new URL(aOnion!).host)} does not answer.*its next streams go to its mirror ${esc(new URL(bOnion!).host)}`).test(l)),
+      'names-proxy says A does not answer and sends boxa.bit to B');
+    proxy.kill('SIGTERM');
+    await proxyExit;
   });
 });

@@ -46,6 +46,8 @@ export interface GetOptions {
 }
 
 export const LARGE = 32 * 1024 * 1024;
+/** how long a box that may be gone is waited for when its mirrors are known (an onion's first answer takes 2–10 s) */
+const BOX_PATIENCE_MS = 20_000;
 const ID_PATH = /^\/([A-Za-z0-9_-]{22})(?:\/[^/]*)?$/;
 
 export class PaymentNeeded extends Error {}
@@ -110,8 +112,14 @@ function request(url: URL, agent: http.Agent | undefined, headers: Record<string
   return new Promise((resolve, reject) => {
     const req = lib.request(url, { agent, headers: { 'User-Agent': 'bitdrop-get', ...headers }, signal });
     req.setTimeout(120_000, () => req.destroy(new Error('no answer for 120 s')));
-    req.on('response', resolve);
-    req.on('error', reject);
+    // an abort while the SOCKS proxy is still connecting (tor looking for an onion, up to 120 s) is not an
+    // error of the request until the proxy gives up: it is answered now
+    const aborted = () => reject(signal!.reason instanceof Error ? signal!.reason : new Error('interrupted'));
+    const settle = <T>(fn: (v: T) => void) => (v: T) => { signal?.removeEventListener('abort', aborted); fn(v); };
+    req.on('response', settle(resolve));
+    req.on('error', settle(reject));
+    if (signal?.aborted) aborted();
+    else signal?.addEventListener('abort', aborted, { once: true });
     req.end();
   });
 }
@@ -247,10 +255,13 @@ export async function getLink(link: string, opts: GetOptions = {}): Promise<GetR
     const id = ID_PATH.exec(url.pathname)![1];
     const socks = proxyFor(url, opts);
     const metaAgent = socks ? socksAgent(socks, `bitdrop-get-${crypto.randomBytes(6).toString('hex')}`) : undefined;
+    // with copies to go to, a box that stays silent is not waited for as long as tor would (120 s)
+    const patience = fallbacks(url, id, opts, nameMirrors).length ? AbortSignal.timeout(BOX_PATIENCE_MS) : undefined;
     let meta: Meta;
     try {
-      meta = await fetchMeta(url, metaAgent, opts.signal);
+      meta = await fetchMeta(url, metaAgent, patience && opts.signal ? AbortSignal.any([opts.signal, patience]) : patience ?? opts.signal);
     } catch (err) {
+      if (patience?.aborted && !opts.signal?.aborted) err = new Error(`no answer within ${BOX_PATIENCE_MS / 1000} s`);
       lastError = err;
       if (urls.length > 1) log(`${url.origin}: ${(err as Error).message}; trying the next address`);
       // the box answered: its answer stands (a deleted or blocked file is not fetched from its mirrors)
