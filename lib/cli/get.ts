@@ -269,7 +269,7 @@ export async function getLink(link: string, opts: GetOptions = {}): Promise<GetR
       if (sources.length) {
         const got = await fromMirrors(url, id, sources, identity, opts, (e) => { lastError = e; });
         if (got) return got;
-      } else if (!(err as { answered?: boolean }).answered && urls.length === 1) {
+      } else if (!(err as { answered?: boolean }).answered && !opts.signal?.aborted && /\.onion$/i.test(url.hostname) && !/ECONNREFUSED/.test((err as Error).message)) {
         lastError = new Error(`${(err as Error).message} (${url.host} does not answer, and this get knows no mirror of it: a .bit link names its mirrors, and a download begun while the box answered keeps them)`);
       }
       continue;
