@@ -277,12 +277,12 @@ program
   .option('--data-dir <dir>', 'use the Namecoin node of the daemon in this data dir, the embedded devnet included (env BITDROP_DATA_DIR)')
   .option('--socks <host:port>', "tor's SocksPort, for servers or a node not on this machine (env BITDROP_SOCKS; default 127.0.0.1:9050 for the built-in servers)", process.env.BITDROP_SOCKS)
   .option('--clearnet', 'allow reaching a remote node outside Tor')
-  .option('--json', 'print JSON: name, onion, value, height, expiresIn')
+  .option('--json', 'print JSON: name, onion, mirrors, value, height, expiresIn')
   .option('--electrum-nmc <url>', 'a Namecoin Electrum server tcp://HOST:PORT or ssl://HOST:PORT[#sha256=PIN] instead of a node; repeat it: all must agree (env BITDROP_ELECTRUM_NMC, comma-separated)', collect)
   .addOption(new Option('--nmc-network <network>', "the Namecoin network the --electrum-nmc servers must serve (env BITDROP_NMC_NETWORK; default: what the first server's genesis hash says, namecoin for the built-in servers)").choices(['namecoin', 'namecoin-regtest']))
   .action((domain: string, opts: { namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; json?: boolean; electrumNmc?: string[]; nmcNetwork?: 'namecoin' | 'namecoin-regtest' }) => run(async () => {
     const r = await lookupName(domain, { ...opts, nmcNetwork: nmcNetworkOf(opts.nmcNetwork), socks: opts.socks ? parseHostPort(opts.socks) : undefined });
-    if (opts.json) console.log(JSON.stringify({ domain: r.domain, name: r.name, onion: r.onion, value: r.value, txid: r.txid, height: r.height, expiresIn: r.expiresIn }, null, 2));
+    if (opts.json) console.log(JSON.stringify({ domain: r.domain, name: r.name, onion: r.onion, mirrors: r.mirrors, value: r.value, txid: r.txid, height: r.height, expiresIn: r.expiresIn }, null, 2));
     else console.log(r.onion);
   }));
 

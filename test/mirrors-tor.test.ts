@@ -184,13 +184,19 @@ t.test('A mirrored on B and C through the private Tor network', { timeout: 600_0
     const took = Date.now() - began;
     t.ok(took < AUDIT_MS + 30_000, `caught ${took} ms after the deletion (audit interval ${AUDIT_MS} ms; the rest is the audit's request over tor)`);
     t.same((await fileJson(`${A.url}/${up.id}`)).mirrors.map((m: { mirror: string }) => m.mirror), [bOnion], 'only B is listed now');
+    const aToken = fs.readFileSync(path.join(aDir, 'admin-token'), 'utf8').trim();
+    const status = JSON.parse(await curl('-H', `X-Admin-Token: ${aToken}`, '-H', 'Accept: application/json', `${A.consoleUrl}/status`));
+    const c = status.mirrors.mirrors.find((m: { url: string }) => m.url === cOnion);
+    t.equal(c?.state, 'dropped', 'A\'s console shows C dropped');
+    t.match(JSON.stringify(status.events), new RegExp(`DROPPED ${esc(cOnion!)}`), 'and names it among its events');
   });
 
   let spent = 0;
   await t.test('A killed -9 while it pays B pays once', async (t) => {
     await registered;
-    const value = JSON.parse((await exec(process.execPath, [CLI, 'resolve', 'boxa.bit', '--json', '--namecoin-rpc', devnet.namecoinRpcUrl])).stdout).value;
-    t.same(JSON.parse(value).mirrors, [bOnion, cOnion].map((u) => new URL(u!).host), 'A\'s name lists its mirrors\' onions');
+    const resolved = JSON.parse((await exec(process.execPath, [CLI, 'resolve', 'boxa.bit', '--json', '--namecoin-rpc', devnet.namecoinRpcUrl])).stdout);
+    t.same(JSON.parse(resolved.value).mirrors, [bOnion, cOnion].map((u) => new URL(u!).host), 'A\'s name lists its mirrors\' onions');
+    t.same(resolved.mirrors, [bOnion, cOnion].map((u) => new URL(u!).host), 'bitdrop resolve --json reads them back');
     const two = await upload(randomFile(dir, 60_000, 'two.bin'));
     await devnetPay(devnetDir, two.address, two.amountDue);
     await until(() => new RegExp(`wallet\\s+paying \\d+ sats .* for mirror\\|${esc(bOnion!)}\\|${two.id}\\|0`).test(A.output()) || undefined, 'the spend for two.bin recorded');

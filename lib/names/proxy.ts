@@ -4,8 +4,8 @@
 // attached at once as tor would have (ATTACHSTREAM id 0). A name that does not resolve closes its stream
 // with RESOLVEFAILED, which the browser shows at once instead of hanging. Answers are cached for a short TTL.
 // A name whose value lists mirrors (lib/mirrors: boxes keeping copies of its files under the same ids) falls
-// back to them when its box does not answer: a stream sent to the box's onion that fails before it connects
-// marks that onion down for a while, and the name's next streams go to its first mirror not marked down.
+// back to them when its box does not answer: a stream sent to the box's onion that fails (or is given up)
+// before it connects marks that onion down for a while, and the name's next streams go to its first mirror not marked down.
 // On stop, the setting is put back; a guard process (see names-proxy-guard in bin/bitdrop.ts) puts it back
 // if this process is killed outright, so tor never keeps waiting for a controller that is gone.
 
@@ -103,7 +103,7 @@ export class NamesProxy {
       this.down.delete(p.onion);
       return;
     }
-    if (status !== 'FAILED') return;
+    // FAILED, or CLOSED before it connected: the browser gave up waiting (a dead onion can take tor 120 s)
     const entry = this.cache.get(p.host);
     const next = entry?.onion ? this.pick(entry, p.onion) : undefined;
     this.down.set(p.onion, Date.now() + (this.o.downMs ?? 60_000));
