@@ -562,13 +562,16 @@ export class Store {
     await this.blobs.put(hash, data);
   }
 
-  /** `inline`: the payload of the file's one small chunk, stored in the batch itself (INLINE_MAX) */
   /** Whether a file, a drop or a tombstone has this id. */
   private async idTaken(id: string): Promise<boolean> {
     for (const key of [layout.file(id), layout.drop(id), layout.tombstone(id)]) if ((await this.db.get(key)) !== undefined) return true;
     return false;
   }
 
+  /**
+   * `inline`: the payload of the file's one small chunk, stored in the batch itself (INLINE_MAX); `wantedId`: the
+   * id was asked for, and is refused (409) if another upload took it meanwhile
+   */
   private async commit(manifest: FileManifest, extra: BatchOp[], inline?: Buffer, wantedId = false) {
     if (!inline) await this.blobs.flush();
     let newChunks = 0;
