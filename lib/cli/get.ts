@@ -255,13 +255,19 @@ export async function getLink(link: string, opts: GetOptions = {}): Promise<GetR
     const id = ID_PATH.exec(url.pathname)![1];
     const socks = proxyFor(url, opts);
     const metaAgent = socks ? socksAgent(socks, `bitdrop-get-${crypto.randomBytes(6).toString('hex')}`) : undefined;
-    // with copies to go to, a box that stays silent is not waited for as long as tor would (120 s)
-    const patience = fallbacks(url, id, opts, nameMirrors).length ? AbortSignal.timeout(BOX_PATIENCE_MS) : undefined;
+    // with copies to go to, a box that stays silent is not waited for as long as tor would (120 s). (Its own
+    // controller and timer: Node 20 garbage-collects an AbortSignal.any signal held only by a request, and then
+    // it never fires — seen here as 120 s waits.)
+    const patience = fallbacks(url, id, opts, nameMirrors).length ? new AbortController() : undefined;
+    const impatient = patience && setTimeout(() => patience.abort(new Error(`no answer within ${BOX_PATIENCE_MS / 1000} s`)), BOX_PATIENCE_MS);
+    const passOn = () => patience?.abort(opts.signal!.reason);
+    if (patience) opts.signal?.addEventListener('abort', passOn, { once: true });
     let meta: Meta;
     try {
-      meta = await fetchMeta(url, metaAgent, patience && opts.signal ? AbortSignal.any([opts.signal, patience]) : patience ?? opts.signal);
+      meta = await fetchMeta(url, metaAgent, patience?.signal ?? opts.signal);
     } catch (err) {
-      if (patience?.aborted && !opts.signal?.aborted) err = new Error(`no answer within ${BOX_PATIENCE_MS / 1000} s`);
+      clearTimeout(impatient);
+      if (patience?.signal.aborted && !opts.signal?.aborted) err = patience.signal.reason;
       lastError = err;
       if (urls.length > 1) log(`${url.origin}: ${(err as Error).message}; trying the next address`);
       // the box answered: its answer stands (a deleted or blocked file is not fetched from its mirrors)
@@ -273,6 +279,9 @@ export async function getLink(link: string, opts: GetOptions = {}): Promise<GetR
         lastError = new Error(`${(err as Error).message} (${url.host} does not answer, and this get knows no mirror of it: a .bit link names its mirrors, and a download begun while the box answered keeps them)`);
       }
       continue;
+    } finally {
+      clearTimeout(impatient);
+      opts.signal?.removeEventListener('abort', passOn);
     }
     keepMirrors(id, meta, opts);
     const got = await fetchAll(url, meta, socks, identity, opts);
