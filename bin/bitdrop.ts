@@ -154,8 +154,8 @@ program
       limitRate: opts.limitRate ? Number(opts.limitRate) : undefined, retries: Number(opts.retries), pollMs: Math.max(0.1, Number(opts.poll) || 10) * 1000,
       progress: opts.progress && process.stderr.isTTY, signal: abort.signal,
       log: (line) => process.stderr.write(`bitdrop: ${line}\n`),
-      resolveBit: async (domain) => (await lookupName(domain, { namecoinRpc: opts.namecoinRpc, electrumNmc: opts.electrumNmc, dataDir: opts.dataDir,
-        nmcNetwork: nmcNetworkOf(opts.nmcNetwork), socks: socksHP ?? { host: '127.0.0.1', port: 9050 }, clearnet: opts.clearnet })).onion,
+      resolveBit: (domain) => lookupName(domain, { namecoinRpc: opts.namecoinRpc, electrumNmc: opts.electrumNmc, dataDir: opts.dataDir,
+        nmcNetwork: nmcNetworkOf(opts.nmcNetwork), socks: socksHP ?? { host: '127.0.0.1', port: 9050 }, clearnet: opts.clearnet }),
     }).catch((err) => {
       if (abort.signal.aborted) throw new Error('interrupted; run the same command again to resume');
       throw err;
@@ -277,12 +277,12 @@ program
   .option('--data-dir <dir>', 'use the Namecoin node of the daemon in this data dir, the embedded devnet included (env BITDROP_DATA_DIR)')
   .option('--socks <host:port>', "tor's SocksPort, for servers or a node not on this machine (env BITDROP_SOCKS; default 127.0.0.1:9050 for the built-in servers)", process.env.BITDROP_SOCKS)
   .option('--clearnet', 'allow reaching a remote node outside Tor')
-  .option('--json', 'print JSON: name, onion, value, height, expiresIn')
+  .option('--json', 'print JSON: name, onion, mirrors, value, height, expiresIn')
   .option('--electrum-nmc <url>', 'a Namecoin Electrum server tcp://HOST:PORT or ssl://HOST:PORT[#sha256=PIN] instead of a node; repeat it: all must agree (env BITDROP_ELECTRUM_NMC, comma-separated)', collect)
   .addOption(new Option('--nmc-network <network>', "the Namecoin network the --electrum-nmc servers must serve (env BITDROP_NMC_NETWORK; default: what the first server's genesis hash says, namecoin for the built-in servers)").choices(['namecoin', 'namecoin-regtest']))
   .action((domain: string, opts: { namecoinRpc?: string; namecoinCookie?: string; dataDir?: string; socks?: string; clearnet?: boolean; json?: boolean; electrumNmc?: string[]; nmcNetwork?: 'namecoin' | 'namecoin-regtest' }) => run(async () => {
     const r = await lookupName(domain, { ...opts, nmcNetwork: nmcNetworkOf(opts.nmcNetwork), socks: opts.socks ? parseHostPort(opts.socks) : undefined });
-    if (opts.json) console.log(JSON.stringify({ domain: r.domain, name: r.name, onion: r.onion, value: r.value, txid: r.txid, height: r.height, expiresIn: r.expiresIn }, null, 2));
+    if (opts.json) console.log(JSON.stringify({ domain: r.domain, name: r.name, onion: r.onion, mirrors: r.mirrors, value: r.value, txid: r.txid, height: r.height, expiresIn: r.expiresIn }, null, 2));
     else console.log(r.onion);
   }));
 
@@ -304,7 +304,7 @@ program
     const config = loadConfig({ flags: { dataDir: opts.dataDir, namecoinRpc: opts.namecoinRpc, namecoinCookie: opts.namecoinCookie } });
     let socks = opts.socks ? parseHostPort(opts.socks) : undefined;
     const clearnet = opts.clearnet ?? config.clearnet;
-    let resolve: (domain: string) => Promise<string>;
+    let resolve: (domain: string) => Promise<{ onion: string; mirrors: string[] }>;
     let via: string;
     const choice = chooseNameResolver({ electrumNmc: opts.electrumNmc ?? envList('BITDROP_ELECTRUM_NMC'), namecoinRpc: config.namecoinRpc,
       dataDir: opts.dataDir ?? process.env.BITDROP_DATA_DIR, network: nmcNetwork ?? 'namecoin' });
@@ -317,12 +317,12 @@ program
         : `proof-checked Electrum (${choice.servers.join(', ')})`;
       const servers = () => (choice.builtIn ? choice.pick() : choice.servers);
       // socks is read at lookup time: for the built-in servers it is learnt from the tor once attached
-      resolve = async (domain) => (await resolveNameElectrum(domain, { servers: servers(), network, chainDir, socks, clearnet, timeoutMs: 60_000 })).onion;
+      resolve = (domain) => resolveNameElectrum(domain, { servers: servers(), network, chainDir, socks, clearnet, timeoutMs: 60_000 });
     } else {
       const url = choice.url ?? namecoinNodeOf(config.dataDir);
       const rpc = new NamecoinRpc({ url, cookieFile: config.namecoinCookie, socks, clearnet, timeoutMs: 10_000, retries: 1 });
       via = `the Namecoin node ${redact(url)}`;
-      resolve = async (domain) => (await resolveName(domain, rpc)).onion;
+      resolve = (domain) => resolveName(domain, rpc);
     }
     const log = (line: string) => console.log(`${new Date().toISOString()} ${line}`);
     const candidates = opts.torControl ? [opts.torControl] : ['127.0.0.1:9151', '127.0.0.1:9051'];

@@ -31,7 +31,7 @@ import { buildValue, NameValueError, NamecoinRpc, readExtraValue, redact, Regist
 import { Economy, CostsError, readCosts, describePolicy, type Costs } from './economy';
 import { booksRoute } from './http/books';
 import { Wallet, walletKeyPath } from './wallet';
-import { Mirrors, valueWithMirrors } from './mirrors';
+import { Mirrors, originOf, valueWithMirrors } from './mirrors';
 import pkg from '../package.json';
 
 export const VERSION: string = pkg.version;
@@ -187,6 +187,7 @@ export class BitdropNode {
         history: this.economy.priceHistory(),
       },
       mirrors: c.mirror.length ? (id) => this.mirrors?.links(id) ?? [] : undefined,
+      originOf: (url) => { const s = this.tor?.status().socks; return originOf(url, s ? `${s.host}:${s.port}` : undefined); },
       cdn: c.mirror.length && (c.mirrorCdn || c.mirrorCdnOver) ? {
         pick: (id, n) => this.mirrors?.cdnPick(id, n),
         open: (url) => this.mirrors!.cdnOpen(url),
@@ -444,7 +445,7 @@ export class BitdropNode {
     if (!c.mirror.length) return;
     const ledger = this.ledger;
     this.mirrors = new Mirrors({
-      urls: c.mirror, policy: c.mirrorPolicy, store: this.store!, wallet: this.wallet, socks,
+      urls: c.mirror, policy: c.mirrorPolicy, store: this.store!, wallet: this.wallet, socks, origin: () => this.tor?.onionUrl() ?? this.url,
       syncEveryMs: c.mirrorSync, auditEveryMs: c.mirrorAudit, maxPrice: c.mirrorMaxPrice, cdnShare: c.mirrorCdn, cdnOver: c.mirrorCdnOver, log: this.log,
       fileState: async (m) => {
         if (!ledger) return { active: true };

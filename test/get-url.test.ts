@@ -30,6 +30,12 @@ t.test('urlCandidates: a .bit host becomes the onion its name points to', async 
   t.same(asked, ['files.example.bit']);
   t.equal(urls[0].href, `${ONION}/fpKrxZ7A9He2kk_j5NJ35w`);
   await t.rejects(urlCandidates('http://example.bit/fpKrxZ7A9He2kk_j5NJ35w'), /no Namecoin lookup configured/);
+  // the mirror onions the name lists come along, for when the box does not answer
+  const mirror = `${'m'.repeat(56)}.onion`;
+  const withMirrors = await urlCandidates('http://example.bit/fpKrxZ7A9He2kk_j5NJ35w/f.bin', { resolveBit: async () => ({ onion: ONION.slice(7), mirrors: [mirror] }) });
+  t.equal(withMirrors.urls[0].href, `${ONION}/fpKrxZ7A9He2kk_j5NJ35w/f.bin`);
+  t.same(withMirrors.mirrors, [mirror], 'the name\'s mirrors');
+  t.same((await urlCandidates(`${ONION}/fpKrxZ7A9He2kk_j5NJ35w`)).mirrors, undefined, 'an onion link names none');
 });
 
 t.test('proxyFor: tor unless loopback or --clearnet', async (t) => {

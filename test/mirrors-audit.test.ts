@@ -8,6 +8,7 @@ import type { AddressInfo } from 'net';
 import { Readable } from 'stream';
 import { Store } from '../lib/store';
 import { Mirrors, AUDIT_SHARE, valueWithMirrors } from '../lib/mirrors';
+import { mirrorsFromValue } from '../lib/names/value';
 import { candidateUrls, parseMirrorsHeader } from '../lib/mirrors/candidates';
 import { tmpDir } from './helpers/tmp';
 import { createApp, createServer } from '../lib/http/app';
@@ -181,6 +182,10 @@ t.test('audit cost and candidate URLs', async (t) => {
   t.ok(parsed.mirrors.length >= 4 && parsed.mirrors.length < many.length, `as many mirror onions as fit (${parsed.mirrors.length} of ${many.length})`);
   t.same(parsed.mirrors, many.slice(0, parsed.mirrors.length).map((u) => new URL(u).hostname), 'onions only, in order');
   t.notOk('mirrors' in JSON.parse(valueWithMirrors(onion('a'), {}, ['http://127.0.0.1:1'])), 'no onion mirror: no field');
+  // read back by resolvers (bitdrop get, names-proxy): the onions as written, anything else left out
+  t.same(mirrorsFromValue(value), parsed.mirrors, 'a resolver reads the mirror onions back');
+  t.same(mirrorsFromValue(JSON.stringify({ tor: onion('a'), mirrors: ['http://x', 7, onion('b').toUpperCase(), onion('b')] })), [onion('b')], 'v3 onions only, once each');
+  t.same(mirrorsFromValue('not json'), []);
 });
 
 t.test('CDN: downloads proxied through a mirror with each chunk checked, then redirected; a lying mirror is caught mid-download', async (t) => {

@@ -2,7 +2,7 @@
 // operating wallet. The links A published keep working when A is killed; a mirror that deletes a file is
 // caught by an audit and dropped; the spend limit stops the payments and says so; kill -9s of A while it pays
 // never pay a copy twice.
-import t from 'tap';
+import t, { type Test as TapTest } from 'tap';
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
@@ -49,12 +49,15 @@ async function readPrefix<T>(dataDir: string, prefix: string): Promise<T[]> {
   }
 }
 
-t.test('A mirrored on B and C, paid from its wallet, on one devnet chain', async (t) => {
-  const root = tmpDir('bitdrop-mirrors-', t);
+/**
+ * One devnet chain with a miner (a block every 300 ms), daemons started paid on it and stopped with the test,
+ * and A's data dir with its operating wallet funded before A starts.
+ */
+async function mirrorsRig(t: TapTest, name: string, walletSats: number) {
+  const root = tmpDir(`bitdrop-${name}-`, t);
   const devnetDir = path.join(root, 'devnet');
   const devnet = await Devnet.open({ dir: devnetDir });
   t.teardown(() => devnet.close());
-  // a miner: blocks every 300 ms while the test runs
   const miner = setInterval(() => devnet.mine(1), 300);
   t.teardown(() => clearInterval(miner));
   const chainArgs = (xpub: string) => ['--network', 'regtest', '--xpub', xpub, '--electrum', devnet.electrumUrl];
@@ -65,17 +68,22 @@ t.test('A mirrored on B and C, paid from its wallet, on one devnet chain', async
     daemons.push(d);
     return d;
   };
+  const aDir = tmpDir(`bitdrop-${name}-a-`, t);
+  const walletAddress = (await exec(process.execPath, [CLI, 'wallet', 'address', '--data-dir', aDir])).stdout.trim();
+  await devnetPay(devnetDir, walletAddress, walletSats);
+  return { devnet, devnetDir, chainArgs, start, aDir, walletAddress };
+}
+
+t.test('A mirrored on B and C, paid from its wallet, on one devnet chain', async (t) => {
+  // the operator funds A's wallet before A starts
+  const { devnet, devnetDir, chainArgs, start, aDir, walletAddress } = await mirrorsRig(t, 'mirrors', 200_000);
   const B = await start({ args: chainArgs(randomTpub()) });
   const C = await start({ args: chainArgs(randomTpub()) });
   const conn = await connect(t, devnet.electrumUrl);
   const paymentsTo = async (address: string) => (await conn.request<unknown[]>('blockchain.scripthash.get_history', [scripthashOf(address)])).length;
 
-  // the operator funds A's wallet before A starts
-  const aDir = tmpDir('bitdrop-mirrors-a-', t);
-  const walletAddress = (await exec(process.execPath, [CLI, 'wallet', 'address', '--data-dir', aDir])).stdout.trim();
   t.match(walletAddress, /^bcrt1q/, 'bitdrop wallet address prints an address to fund');
   t.equal(fs.statSync(path.join(aDir, 'wallet-key')).mode & 0o777, 0o600, 'the key is made in the data dir, 0600');
-  await devnetPay(devnetDir, walletAddress, 200_000);
   const aArgs = (limit: number) => [...chainArgs(devnet.xpub), '--mirror', B.url, '--mirror', C.url, '--spend-limit', String(limit),
     '--mirror-sync', '1s', '--mirror-audit', `${AUDIT_MS}ms`];
   let A = await start({ dataDir: aDir, args: aArgs(100_000) });
@@ -93,6 +101,17 @@ t.test('A mirrored on B and C, paid from its wallet, on one devnet chain', async
   }, 'the file listed on two mirrors').catch((err) => { t.comment(A.output()); throw err; });
   const links = withMirrors.mirrors as Array<{ url: string; mirror: string }>;
   t.same(links.map((l) => l.mirror).sort(), [B.url, C.url].sort(), 'the JSON field mirrors lists B and C');
+  t.same(links.map((l) => new URL(l.url).pathname), [`/${up.id}/one.bin`, `/${up.id}/one.bin`], 'each copy keeps the file\'s id: A\'s links work with the host changed');
+  // a copy keeps the id only when the original publishes those bytes under it, and only when the id is free
+  const claim = async (f: string, original: string) => JSON.parse(await curl('-T', f, '-H', 'Accept: application/json', '-H', `X-Bitdrop-Copy-Of: ${original}`, `${B.url}/`));
+  const other = await claim(randomFile(dir, 1000, 'other.bin'), `${A.url}/${up.id}`);
+  t.not(other.id, up.id, 'other bytes sent as a copy of A\'s file get an id of their own');
+  t.notOk((await fileJson(other.url)).copyOf, '… and are no copy');
+  const again = await claim(file, `${A.url}/${up.id}`);
+  t.not(again.id, up.id, 'the same bytes again: the id is taken, so a fresh one');
+  t.equal((await fileJson(`${B.url}/${up.id}`)).copyOf, `${A.url}/${up.id}`, 'the copy says whose file it is (copyOf)');
+  const unreachable = await claim(randomFile(dir, 1000, 'lost.bin'), `http://127.0.0.1:1/${'x'.repeat(22)}`);
+  t.not(unreachable.id, 'x'.repeat(22), 'an original that does not answer gives no id');
   t.ok(links.every((l) => typeof l.url === 'string' && l.url.startsWith(l.mirror + '/')), 'each with the file\'s url there');
   const head = await curl('-sI', up.url);
   t.match(head, new RegExp(`x-mirrors: .*${links[0].url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'i'), 'X-Mirrors names them');
@@ -173,26 +192,14 @@ t.test('A mirrored on B and C, paid from its wallet, on one devnet chain', async
 });
 
 t.test('kill -9 of A while it pays its mirror never pays a copy twice', async (t) => {
-  const root = tmpDir('bitdrop-mirrors-kill-', t);
-  const devnetDir = path.join(root, 'devnet');
-  const devnet = await Devnet.open({ dir: devnetDir });
-  t.teardown(() => devnet.close());
-  const miner = setInterval(() => devnet.mine(1), 300);
-  t.teardown(() => clearInterval(miner));
-  const chainArgs = (xpub: string) => ['--network', 'regtest', '--xpub', xpub, '--electrum', devnet.electrumUrl];
-  const daemons: Daemon[] = [];
-  t.teardown(async () => { for (const d of daemons) await d.stop(); });
-  const B = await startDaemon({ paid: true, args: chainArgs(randomTpub()), timeoutMs: 60_000 });
-  daemons.push(B);
-  const aDir = tmpDir('bitdrop-mirrors-ka-', t);
-  const walletAddress = (await exec(process.execPath, [CLI, 'wallet', 'address', '--data-dir', aDir])).stdout.trim();
-  await devnetPay(devnetDir, walletAddress, 300_000);
+  const { devnet, devnetDir, chainArgs, start, aDir, walletAddress } = await mirrorsRig(t, 'mirrors-kill', 300_000);
+  const B = await start({ args: chainArgs(randomTpub()) });
   const args = [...chainArgs(devnet.xpub), '--mirror', B.url, '--spend-limit', '1000000', '--mirror-sync', '200ms', '--mirror-audit', '60s'];
   const FILES = Number(process.env.MIRROR_KILL_FILES ?? 4);
   const KILLS = Number(process.env.MIRROR_KILLS ?? 6);
 
   // the files, uploaded and paid at A first (A runs without mirrors meanwhile)
-  let A = await startDaemon({ paid: true, dataDir: aDir, args: chainArgs(devnet.xpub), timeoutMs: 60_000 });
+  let A = await start({ dataDir: aDir, args: chainArgs(devnet.xpub) });
   const dir = tmpDir('bitdrop-mirrors-kf-', t);
   const ups: Array<Record<string, any>> = [];
   for (let i = 0; i < FILES; i++) {
@@ -207,7 +214,7 @@ t.test('kill -9 of A while it pays its mirror never pays a copy twice', async (t
   // daemon waits 300 ms there), the others at a random moment
   let kills = 0;
   for (let i = 0; i < KILLS; i++) {
-    A = await startDaemon({ paid: true, dataDir: aDir, args, env: { BITDROP_TEST_SPEND_PAUSE_MS: '300' }, timeoutMs: 60_000 });
+    A = await start({ dataDir: aDir, args, env: { BITDROP_TEST_SPEND_PAUSE_MS: '300' } });
     const before = (A.output().match(/wallet\s+paying/g) ?? []).length;
     if (i % 2 === 0) {
       const recorded = await until(() => (A.output().match(/wallet\s+paying/g) ?? []).length > before || undefined, 'a spend recorded', 20_000).catch(() => false);
@@ -220,8 +227,7 @@ t.test('kill -9 of A while it pays its mirror never pays a copy twice', async (t
   }
   t.ok(kills >= 2, `A was killed ${kills} times while mirroring`);
 
-  A = await startDaemon({ paid: true, dataDir: aDir, args, timeoutMs: 60_000 });
-  daemons.push(A);
+  A = await start({ dataDir: aDir, args });
   const now = (u: Record<string, any>) => fileJson(`${A.url}/${u.id}`);
   await until(async () => (await Promise.all(ups.map(now))).every((j) => j.mirrors?.length === 1) || undefined, 'every file mirrored on B', 120_000)
     .catch((err) => { t.comment(A.output()); throw err; });
@@ -245,5 +251,8 @@ t.test('kill -9 of A while it pays its mirror never pays a copy twice', async (t
   }
   const copies = await Promise.all(ups.map(async (u) => fileJson((await now(u)).mirrors[0].url)));
   for (const c of copies) t.equal(paid.get(c.address), 1, `the copy ${c.id} was paid exactly once`);
-  t.ok([...paid.values()].every((n) => n === 1), `no address was paid twice (${paid.size} payments after ${kills} kill -9s)`);
+  const doubles = [...paid.values()].filter((n) => n > 1).length;
+  await A.stop();
+  const purposes = (await readPrefix<SpendRecord>(aDir, PREFIX.walletSpend)).length;
+  t.equal(doubles, 0, `no address was paid twice: ${paid.size} payments on the chain for ${ups.length} copies (${purposes} spend purposes recorded) after ${kills} kill -9s`);
 });

@@ -39,13 +39,15 @@ export interface GetOptions {
   retries?: number;
   /** how often to look for a payment with `wait` */
   pollMs?: number;
-  /** example.bit → its onion host, as `bitdrop resolve` does */
-  resolveBit?: (domain: string) => Promise<string>;
+  /** example.bit → its onion host, as `bitdrop resolve` does, and the mirror onions its value lists */
+  resolveBit?: (domain: string) => Promise<string | { onion: string; mirrors?: string[] }>;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
 
 export const LARGE = 32 * 1024 * 1024;
+/** how long a box that may be gone is waited for when its mirrors are known (an onion's first answer takes 2–10 s) */
+const BOX_PATIENCE_MS = 20_000;
 const ID_PATH = /^\/([A-Za-z0-9_-]{22})(?:\/[^/]*)?$/;
 
 export class PaymentNeeded extends Error {}
@@ -67,7 +69,7 @@ interface Meta extends Partial<FileMeta> {
  * is removed here: no request ever has it). A .bit host is resolved to its onion. The copies on mirrors a
  * box published are tried by getLink when the box does not answer (keptMirrors).
  */
-export async function urlCandidates(link: string, opts: Pick<GetOptions, 'resolveBit' | 'identity'> = {}): Promise<{ urls: URL[]; identity?: string }> {
+export async function urlCandidates(link: string, opts: Pick<GetOptions, 'resolveBit' | 'identity'> = {}): Promise<{ urls: URL[]; identity?: string; mirrors?: string[] }> {
   let url: URL;
   try {
     url = new URL(link);
@@ -86,8 +88,9 @@ export async function urlCandidates(link: string, opts: Pick<GetOptions, 'resolv
   if (!ID_PATH.test(url.pathname)) throw new Error(`${url.origin}${url.pathname} is not a bitdrop file or drop link (/<22-character id>[/name])`);
   if (/\.bit\.?$/i.test(url.hostname)) {
     if (!opts.resolveBit) throw new Error(`cannot resolve ${url.hostname}: no Namecoin lookup configured`);
-    const onion = (await opts.resolveBit(url.hostname.replace(/\.$/, ''))).replace(/^https?:\/\//, '').replace(/\/.*$/, '');
-    url.hostname = onion;
+    const r = await opts.resolveBit(url.hostname.replace(/\.$/, ''));
+    url.hostname = (typeof r === 'string' ? r : r.onion).replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    return { urls: [url], identity, mirrors: typeof r === 'string' ? [] : r.mirrors ?? [] };
   }
   return { urls: [url], identity };
 }
@@ -109,8 +112,14 @@ function request(url: URL, agent: http.Agent | undefined, headers: Record<string
   return new Promise((resolve, reject) => {
     const req = lib.request(url, { agent, headers: { 'User-Agent': 'bitdrop-get', ...headers }, signal });
     req.setTimeout(120_000, () => req.destroy(new Error('no answer for 120 s')));
-    req.on('response', resolve);
-    req.on('error', reject);
+    // an abort while the SOCKS proxy is still connecting (tor looking for an onion, up to 120 s) is not an
+    // error of the request until the proxy gives up: it is answered now
+    const aborted = () => reject(signal!.reason instanceof Error ? signal!.reason : new Error('interrupted'));
+    const settle = <T>(fn: (v: T) => void) => (v: T) => { signal?.removeEventListener('abort', aborted); fn(v); };
+    req.on('response', settle(resolve));
+    req.on('error', settle(reject));
+    if (signal?.aborted) aborted();
+    else signal?.addEventListener('abort', aborted, { once: true });
     req.end();
   });
 }
@@ -201,73 +210,113 @@ export interface GetResult { files: string[] }
  */
 interface MirrorsRecord { sha256: string; size: number; urls: string[] }
 const mirrorsRecordPath = (dir: string, id: string) => path.join(dir, `.${id}.bitdrop-mirrors.json`);
-const outputDir = (o: GetOptions) => (o.output && !(fs.existsSync(o.output) && fs.statSync(o.output).isDirectory()) ? path.dirname(o.output) : o.output ?? '.');
 
-function keepMirrors(url: URL, meta: Meta & { mirrors?: unknown }, opts: GetOptions) {
+/** Where a single file's download goes: a directory (the file's own name), or an output file in its directory. */
+function targetOf(o: GetOptions): { dir: string; output?: string } {
+  if (!o.output) return { dir: '.' };
+  if (fs.existsSync(o.output) && fs.statSync(o.output).isDirectory()) return { dir: o.output };
+  return { dir: path.dirname(o.output), output: o.output };
+}
+
+function keepMirrors(id: string, meta: Meta & { mirrors?: unknown }, opts: GetOptions) {
   const urls = Array.isArray(meta.mirrors) ? meta.mirrors.map((m) => (m as { url?: unknown })?.url).filter((u): u is string => typeof u === 'string' && /^https?:\/\//.test(u)) : [];
   if (!urls.length || meta.files || typeof meta.sha256 !== 'string') return;
   const rec: MirrorsRecord = { sha256: meta.sha256, size: meta.size!, urls };
   try {
-    fs.mkdirSync(outputDir(opts), { recursive: true });
-    fs.writeFileSync(mirrorsRecordPath(outputDir(opts), ID_PATH.exec(url.pathname)![1]), JSON.stringify(rec));
+    fs.mkdirSync(targetOf(opts).dir, { recursive: true });
+    fs.writeFileSync(mirrorsRecordPath(targetOf(opts).dir, id), JSON.stringify(rec));
   } catch { /* a convenience: the download goes on without it */ }
 }
 
-function keptMirrors(url: URL, opts: GetOptions): MirrorsRecord | undefined {
+function keptMirrors(id: string, opts: GetOptions): MirrorsRecord | undefined {
   try {
-    return JSON.parse(fs.readFileSync(mirrorsRecordPath(outputDir(opts), ID_PATH.exec(url.pathname)![1]), 'utf8')) as MirrorsRecord;
+    return JSON.parse(fs.readFileSync(mirrorsRecordPath(targetOf(opts).dir, id), 'utf8')) as MirrorsRecord;
   } catch {
     return undefined;
   }
 }
 
+/**
+ * Where to look when the box does not answer: the copies an earlier run kept (checked against the SHA-256 the
+ * box published), else, for a .bit link, the mirrors its name lists — where a copy keeps the file's id, and
+ * says (copyOf) that it is the copy of this very file, which the mirror checked against the box when it took it.
+ */
+function fallbacks(url: URL, id: string, opts: GetOptions, nameMirrors: string[]): MirrorSource[] {
+  const kept = keptMirrors(id, opts);
+  if (kept) return kept.urls.map((u) => ({ url: u, sha256: kept.sha256, size: kept.size }));
+  return nameMirrors.map((host) => ({ url: `http://${host}/${id}`, copyOf: `${url.origin}/${id}` }));
+}
+
 export async function getLink(link: string, opts: GetOptions = {}): Promise<GetResult> {
   const log = opts.log ?? (() => {});
-  const { urls, identity } = await urlCandidates(link, opts);
+  const { urls, identity, mirrors: nameMirrors = [] } = await urlCandidates(link, opts);
   let lastError: unknown;
   for (const url of urls) {
+    const id = ID_PATH.exec(url.pathname)![1];
     const socks = proxyFor(url, opts);
     const metaAgent = socks ? socksAgent(socks, `bitdrop-get-${crypto.randomBytes(6).toString('hex')}`) : undefined;
+    // with copies to go to, a box that stays silent is not waited for as long as tor would (120 s). (Its own
+    // controller and timer: Node 20 garbage-collects an AbortSignal.any signal held only by a request, and then
+    // it never fires — seen here as 120 s waits.)
+    const patience = fallbacks(url, id, opts, nameMirrors).length ? new AbortController() : undefined;
+    const impatient = patience && setTimeout(() => patience.abort(new Error(`no answer within ${BOX_PATIENCE_MS / 1000} s`)), BOX_PATIENCE_MS);
+    const passOn = () => patience?.abort(opts.signal!.reason);
+    if (patience) opts.signal?.addEventListener('abort', passOn, { once: true });
     let meta: Meta;
     try {
-      meta = await fetchMeta(url, metaAgent, opts.signal);
+      meta = await fetchMeta(url, metaAgent, patience?.signal ?? opts.signal);
     } catch (err) {
+      clearTimeout(impatient);
+      if (patience?.signal.aborted && !opts.signal?.aborted) err = patience.signal.reason;
       lastError = err;
       if (urls.length > 1) log(`${url.origin}: ${(err as Error).message}; trying the next address`);
-      const kept = (err as { answered?: boolean }).answered ? undefined : keptMirrors(url, opts);
-      if (kept) {
-        const got = await fromMirrors(url, kept, identity, opts, (e) => { lastError = e; });
+      // the box answered: its answer stands (a deleted or blocked file is not fetched from its mirrors)
+      const sources = (err as { answered?: boolean }).answered || opts.signal?.aborted ? [] : fallbacks(url, id, opts, nameMirrors);
+      if (sources.length) {
+        const got = await fromMirrors(url, id, sources, identity, opts, (e) => { lastError = e; });
         if (got) return got;
+      } else if (!(err as { answered?: boolean }).answered && !opts.signal?.aborted && /\.onion$/i.test(url.hostname) && !/ECONNREFUSED/.test((err as Error).message)) {
+        lastError = new Error(`${(err as Error).message} (${url.host} does not answer, and this get knows no mirror of it: a .bit link names its mirrors, and a download begun while the box answered keeps them)`);
       }
       continue;
+    } finally {
+      clearTimeout(impatient);
+      opts.signal?.removeEventListener('abort', passOn);
     }
-    keepMirrors(url, meta, opts);
+    keepMirrors(id, meta, opts);
     const got = await fetchAll(url, meta, socks, identity, opts);
-    fs.rmSync(mirrorsRecordPath(outputDir(opts), ID_PATH.exec(url.pathname)![1]), { force: true });
+    fs.rmSync(mirrorsRecordPath(targetOf(opts).dir, id), { force: true });
     return got;
   }
   const msg = (lastError as Error)?.message ?? String(lastError);
   throw new Error(/ECONNREFUSED.*9050|SOCKS 127\.0\.0\.1:9050/.test(msg) ? `${msg} (is tor running? give its SocksPort with --socks HOST:PORT)` : msg);
 }
 
-/** The box is unreachable: the copies it published, each checked to carry the SHA-256 it published. */
-async function fromMirrors(original: URL, kept: MirrorsRecord, identity: string | undefined, opts: GetOptions, failed: (err: unknown) => void): Promise<GetResult | undefined> {
+/** A copy to try: its URL, and what it must be — the SHA-256 the box published, or a copy of the box's file. */
+interface MirrorSource { url: string; sha256?: string; size?: number; copyOf?: string }
+
+/** The box is unreachable: its copies on mirrors, each checked to be the file the box published. */
+async function fromMirrors(original: URL, id: string, sources: MirrorSource[], identity: string | undefined, opts: GetOptions, failed: (err: unknown) => void): Promise<GetResult | undefined> {
   const log = opts.log ?? (() => {});
-  for (const u of kept.urls) {
+  for (const source of sources) {
     let url: URL;
-    try { url = new URL(u); } catch { continue; }
+    try { url = new URL(source.url); } catch { continue; }
     if (!ID_PATH.test(url.pathname)) continue;
     const socks = proxyFor(url, opts);
     try {
-      const meta = await fetchMeta(url, socks ? socksAgent(socks, `bitdrop-get-${crypto.randomBytes(6).toString('hex')}`) : undefined, opts.signal);
-      if (meta.sha256 !== kept.sha256 || meta.size !== kept.size) {
-        log(`${url.origin}: its copy is not the file ${original.origin} published (SHA-256 ${meta.sha256}, not ${kept.sha256}); not used`);
+      const meta = await fetchMeta(url, socks ? socksAgent(socks, `bitdrop-get-${crypto.randomBytes(6).toString('hex')}`) : undefined, opts.signal) as Meta & { copyOf?: unknown };
+      if (source.sha256 !== undefined && (meta.sha256 !== source.sha256 || meta.size !== source.size)) {
+        log(`${url.origin}: its copy is not the file ${original.origin} published (SHA-256 ${meta.sha256}, not ${source.sha256}); not used`);
+        continue;
+      }
+      if (source.copyOf !== undefined && meta.copyOf !== source.copyOf) {
+        log(`${url.origin}: its file ${ID_PATH.exec(url.pathname)![1]} is not a copy of ${source.copyOf}; not used`);
         continue;
       }
       log(`${original.origin} does not answer; downloading its copy from the mirror ${url.origin}`);
       // the same bytes: the partial file of the original's id goes on filling from the mirror
-      const got = await fetchAll(url, { ...meta, id: ID_PATH.exec(original.pathname)![1] }, socks, identity, opts);
-      fs.rmSync(mirrorsRecordPath(outputDir(opts), ID_PATH.exec(original.pathname)![1]), { force: true });
+      const got = await fetchAll(url, { ...meta, id }, socks, identity, opts);
+      fs.rmSync(mirrorsRecordPath(targetOf(opts).dir, id), { force: true });
       return got;
     } catch (err) {
       failed(err);
@@ -312,8 +361,7 @@ async function fetchAll(url: URL, meta: Meta, socks: string | undefined, identit
     return { files };
   }
   const fm = meta as FileMeta;
-  const target = opts.output && fs.existsSync(opts.output) && fs.statSync(opts.output).isDirectory() ? { dir: opts.output } : opts.output ? { dir: path.dirname(opts.output), output: opts.output } : { dir: '.' };
-  const file = await fetchFile({ ...fm, url: rebase(fm.url).href }, target, socks, identity, opts, payment, () => fetchMeta(url, metaAgent, opts.signal).then((m) => { meta = m; }));
+  const file = await fetchFile({ ...fm, url: rebase(fm.url).href }, targetOf(opts), socks, identity, opts, payment, () => fetchMeta(url, metaAgent, opts.signal).then((m) => { meta = m; }));
   return { files: [file] };
 }
 

@@ -29,6 +29,11 @@ export interface AppDeps {
     open(url: string): Promise<import('http').IncomingMessage>;
     proxied(id: string, mirror: string, ok: boolean, why?: string): void;
   };
+  /**
+   * A mirror's side (lib/mirrors/origin.ts): what the file at another box's URL is (its SHA-256 and size), so
+   * that an upload sent as a copy of it (X-Bitdrop-Copy-Of) may keep its id; absent: copies get fresh ids.
+   */
+  originOf?: (url: string) => Promise<{ sha256: string; size: number }>;
   /** what is routine on the internet (clients gone mid-request, malformed requests): one line each */
   debug?: (line: string) => void;
 }

@@ -45,8 +45,42 @@ function mediaType(given: string | undefined, name: string): string {
   return mime.lookup(name) || 'application/octet-stream';
 }
 
+/**
+ * `X-Bitdrop-Copy-Of: http://<box>.onion/<id>[/name]`: another box keeps a copy of its file here (lib/mirrors).
+ * The copy keeps the original's id — so the original's links, with the host changed, work here when that box is
+ * gone (`bitdrop get`, names-proxy) — when the id is free and the original box, asked now, publishes these very
+ * bytes under it (so nobody can take an id for other bytes). Otherwise it is an ordinary upload.
+ */
+function copyOf(ctx: Context, d: Deps): { url: string; id: string } | undefined {
+  const given = ctx.get('X-Bitdrop-Copy-Of');
+  if (!given || !d.originOf) return undefined;
+  let u: URL;
+  try { u = new URL(given); } catch { return undefined; }
+  const id = /^\/([A-Za-z0-9_-]{22})(?:\/[^/]*)?$/.exec(u.pathname)?.[1];
+  // onions only (a box with an onion never fetches loopback or clearnet URLs for an uploader); loopback boxes
+  // without tor (tests, boxes on one machine) may name loopback originals. Anything else: an ordinary upload.
+  const onion = /^[a-z2-7]{56}\.onion$/.test(u.hostname);
+  const loopback = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)$/.test(u.hostname) && !d.onion?.();
+  if (u.protocol !== 'http:' || !id || (!onion && !loopback)) return undefined;
+  return { url: `${u.origin}/${id}`, id };
+}
+
+async function checkCopy(d: Deps, m: FileManifest, claim: { url: string; id: string }): Promise<void> {
+  const original = await d.originOf!(claim.url).catch((err) => {
+    d.log(`upload    ${claim.url}: not asked as a copy (${(err as Error).message}); it gets an id of its own`);
+    return undefined;
+  });
+  if (original && original.sha256 === m.sha256 && original.size === m.size) {
+    m.copyOf = claim.url;
+    return;
+  }
+  if (original) d.log(`upload    a copy of ${claim.url} has other bytes than it (${m.sha256}, not ${original.sha256}); it gets an id of its own`);
+  m.id = newId();
+}
+
 export async function uploadPut(ctx: Context, d: Deps) {
   const up = uploadContext(ctx);
+  const claim = up.reservation ? undefined : copyOf(ctx, d);
   await admit(ctx, d, up);
   let raw = '';
   try { raw = decodeURIComponent(ctx.path.slice(1)); } catch { raw = ctx.path.slice(1); }
@@ -57,8 +91,12 @@ export async function uploadPut(ctx: Context, d: Deps) {
     maxBytes: d.config.maxUploadBytes,
     client: ctx.req.socket.remoteAddress,
     extraOps: (m) => d.gate.uploadOps(m, up),
-    beforeCommit: (m) => refuseBlocked(d, m),
+    beforeCommit: async (m) => {
+      await refuseBlocked(d, m);
+      if (claim) await checkCopy(d, m, claim);
+    },
     id: up.reservation,
+    wantedId: claim?.id,
   });
   return answer(ctx, d, result.manifest, result.deleteToken);
 }

@@ -32,5 +32,6 @@ export async function fileView(ctx: Context, d: Deps, m: FileManifest): Promise<
     created: new Date(m.created).toISOString(),
     ...(await d.gate.describe(m, ctx)),
     ...mirrorsField(d, m.id),
+    ...(m.copyOf ? { copyOf: m.copyOf } : {}),
   };
 }

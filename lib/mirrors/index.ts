@@ -25,6 +25,7 @@ import { jsonOf, mirrorRequest, mirrorStream } from './http';
 
 export { candidateUrls, fetchCandidateUrls, parseMirrorsHeader } from './candidates';
 export { valueWithMirrors } from './name-value';
+export { originOf } from './origin';
 
 /** What the node tells us of a local file's account. */
 export interface FileState {
@@ -72,6 +73,8 @@ export interface MirrorsOptions {
   store: Store;
   wallet?: Wallet;
   fileState: (m: FileManifest) => Promise<FileState>;
+  /** this box's own URL (its onion): copies are sent as copies of `<origin>/<id>`, to keep the id there */
+  origin?: () => string | undefined;
   /** tor's SocksPort HOST:PORT (onion and .bit mirrors) */
   socks?: () => string | undefined;
   syncEveryMs: number;
@@ -237,7 +240,10 @@ export class Mirrors {
   private async upload(mirror: string, m: FileManifest): Promise<MirrorCopy> {
     const res = await mirrorRequest(`${mirror}/${encodeURIComponent(m.name)}`, {
       method: 'PUT',
-      headers: { Accept: 'application/json', 'Content-Length': m.size, 'Content-Type': m.type },
+      headers: {
+        Accept: 'application/json', 'Content-Length': m.size, 'Content-Type': m.type,
+        ...(this.o.origin?.() ? { 'X-Bitdrop-Copy-Of': `${this.o.origin!()}/${m.id}` } : {}),
+      },
       body: this.o.store.read(m),
       socks: this.o.socks?.(),
       timeoutMs: 10 * 60_000,

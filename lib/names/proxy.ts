@@ -3,6 +3,9 @@
 // resolved and redirected to its onion (REDIRECTSTREAM, same port) and then attached; every other stream is
 // attached at once as tor would have (ATTACHSTREAM id 0). A name that does not resolve closes its stream
 // with RESOLVEFAILED, which the browser shows at once instead of hanging. Answers are cached for a short TTL.
+// A name whose value lists mirrors (lib/mirrors: boxes keeping copies of its files under the same ids) falls
+// back to them when its box does not answer: a stream sent to the box's onion that fails (or is given up)
+// before it connects marks that onion down for a while, and the name's next streams go to its first mirror not marked down.
 // On stop, the setting is put back; a guard process (see names-proxy-guard in bin/bitdrop.ts) puts it back
 // if this process is killed outright, so tor never keeps waiting for a controller that is gone.
 
@@ -14,14 +17,17 @@ const REASON_RESOLVEFAILED = 2;
 export interface NamesProxyOptions {
   control: ControlAddress;
   password?: string;
-  /** domain → onion host (xxx.onion); throws with a one-line reason */
-  resolve: (domain: string) => Promise<string>;
+  /** domain → onion host (xxx.onion), or with the mirror onions its value lists; throws with a one-line reason */
+  resolve: (domain: string) => Promise<string | { onion: string; mirrors?: string[] }>;
   ttlMs?: number;
+  /** how long an onion that failed a stream is passed over for the name's mirrors (default 60 s) */
+  downMs?: number;
   log: (line: string) => void;
 }
 
 interface Cached {
   onion?: string;
+  mirrors?: string[];
   error?: string;
   until: number;
 }
@@ -31,6 +37,10 @@ export class NamesProxy {
   private previous = '0';
   private readonly cache = new Map<string, Cached>();
   private stopping = false;
+  /** streams sent to an onion, until they connect or fail: stream id → where they went */
+  private readonly pending = new Map<string, { host: string; onion: string }>();
+  /** onions that failed a stream before it connected → until when their names' mirrors are used instead */
+  private readonly down = new Map<string, number>();
 
   constructor(private readonly o: NamesProxyOptions) {}
 
@@ -79,7 +89,34 @@ export class NamesProxy {
     for (const line of reply.lines) {
       const m = /^STREAM (\d+) (NEW|NEWRESOLVE) \d+ (\S+)/.exec(line);
       if (m) this.onStream(m[1], m[2], m[3]).catch((err) => this.o.log(`names-proxy: stream ${m[1]}: ${(err as Error).message}`));
+      const end = /^STREAM (\d+) (SUCCEEDED|FAILED|CLOSED)\b(.*)$/.exec(line);
+      if (end) this.onStreamEnd(end[1], end[2], end[3]);
     }
+  }
+
+  /** A stream we sent to an onion connected, or failed before it did: the onion is up, or down for a while. */
+  private onStreamEnd(id: string, status: string, rest: string): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    if (status === 'SUCCEEDED') {
+      this.down.delete(p.onion);
+      return;
+    }
+    // FAILED, or CLOSED before it connected: the browser gave up waiting (a dead onion can take tor 120 s)
+    const entry = this.cache.get(p.host);
+    const next = entry?.onion ? this.pick(entry, p.onion) : undefined;
+    this.down.set(p.onion, Date.now() + (this.o.downMs ?? 60_000));
+    const reason = /REASON=(\S+)/.exec(rest)?.[1];
+    this.o.log(`names-proxy: ${p.host} at ${p.onion} does not answer${reason ? ` (${reason})` : ''}` +
+      (next && next !== p.onion ? `; its next streams go to its mirror ${next}` : ''));
+  }
+
+  /** The box's onion, or when it is down its first mirror not down (`failing`: about to be marked down). */
+  private pick(entry: Cached, failing?: string): string {
+    const now = Date.now();
+    const up = (o: string) => o !== failing && !((this.down.get(o) ?? 0) > now);
+    return [entry.onion!, ...(entry.mirrors ?? [])].find(up) ?? entry.onion!;
   }
 
   private async onStream(id: string, status: string, target: string): Promise<void> {
@@ -93,9 +130,11 @@ export class NamesProxy {
     }
     const answer = await this.lookup(host);
     if (answer.onion && status === 'NEW') {
-      await control.command(`REDIRECTSTREAM ${id} ${answer.onion}${port ? ` ${port}` : ''}`);
+      const onion = this.pick(answer);
+      this.pending.set(id, { host, onion });
+      await control.command(`REDIRECTSTREAM ${id} ${onion}${port ? ` ${port}` : ''}`);
       await control.command(`ATTACHSTREAM ${id} 0`);
-      this.o.log(`names-proxy: ${host} → ${answer.onion}${port ? ` port ${port}` : ''}`);
+      this.o.log(`names-proxy: ${host} → ${onion}${port ? ` port ${port}` : ''}${onion !== answer.onion ? ` (a mirror: ${answer.onion} does not answer)` : ''}`);
       return;
     }
     const why = answer.error ?? `${host} is an onion; a DNS lookup of it has no answer`;
@@ -109,7 +148,8 @@ export class NamesProxy {
     if (hit && hit.until > now) return hit;
     let entry: Cached;
     try {
-      entry = { onion: await this.o.resolve(domain), until: now + (this.o.ttlMs ?? 60_000) };
+      const r = await this.o.resolve(domain);
+      entry = typeof r === 'string' ? { onion: r, until: now + (this.o.ttlMs ?? 60_000) } : { onion: r.onion, mirrors: r.mirrors ?? [], until: now + (this.o.ttlMs ?? 60_000) };
     } catch (err) {
       // failures are kept briefly too, so a page's many requests for an unknown name fail alike and fast
       entry = { error: (err as Error).message, until: now + Math.min(this.o.ttlMs ?? 60_000, 10_000) };

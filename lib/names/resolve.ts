@@ -2,12 +2,14 @@
 // An expired name is an error, never an answer. (The node is trusted for what it says; see README.)
 
 import { NamecoinError, NamecoinRpc, RPC_CODE } from './rpc';
-import { domainToName, NameValueError, onionFromValue } from './value';
+import { domainToName, mirrorsFromValue, NameValueError, onionFromValue } from './value';
 
 export interface Resolution {
   domain: string;
   name: string;
   onion: string;
+  /** the onions of the box's mirrors its value lists (the top level of the value only) */
+  mirrors: string[];
   value: string;
   txid: string;
   height: number;
@@ -44,7 +46,7 @@ export function resolution(domain: string, target: { name: string; labels: strin
     if (err instanceof NameValueError) throw new ResolveError(err.message, 'no-onion');
     throw err;
   }
-  return { domain, name: target.name, onion, value: record.value, txid: record.txid, height: record.height, expiresIn: record.expiresIn };
+  return { domain, name: target.name, onion, mirrors: target.labels.length ? [] : mirrorsFromValue(record.value), value: record.value, txid: record.txid, height: record.height, expiresIn: record.expiresIn };
 }
 
 export async function resolveName(domain: string, rpc: NamecoinRpc): Promise<Resolution> {

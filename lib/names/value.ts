@@ -86,3 +86,20 @@ export function onionFromValue(value: string, labels: string[], domain: string):
   if (!onion) throw new NameValueError(`${domain}: the name's value holds no onion address (neither map._tor.txt nor tor)`);
   return onion;
 }
+
+/**
+ * The mirror onions a value lists ("mirrors": ["….onion", …], lib/mirrors/name-value.ts): other boxes that keep
+ * copies of this box's files under the same ids, for `bitdrop get` and names-proxy when the box does not answer.
+ * Anything that is not a v3 onion is ignored.
+ */
+export function mirrorsFromValue(value: string): string[] {
+  let node: unknown;
+  try {
+    node = JSON.parse(value);
+  } catch {
+    return [];
+  }
+  const list = isObject(node) && Array.isArray(node.mirrors) ? node.mirrors : [];
+  const onions = list.filter((m): m is string => typeof m === 'string').map((m) => m.trim().toLowerCase()).filter((m) => ONION.test(m));
+  return [...new Set(onions)];
+}

@@ -50,6 +50,11 @@ export interface FileManifest {
   deleteTokenHash: string;
   /** the drop this file belongs to (uploaded with others): its payment account and delete token are the drop's */
   drop?: string;
+  /**
+   * A mirror's copy of another box's file (lib/mirrors): that file's URL there, checked when the copy was
+   * made to publish these bytes; the copy keeps the original's id, so the same path works at the mirror.
+   */
+  copyOf?: string;
 }
 
 /** Several files uploaded together: one payment account (the drop's id), one page, one archive. */
@@ -78,6 +83,11 @@ export interface IngestOptions {
   beforeCommit?: (manifest: FileManifest) => void | Promise<void>;
   /** a fixed id (tests); otherwise 128 random bits */
   id?: string;
+  /**
+   * An id the uploader asked for (a mirror copy keeping its original's id): used only when no file, drop or
+   * tombstone has it — otherwise the upload gets a fresh id, as any other.
+   */
+  wantedId?: string;
   /** part of a form upload of several files (see finishDrop): the drop's id, and the delete token they share */
   drop?: { id: string; deleteToken: string };
   /**
@@ -501,7 +511,7 @@ export class Store {
       const sha256 = onlyChunk ?? (size === 0 ? EMPTY_SHA256 : await whole.digest());
       const deleteToken = opts.drop?.deleteToken ?? newToken();
       const manifest: FileManifest = {
-        id: opts.id ?? newId(),
+        id: opts.id ?? opts.wantedId ?? newId(),
         name: opts.name,
         type: opts.type,
         size,
@@ -513,7 +523,12 @@ export class Store {
         ...(opts.drop ? { drop: opts.drop.id } : {}),
       };
       await opts.beforeCommit?.(manifest);
-      await this.commit(manifest, opts.extraOps ? await opts.extraOps(manifest) : [], inline);
+      const wanted = opts.wantedId !== undefined && manifest.id === opts.wantedId;
+      if (wanted && (await this.idTaken(manifest.id))) {
+        manifest.id = newId();
+        delete manifest.copyOf;
+      }
+      await this.commit(manifest, opts.extraOps ? await opts.extraOps(manifest) : [], inline, wanted && manifest.id === opts.wantedId);
       return { manifest, deleteToken };
     } catch (err) {
       await Promise.all(jobs);
@@ -547,8 +562,17 @@ export class Store {
     await this.blobs.put(hash, data);
   }
 
-  /** `inline`: the payload of the file's one small chunk, stored in the batch itself (INLINE_MAX) */
-  private async commit(manifest: FileManifest, extra: BatchOp[], inline?: Buffer) {
+  /** Whether a file, a drop or a tombstone has this id. */
+  private async idTaken(id: string): Promise<boolean> {
+    for (const key of [layout.file(id), layout.drop(id), layout.tombstone(id)]) if ((await this.db.get(key)) !== undefined) return true;
+    return false;
+  }
+
+  /**
+   * `inline`: the payload of the file's one small chunk, stored in the batch itself (INLINE_MAX); `wantedId`: the
+   * id was asked for, and is refused (409) if another upload took it meanwhile
+   */
+  private async commit(manifest: FileManifest, extra: BatchOp[], inline?: Buffer, wantedId = false) {
     if (!inline) await this.blobs.flush();
     let newChunks = 0;
     let newChunkBytes = 0;
@@ -556,6 +580,8 @@ export class Store {
     // order; the fsync is waited for outside it, so uploads finishing together share one (group commit,
     // db.ts). The answer still waits until this manifest is on disk.
     const { durable } = await this.commitLock.run(async () => {
+      // two uploads asking for the same id at once: the second is refused (its sender tries again)
+      if (wantedId && (await this.idTaken(manifest.id))) throw new UserError(409, `the id ${manifest.id} was taken meanwhile; send the file again`);
       const ops: BatchOp[] = [{ type: 'put', key: layout.file(manifest.id), value: json(manifest) }];
       for (const [hex, size] of chunkSizes(manifest)) {
         const hash = Buffer.from(hex, 'hex');
