@@ -16,14 +16,14 @@ import { BIP32Factory } from 'bip32';
 import { Devnet } from '../lib/devnet';
 import { devnetPay } from '../lib/devnet/wallet';
 import { NETWORK } from '../lib/devnet/consensus';
-import { Db } from '../lib/store/db';
-import { layout, PREFIX } from '../lib/store/layout';
+import { PREFIX } from '../lib/store/layout';
 import type { SpendRecord } from '../lib/wallet';
 import { getLink } from '../lib/cli/get';
 import { csrfToken } from '../lib/http/console';
 import { requireTorTools, startTorNetwork } from './helpers/tor-network';
 import { CLI, curl, exec, randomFile, sha256File, startDaemon, tmpDir, type Daemon } from './helpers/daemon';
 import { connect, scripthashOf } from './helpers/devnet';
+import { eventually, readPrefix } from './helpers/mirrors';
 import { nameStatus, waitFor } from './helpers/namecoin';
 
 requireTorTools();
@@ -32,27 +32,8 @@ const AUDIT_MS = 20_000;
 const ONION = /onion\s+(http:\/\/[a-z2-7]{56}\.onion)/;
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 180_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve().then(fn).catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const until = <T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 180_000) => eventually(fn, what, timeoutMs, 250);
 
-/** Reads a stopped daemon's LevelDB (its lock is free once the process is gone). */
-async function readPrefix<T>(dataDir: string, prefix: string): Promise<T[]> {
-  const db = await Db.open(path.join(dataDir, 'db'));
-  try {
-    const out: T[] = [];
-    for await (const v of db.values(layout.range(prefix))) out.push(JSON.parse(v.toString()));
-    return out;
-  } finally {
-    await db.level.close();
-  }
-}
 
 t.test('A mirrored on B and C through the private Tor network', { timeout: 600_000 }, async (t) => {
   const network = await startTorNetwork();

@@ -12,42 +12,23 @@ import { BIP32Factory } from 'bip32';
 import { Devnet } from '../lib/devnet';
 import { devnetPay } from '../lib/devnet/wallet';
 import { NETWORK } from '../lib/devnet/consensus';
-import { Db } from '../lib/store/db';
-import { layout, PREFIX } from '../lib/store/layout';
+import { PREFIX } from '../lib/store/layout';
 import type { SpendRecord } from '../lib/wallet';
 import type { MirrorCopy } from '../lib/mirrors';
 import { candidateUrls } from '../lib/mirrors';
 import { getLink } from '../lib/cli/get';
 import { CLI, curl, exec, randomFile, sha256File, startDaemon, tmpDir, type Daemon } from './helpers/daemon';
 import { connect, scripthashOf } from './helpers/devnet';
+import { eventually, readPrefix } from './helpers/mirrors';
 
 const bip32 = BIP32Factory(ecc);
 const AUDIT_MS = 4000;
 
-async function until<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 90_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await Promise.resolve().then(fn).catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const until = <T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 90_000) => eventually(fn, what, timeoutMs, 100);
 
 const randomTpub = () => bip32.fromSeed(crypto.randomBytes(32), NETWORK).derivePath("m/84'/1'/0'").neutered().toBase58();
 const fileJson = async (url: string) => JSON.parse(await curl('-H', 'Accept: application/json', url)) as Record<string, any>;
 
-/** Reads a stopped daemon's LevelDB (its lock is free once the process is gone). */
-async function readPrefix<T>(dataDir: string, prefix: string): Promise<T[]> {
-  const db = await Db.open(path.join(dataDir, 'db'));
-  try {
-    const out: T[] = [];
-    for await (const v of db.values(layout.range(prefix))) out.push(JSON.parse(v.toString()));
-    return out;
-  } finally {
-    await db.level.close();
-  }
-}
 
 /**
  * One devnet chain with a miner (a block every 300 ms), daemons started paid on it and stopped with the test,
