@@ -3,16 +3,16 @@
 // tor uploads to http://example.bit/ and the answer's URL uses example.bit; the download matches; an unknown
 // .bit fails fast; .onion traffic is unaffected; with the proxy killed, tor still serves ordinary traffic.
 
-import { ChildProcess, execFile, spawn } from 'child_process';
+import { execFile } from 'child_process';
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
-import readline from 'readline';
 import t from 'tap';
 import { requireTorTools, startTorNetwork } from './helpers/tor-network';
 import { openDevnet } from './helpers/devnet';
-import { CLI, startDaemon, tmpDir } from './helpers/daemon';
+import { startDaemon, tmpDir } from './helpers/daemon';
 import { nameStatus, waitFor } from './helpers/namecoin';
+import { spawnNamesProxy, type NamesProxy } from './helpers/names-proxy';
 import { ControlPort, parseControlAddress } from '../lib/tor/control';
 
 requireTorTools(); // fails with "apt-get install tor" rather than skipping
@@ -36,22 +36,9 @@ async function untilOk(socksPort: number, args: string[], timeoutMs: number) {
 }
 
 /** names-proxy resolving through the node at `rpc`, or with no resolver flag (the default) when rpc is undefined. */
-function startProxy(control: string, rpc: string | undefined, cwd?: string): { child: ChildProcess; lines: string[]; ready: Promise<void> } {
+function startProxy(control: string, rpc: string | undefined, cwd?: string): NamesProxy {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => rpc || !k.startsWith('BITDROP_')));
-  const child = spawn(process.execPath, [CLI, 'names-proxy', '--tor-control', control, ...(rpc ? ['--namecoin-rpc', rpc] : []), '--ttl', '5s'],
-    { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const ready = new Promise<void>((resolve, reject) => {
-    for (const s of [child.stdout!, child.stderr!]) {
-      readline.createInterface({ input: s }).on('line', (l) => {
-        lines.push(l);
-        if (/resolving through/.test(l)) resolve();
-      });
-    }
-    child.once('exit', (code) => reject(new Error(`names-proxy exited (${code}):\n${lines.join('\n')}`)));
-  });
-  ready.catch(() => {});
-  return { child, lines, ready };
+  return spawnNamesProxy(['--tor-control', control, ...(rpc ? ['--namecoin-rpc', rpc] : []), '--ttl', '5s'], { cwd, env });
 }
 
 async function leaveStreamsUnattached(control: string): Promise<string> {

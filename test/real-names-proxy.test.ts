@@ -4,15 +4,15 @@
 // onion, and curl through a client tor with the proxy attached uploads to http://example.bit/ and downloads
 // the file back by the example.bit URL. Finds the rig through BITDROP_TEST_RIG.
 
-import { ChildProcess, execFile, spawn } from 'child_process';
+import { execFile } from 'child_process';
 import crypto from 'crypto';
 import fs from 'fs';
 import path from 'path';
-import readline from 'readline';
 import t from 'tap';
 import { requireTorTools, startTorNetwork } from './helpers/tor-network';
-import { CLI, startDaemon, tmpDir } from './helpers/daemon';
+import { startDaemon, tmpDir } from './helpers/daemon';
 import { waitFor } from './helpers/namecoin';
+import { spawnNamesProxy } from './helpers/names-proxy';
 import { registerName, rigOrSkip, startRig } from './helpers/rig';
 import { buildValue } from '../lib/names/value';
 import { fetchStatus } from '../lib/cli/status';
@@ -53,20 +53,9 @@ if (script) {
     await untilOk(client.socksPort, ['-o', '/dev/null', `http://${onion}/`], 180_000);
 
     // no --nmc-network: the server's genesis hash says regtest
-    const child: ChildProcess = spawn(process.execPath, [CLI, 'names-proxy', '--tor-control', client.controlArg(), '--electrum-nmc', rig.electrumUrl, '--data-dir', tmpDir('bitdrop-real-proxy-data-', t), '--ttl', '5s'],
-      { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { child, lines, ready } = spawnNamesProxy(['--tor-control', client.controlArg(), '--electrum-nmc', rig.electrumUrl, '--data-dir', tmpDir('bitdrop-real-proxy-data-', t), '--ttl', '5s']);
     t.teardown(() => {
       if (child.exitCode === null) child.kill('SIGKILL');
-    });
-    const lines: string[] = [];
-    const ready = new Promise<void>((resolve, reject) => {
-      for (const s of [child.stdout!, child.stderr!]) {
-        readline.createInterface({ input: s }).on('line', (l) => {
-          lines.push(l);
-          if (/resolving through/.test(l)) resolve();
-        });
-      }
-      child.once('exit', (code) => reject(new Error(`names-proxy exited (${code}):\n${lines.join('\n')}`)));
     });
     await ready;
 
