@@ -78,6 +78,7 @@ export interface NodeOptions {
 }
 
 /** With a leader lease, a primary that cannot reach its volume this long fences itself and hands the lease over. */
+export const TRACE = (what: string) => { if (process.env.BITDROP_TRACE) process.stderr.write(`trace ${new Date().toISOString()} ${what}\n`); };
 const LEASED_VOLUME_FENCE_MS = 5000;
 /** With a leader lease, the start-up sweep leaves payloads younger than this (an upload of another term may hold them). */
 const LEASED_ORPHAN_AGE_MS = 10 * 60_000;
@@ -116,6 +117,7 @@ export class BitdropNode {
   mirrors?: Mirrors;
   tor?: TorService;
   private sweepTimer?: NodeJS.Timeout;
+  private sharedWrites: Promise<void> = Promise.resolve();
   private sweeps?: Promise<void>;
   private simulated = false;
   private readonly log: (line: string) => void;
@@ -151,13 +153,25 @@ export class BitdropNode {
       throw err instanceof StoreLockedError ? heldBy(c.dataDir) : err;
     }
     if (!this.store) return; // stopped while standing by
+    TRACE('store open');
     this.owner = true;
-    fs.writeFileSync(pidPath(c.dataDir), `${process.pid}\n`, { mode: 0o600 });
-    tightenPermissions(c.dataDir);
+    if (this.leadership) {
+      // Under a lease the event loop never waits on the volume (its turns renew the lease): these run in the
+      // background, away from what a stopped daemon of the term before may hold (otherTermsFiles).
+      const term = this.leadership.term;
+      this.writeShared(pidPath(c.dataDir), `${process.pid}\n`);
+      void tightenPermissions(c.dataDir, otherTermsFiles(term)).catch((err) => this.log(`store: tightening permissions: ${(err as Error).message}`));
+    } else {
+      fs.writeFileSync(pidPath(c.dataDir), `${process.pid}\n`, { mode: 0o600 });
+      await tightenPermissions(c.dataDir);
+    }
+    TRACE('tightened');
     const adminToken = readOrCreateSecret(adminTokenPath(c.dataDir));
+    TRACE('admin token');
     this.logger.addSecret(adminToken);
     this.checkNameValue();
     if (paymentsEnabled(c)) await this.startPayments();
+    TRACE('payments');
     this.metrics = new Metrics({
       store: () => ({ ...this.store!.stats(), uploadSlots: this.store!.uploadSlots() }),
       ledger: () => this.ledger?.stats(),
@@ -199,8 +213,11 @@ export class BitdropNode {
     });
     const addr = this.server.address() as AddressInfo;
     this.url = urlOf(addr);
+    TRACE('listening');
     await this.startConsole(adminToken);
+    TRACE('console');
     this.writeRuntime();
+    TRACE('runtime');
     this.startSweeps();
     if (c.tor !== 'off') {
       this.tor = new TorService({
@@ -212,8 +229,10 @@ export class BitdropNode {
       this.writeRuntime(this.tor.onionUrl());
     }
     if (this.ledger) await this.startWatcher();
+    TRACE('watcher');
     if (c.name.length) await this.startNames();
     await this.startMirrors();
+    TRACE('mirrors');
     this.fenceOnVolumeLoss();
     this.announce();
   }
@@ -413,6 +432,11 @@ export class BitdropNode {
       if (orphans) this.log(`store: removed ${orphans} orphaned chunk${orphans === 1 ? '' : 's'} (uploads that never finished)`);
       if (this.ledger && !stopped()) await this.ledger.sweep();
     })().catch((err) => this.log(`error: background sweep: ${err}`));
+    // apart from the sweeps above: a removal that waits on a stopped daemon's lock must not hold them up
+    if (this.leadership) {
+      void this.store!.clearEarlierTerms({ stopped }).then((n) => { if (n) this.log(`store: removed ${n} chunk temp file${n === 1 ? '' : 's'} of earlier leader terms`); },
+        (err) => this.log(`error: clearing earlier terms' temp files: ${err}`));
+    }
   }
 
   /**
@@ -699,7 +723,18 @@ export class BitdropNode {
   private writeRuntime(onion?: string) {
     if (!this.owner) return;
     const info: RuntimeInfo = { pid: process.pid, host: os.hostname(), version: VERSION, url: this.url, console: this.consoleUrl, onion, started: new Date().toISOString() };
-    fs.writeFileSync(runtimePath(this.config.dataDir), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+    const text = JSON.stringify(info, null, 2) + '\n';
+    if (this.leadership) this.writeShared(runtimePath(this.config.dataDir), text);
+    else fs.writeFileSync(runtimePath(this.config.dataDir), text, { mode: 0o600 });
+  }
+
+  /**
+   * A file every leader of the deployment writes (pid, runtime): written in the background, in order, so that
+   * the event loop never waits on the volume for it.
+   */
+  private writeShared(file: string, text: string) {
+    this.sharedWrites = this.sharedWrites.then(() => fs.promises.writeFile(file, text, { mode: 0o600 }))
+      .catch((err) => this.log(`store: writing ${path.basename(file)}: ${(err as Error).message}`));
   }
 
   private announce() {
@@ -824,8 +859,9 @@ export class BitdropNode {
       // after the store is closed: the next leader may open it as soon as the lease is gone
       await this.leadership?.release();
       await this.devnet?.close();
-      // A daemon that never got the data dir (another one holds it) leaves that one's files alone.
-      if (this.owner) {
+      // A daemon that never got the data dir (another one holds it) leaves that one's files alone; so does a
+      // leader whose lease is given back: the next leader may have written them already.
+      if (this.owner && !this.leadership) {
         fs.rmSync(runtimePath(this.config.dataDir), { force: true });
         fs.rmSync(pidPath(this.config.dataDir), { force: true });
       }
@@ -874,25 +910,35 @@ function heldBy(dataDir: string): Error {
  * bitdrop keeps in it become its user's only. Chunk payloads are not walked one by one: their
  * directories are closed, which is enough, and a large store would take long to walk.
  */
-export function tightenPermissions(dataDir: string) {
-  const walk = (dir: string, depth: number) => {
-    chmodIfOpen(dir, 0o700);
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+export async function tightenPermissions(dataDir: string, skip: (relative: string) => boolean = () => false): Promise<void> {
+  const fsp = fs.promises;
+  const walk = async (dir: string, depth: number) => {
+    await chmodIfOpen(dir, 0o700);
+    for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
+      if (skip(path.relative(dataDir, full))) continue;
       if (entry.isDirectory()) {
         const payloads = path.relative(dataDir, dir) === 'chunks' && /^[0-9a-f]{2}$/.test(entry.name);
-        if (payloads) chmodIfOpen(full, 0o700);
-        else if (depth < 8) walk(full, depth + 1);
+        if (payloads) await chmodIfOpen(full, 0o700);
+        else if (depth < 8) await walk(full, depth + 1);
       } else if (entry.isFile()) {
-        chmodIfOpen(full, 0o600);
+        await chmodIfOpen(full, 0o600);
       }
     }
   };
-  walk(dataDir, 0);
+  await walk(dataDir, 0);
 }
 
-function chmodIfOpen(file: string, mode: number) {
+/**
+ * With a leader lease, what the start-up permission walk leaves alone: the database directories of other
+ * terms and every chunk temp dir — files a stopped daemon of an earlier term may be writing. A lookup there
+ * can wait as long as that daemon's GlusterFS client is stopped (lib/store/blobs.ts#prepare).
+ */
+const otherTermsFiles = (term: number) => (relative: string) =>
+  relative === path.join('chunks', 'tmp') || (/^db\.t\d+/.test(relative) && relative !== `db.t${term}`) || relative === 'db';
+
+async function chmodIfOpen(file: string, mode: number) {
   try {
-    if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, mode);
+    if (((await fs.promises.stat(file)).mode & 0o077) !== 0) await fs.promises.chmod(file, mode);
   } catch { /* gone meanwhile, or not ours to change: tor checks its own dir */ }
 }
