@@ -78,7 +78,6 @@ export interface NodeOptions {
 }
 
 /** With a leader lease, a primary that cannot reach its volume this long fences itself and hands the lease over. */
-export const TRACE = (what: string) => { if (process.env.BITDROP_TRACE) process.stderr.write(`trace ${new Date().toISOString()} ${what}\n`); };
 const LEASED_VOLUME_FENCE_MS = 5000;
 /** With a leader lease, the start-up sweep leaves payloads younger than this (an upload of another term may hold them). */
 const LEASED_ORPHAN_AGE_MS = 10 * 60_000;
@@ -153,7 +152,6 @@ export class BitdropNode {
       throw err instanceof StoreLockedError ? heldBy(c.dataDir) : err;
     }
     if (!this.store) return; // stopped while standing by
-    TRACE('store open');
     this.owner = true;
     if (this.leadership) {
       // Under a lease the event loop never waits on the volume (its turns renew the lease): these run in the
@@ -165,13 +163,10 @@ export class BitdropNode {
       fs.writeFileSync(pidPath(c.dataDir), `${process.pid}\n`, { mode: 0o600 });
       await tightenPermissions(c.dataDir);
     }
-    TRACE('tightened');
     const adminToken = readOrCreateSecret(adminTokenPath(c.dataDir));
-    TRACE('admin token');
     this.logger.addSecret(adminToken);
     this.checkNameValue();
     if (paymentsEnabled(c)) await this.startPayments();
-    TRACE('payments');
     this.metrics = new Metrics({
       store: () => ({ ...this.store!.stats(), uploadSlots: this.store!.uploadSlots() }),
       ledger: () => this.ledger?.stats(),
@@ -213,11 +208,8 @@ export class BitdropNode {
     });
     const addr = this.server.address() as AddressInfo;
     this.url = urlOf(addr);
-    TRACE('listening');
     await this.startConsole(adminToken);
-    TRACE('console');
     this.writeRuntime();
-    TRACE('runtime');
     this.startSweeps();
     if (c.tor !== 'off') {
       this.tor = new TorService({
@@ -229,10 +221,8 @@ export class BitdropNode {
       this.writeRuntime(this.tor.onionUrl());
     }
     if (this.ledger) await this.startWatcher();
-    TRACE('watcher');
     if (c.name.length) await this.startNames();
     await this.startMirrors();
-    TRACE('mirrors');
     this.fenceOnVolumeLoss();
     this.announce();
   }

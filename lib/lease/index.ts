@@ -190,7 +190,6 @@ export class Leadership {
       if (!mine || Number(mine.create_revision) !== this.term) return this.fence(`the leader key is no longer this term's (term ${this.term})`);
       if (this.fencedWhy || this.closed) return;
       this.setDeadline(sent);
-      if (process.env.BITDROP_TRACE) process.stderr.write(`trace ${new Date().toISOString()} renewed (took ${monotonicMs() - sent} ms)\n`);
       if (this.renewFailing) this.o.log('lease     renewed again');
       this.renewFailing = '';
     } catch (err) {

@@ -114,7 +114,6 @@ export class StoreLockedError extends Error {
   }
 }
 
-const TR = (what: string) => { if (process.env.BITDROP_TRACE) process.stderr.write(`trace ${new Date().toISOString()} ${what}\n`); };
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 /**
  * chunks being hashed and written at once, for all uploads together (4 MiB of memory each). 4, not 6: with 6
@@ -204,7 +203,7 @@ export class Store {
   }
 
   static async open(opts: StoreOptions): Promise<Store> {
-    fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    await fs.promises.mkdir(opts.dir, { recursive: true, mode: 0o700 });
     // A store last opened under a leader lease is never opened without one — not even to look: opening
     // LevelDB recovers its log and deletes files, and its leader (or a standby about to become it) may be
     // writing it from another mount right now; the database's lock does not keep two writers apart there.
@@ -213,34 +212,25 @@ export class Store {
       if (term !== undefined) throw new Error(`${opts.dir} is run with a leader lease in etcd (term ${term}): start it with --etcd and its --etcd-prefix, as every daemon of it`);
     }
     let db: Db;
-    TR('store: open');
     const location = opts.lease ? await takeDbForTerm(opts.dir, opts.lease.term) : path.join(opts.dir, 'db');
     try {
-      TR('store: term dir taken');
       db = await Db.open(location, { writeBufferSize: opts.writeBufferSize ?? 64 * 1024 * 1024, fence: opts.lease?.fence });
     } catch (err) {
       if ((err as { cause?: { code?: string } }).cause?.code === 'LEVEL_LOCKED') throw new StoreLockedError(opts.dir);
       throw err;
     }
-    TR('store: db open');
     const backend = opts.backend ?? 'file';
     const volume = inspectVolume(opts.dir);
-    TR('store: inspected');
     const blobs = backend === 'file'
       ? new FileBlobs(path.join(opts.dir, 'chunks'), { syncRenamedFiles: volume.kind !== 'local', term: opts.lease?.term })
       : new LevelBlobs(db);
-    TR('store: blobs');
     if (blobs instanceof FileBlobs) await blobs.prepare();
-    TR('store: leftovers listed');
     const store = new Store(db, blobs, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, backend, volume);
     store.fence = opts.lease?.fence ?? (() => {});
     store.dbPath = location;
     await store.checkVersion();
-    TR('store: version');
     if (opts.lease) await store.checkTerm(opts.lease.term);
-    TR('store: term');
     await store.loadCounters();
-    TR('store: counters');
     return store;
   }
 
@@ -820,7 +810,6 @@ async function takeDbForTerm(dataDir: string, term: number): Promise<string> {
   }
   const was = current ? /^db\.t(\d+)$/.exec(path.basename(current)) : null;
   if (was && Number(was[1]) >= term) throw new Error(`the store was opened by leader term ${was[1]}, not below this daemon's term ${term}: its lease is stale`);
-  TR('term: found current');
   const building = `${target}.new`;
   await fsp.rm(building, { recursive: true, force: true });
   await fsp.mkdir(building, { mode: 0o700 });
@@ -832,19 +821,16 @@ async function takeDbForTerm(dataDir: string, term: number): Promise<string> {
       else await fsp.copyFile(from, path.join(building, name));
     }
   }
-  TR('term: copied');
   // the copies durable before the directory is taken into use (on FUSE a file's fsync reaches the bricks)
   for (const name of await fsp.readdir(building)) {
     const fh = await fsp.open(path.join(building, name), 'r');
     try { await fh.sync(); } finally { await fh.close(); }
   }
-  TR('term: synced');
   await fsp.rename(building, target);
   const tmp = path.join(dataDir, `.db-link-${process.pid}`);
   await fsp.rm(tmp, { force: true });
   await fsp.symlink(`db.t${term}`, tmp);
   await fsp.rename(tmp, link);
-  TR('term: linked');
   // Two terms back: its daemon was fenced a whole term ago. (The last term's stays: its daemon may be stuck.)
   const previous = was ? Number(was[1]) : -1;
   for (const old of await termDirs()) {
