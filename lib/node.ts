@@ -436,7 +436,7 @@ export class BitdropNode {
   private async startMirrors() {
     const c = this.config;
     const socks = () => { const s = this.tor?.status().socks; return s ? `${s.host}:${s.port}` : undefined; };
-    if (this.chain && (c.mirror.length || fs.existsSync(walletKeyPath(c.dataDir)))) {
+    if (this.chain && (c.mirror.length || await fs.promises.access(walletKeyPath(c.dataDir)).then(() => true, () => false))) {
       const pause = Number(process.env.BITDROP_TEST_SPEND_PAUSE_MS ?? 0); // tests: a window for kill -9 between record and broadcast
       this.wallet = new Wallet({
         dataDir: c.dataDir, network: c.network, servers: c.electrum, socks: this.tor?.status().socks, clearnet: c.clearnet, chain: this.chain,

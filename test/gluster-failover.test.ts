@@ -146,6 +146,7 @@ t.test('failover drills on a replica-3 volume with a 3-member etcd', async (t) =
       t.comment(`takeover after SIGSTOP of the primary's FUSE client: ${takeoverMs} ms`);
       // the volume watch fences it, or — when a call on the hung mount blocks its event loop — its watchdog kills it
       t.match(primary.output(), /FATAL\s+(the data dir's volume has been unreachable for \d+ s|watchdog: the leader lease was not renewed)/, 'the primary fenced itself, or its watchdog killed it');
+      t.comment(`the old primary: ${/^FATAL.*$/m.exec(primary.output())?.[0] ?? '(no FATAL line)'}`);
       await loop.more(5);
     } finally {
       process.kill(fuse!, 'SIGCONT');
@@ -175,6 +176,7 @@ t.test('failover drills on a replica-3 volume with a 3-member etcd', async (t) =
       t.ok(takeoverMs < 30_000, `the standby served ${takeoverMs} ms after the cut`);
       t.comment(`takeover after a network cut of the primary's mount: ${takeoverMs} ms`);
       t.match(primary.output(), /FATAL\s+(the data dir's volume has been unreachable for \d+ s|watchdog: the leader lease was not renewed)/, 'the primary fenced itself, or its watchdog killed it');
+      t.comment(`the old primary: ${/^FATAL.*$/m.exec(primary.output())?.[0] ?? '(no FATAL line)'}`);
       await loop.more(5);
     } finally {
       acksAtRestore = loop.acked.length;
@@ -185,6 +187,8 @@ t.test('failover drills on a replica-3 volume with a 3-member etcd', async (t) =
     t.notOk(primary.url() && primary.alive(), 'the old primary serves nothing once its mount is back');
     await loop.more(5);
     t.ok(loop.acked.slice(acksAtRestore).every((a) => a.daemon === standby.name), 'after the return every upload is answered by the new primary');
+    const firstNew = loop.acked.find((a) => a.daemon === standby.name)!.at;
+    t.same(loop.acked.filter((a) => a.daemon === primary.name && a.at >= firstNew).map((a) => a.id), [], 'nothing acknowledged by the old primary once the new one served');
     await check(t, "after a network cut of the primary's mount and its return");
     // the old primary's machine comes back as a standby, on its mount that answers again
     const old = primary;
