@@ -11,6 +11,7 @@ import type { AddressInfo } from 'net';
 import { Config, ConfigError, commandName, defaults, isLoopback, paymentsEnabled } from './config';
 import { Store, StoreLockedError, type BlobBackend } from './store';
 import { Leadership } from './lease';
+import { takeTermDir } from './lease/term-dir';
 import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './store/volume';
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
@@ -467,8 +468,13 @@ export class BitdropNode {
   private async startWatcher() {
     const c = this.config;
     const ledger = this.ledger!;
-    // checked headers live in the data dir, so a restart does not download the chain again
-    this.chain = HeaderChain.open({ network: c.network, dir: path.join(c.dataDir, 'chain', c.network), log: this.log });
+    // checked headers live in the data dir, so a restart does not download the chain again; under a lease in
+    // a directory of this term's own (lib/lease/term-dir.ts): they are written synchronously, and the term
+    // before's stopped client may hold the last term's file
+    const chainDir = this.leadership
+      ? await takeTermDir(path.join(c.dataDir, 'chain'), c.network, this.leadership.term)
+      : path.join(c.dataDir, 'chain', c.network);
+    this.chain = HeaderChain.open({ network: c.network, dir: chainDir, log: this.log });
     this.watcher = new Watcher({
       servers: c.electrum,
       chain: this.chain,
@@ -688,7 +694,10 @@ export class BitdropNode {
     let servers = c.nmcElectrum;
     if (servers.length === 0 && this.simulated) servers = [this.devnet!.namecoinElectrumUrl];
     if (servers.length === 0) throw new ConfigError('--nmc-xpub is set but --nmc-electrum is not: give a Namecoin Electrum server (ElectrumX) tcp://HOST:PORT or ssl://HOST:PORT');
-    this.nmcChain = HeaderChain.open({ network: this.nmcNetwork, dir: path.join(c.dataDir, 'chain', this.nmcNetwork), log: this.log });
+    const chainDir = this.leadership
+      ? await takeTermDir(path.join(c.dataDir, 'chain'), this.nmcNetwork, this.leadership.term)
+      : path.join(c.dataDir, 'chain', this.nmcNetwork);
+    this.nmcChain = HeaderChain.open({ network: this.nmcNetwork, dir: chainDir, log: this.log });
     this.nmcWatcher = new Watcher({
       servers,
       chain: this.nmcChain,
