@@ -469,12 +469,12 @@ export class BitdropNode {
     const c = this.config;
     const ledger = this.ledger!;
     // checked headers live in the data dir, so a restart does not download the chain again; under a lease in
-    // a directory of this term's own (lib/lease/term-dir.ts): they are written synchronously, and the term
-    // before's stopped client may hold the last term's file
+    // a directory of this term's own (lib/lease/term-dir.ts: the term before's stopped client may hold the last
+    // term's file locked), written in the background (the event loop never waits on the volume)
     const chainDir = this.leadership
       ? await takeTermDir(path.join(c.dataDir, 'chain'), c.network, this.leadership.term)
       : path.join(c.dataDir, 'chain', c.network);
-    this.chain = HeaderChain.open({ network: c.network, dir: chainDir, log: this.log });
+    this.chain = HeaderChain.open({ network: c.network, dir: chainDir, log: this.log, writeBehind: !!this.leadership });
     this.watcher = new Watcher({
       servers: c.electrum,
       chain: this.chain,
@@ -697,7 +697,7 @@ export class BitdropNode {
     const chainDir = this.leadership
       ? await takeTermDir(path.join(c.dataDir, 'chain'), this.nmcNetwork, this.leadership.term)
       : path.join(c.dataDir, 'chain', this.nmcNetwork);
-    this.nmcChain = HeaderChain.open({ network: this.nmcNetwork, dir: chainDir, log: this.log });
+    this.nmcChain = HeaderChain.open({ network: this.nmcNetwork, dir: chainDir, log: this.log, writeBehind: !!this.leadership });
     this.nmcWatcher = new Watcher({
       servers,
       chain: this.nmcChain,

@@ -146,7 +146,7 @@ t.test('failover drills on a replica-3 volume with a 3-member etcd', async (t) =
       t.comment(`takeover after SIGSTOP of the primary's FUSE client: ${takeoverMs} ms`);
       // the volume watch fences it, or — when a call on the hung mount blocks its event loop — its watchdog kills it
       t.match(primary.output(), /FATAL\s+(the data dir's volume has been unreachable for \d+ s|watchdog: the leader lease was not renewed)/, 'the primary fenced itself, or its watchdog killed it');
-      t.comment(`the old primary: ${/^FATAL.*$/m.exec(primary.output())?.[0] ?? '(no FATAL line)'}`);
+      t.comment(`the old primary: ${/^FATAL.*$/m.exec(primary.output())?.[0] ?? '(no FATAL line)'}\n${whereStuck(primary.proc.pid!, path.dirname(vol.mounts[0]))}`);
       await loop.more(5);
     } finally {
       process.kill(fuse!, 'SIGCONT');
@@ -176,7 +176,7 @@ t.test('failover drills on a replica-3 volume with a 3-member etcd', async (t) =
       t.ok(takeoverMs < 30_000, `the standby served ${takeoverMs} ms after the cut`);
       t.comment(`takeover after a network cut of the primary's mount: ${takeoverMs} ms`);
       t.match(primary.output(), /FATAL\s+(the data dir's volume has been unreachable for \d+ s|watchdog: the leader lease was not renewed)/, 'the primary fenced itself, or its watchdog killed it');
-      t.comment(`the old primary: ${/^FATAL.*$/m.exec(primary.output())?.[0] ?? '(no FATAL line)'}`);
+      t.comment(`the old primary: ${/^FATAL.*$/m.exec(primary.output())?.[0] ?? '(no FATAL line)'}\n${whereStuck(primary.proc.pid!, path.dirname(vol.mounts[0]))}`);
       await loop.more(5);
     } finally {
       acksAtRestore = loop.acked.length;

@@ -140,10 +140,12 @@ async function makeCutNet(hostAddress: string): Promise<CutNet> {
   await ip('link', 'set', net.nsIf, 'netns', net.ns);
   await ip('addr', 'add', `${a}/30`, 'dev', net.hostIf);
   await ip('link', 'set', net.hostIf, 'up');
-  await run('sysctl', ['-q', '-w', `net.ipv4.conf.${net.hostIf}.route_localnet=1`]);
+  // (through /proc rather than sysctl(8): procps is not on every test machine)
+  fs.writeFileSync(`/proc/sys/net/ipv4/conf/${net.hostIf}/route_localnet`, '1');
   await ip('-n', net.ns, 'addr', 'add', `${b}/30`, 'dev', net.nsIf);
   await ip('-n', net.ns, 'link', 'set', net.nsIf, 'up');
-  await inNs('sysctl', '-q', '-w', 'net.ipv4.conf.all.route_localnet=1', `net.ipv4.conf.${net.nsIf}.route_localnet=1`);
+  // /proc/sys/net shows the network namespace of the process that opens it
+  await inNs('sh', '-c', `echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && echo 1 > /proc/sys/net/ipv4/conf/${net.nsIf}/route_localnet`);
   // the namespace's loopback keeps no address: the hostname's loopback address is reached through the veth
   await ip('-n', net.ns, 'addr', 'flush', 'dev', 'lo');
   await ip('-n', net.ns, 'route', 'add', `${hostAddress}/32`, 'via', a, 'dev', net.nsIf, 'src', b);
