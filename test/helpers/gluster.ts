@@ -126,9 +126,10 @@ export interface GlusterOptions {
 /** A network namespace with a veth pair to this one; the mount's client runs in it. */
 interface CutNet { ns: string; hostIf: string; nsIf: string }
 
-async function makeCutNet(hostAddress: string): Promise<CutNet> {
+async function makeCutNet(hostAddress: string, made: (net: CutNet) => void): Promise<CutNet> {
   const tag = crypto.randomBytes(4).toString('hex');
   const net: CutNet = { ns: `bitdrop-${tag}`, hostIf: `bd${tag}h`, nsIf: `bd${tag}n` };
+  made(net); // known to remove() before anything of it exists, so that a failure half-way leaves nothing
   // a /30 in 10.213.0.0/16; one volume at a time runs on a machine (the lock), so a clash is a leftover's
   const base = 4 * crypto.randomInt(0, 16384);
   const a = `10.213.${base >> 8}.${(base & 255) + 1}`;
@@ -251,8 +252,7 @@ export async function createVolume(opts: GlusterOptions = {}): Promise<GlusterVo
       const m = path.join(dir, `mount${i + 1}`);
       fs.mkdirSync(m);
       if (opts.cuttableMounts?.includes(i)) {
-        const n = await makeCutNet((await dns.promises.lookup(host, { family: 4 })).address);
-        cutNets.set(m, n);
+        const n = await makeCutNet((await dns.promises.lookup(host, { family: 4 })).address, (net) => cutNets.set(m, net));
         await run('nsenter', [`--net=/var/run/netns/${n.ns}`, 'mount', '-t', 'glusterfs', `${host}:/${name}`, m]);
       } else {
         await run('mount', ['-t', 'glusterfs', `${host}:/${name}`, m]);
