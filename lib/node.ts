@@ -217,6 +217,7 @@ export class BitdropNode {
         mode: c.tor, dataDir: c.dataDir, torControl: c.torControl, torPassword: c.torPassword,
         torBinary: c.torBinary, torrcAppend: c.torrcAppend, target: { host: addr.address, port: addr.port }, log: this.log,
         defenses: { pow: c.onionPow, powQueueRate: c.onionPowQueueRate, powQueueBurst: c.onionPowQueueBurst, maxStreams: c.onionMaxStreams },
+        term: this.leadership?.term,
       });
       await this.tor.start();
       this.writeRuntime(this.tor.onionUrl());
