@@ -11,6 +11,7 @@ import type { AddressInfo } from 'net';
 import { Config, ConfigError, commandName, defaults, isLoopback, paymentsEnabled, type NetworkName } from './config';
 import { Store, StoreLockedError, type BlobBackend } from './store';
 import type { Leadership } from './lease';
+import { takeTermDir } from './lease/term-dir';
 import { describeVolume, fenceAfterMs, volumeWarnings, watchVolume } from './store/volume';
 import { createApp, createServer } from './http/app';
 import { createConsoleApp, createConsoleServer } from './http/console';
@@ -122,6 +123,7 @@ export class BitdropNode {
   mirrors?: Mirrors;
   tor?: TorService;
   private sweepTimer?: NodeJS.Timeout;
+  private sharedWrites: Promise<void> = Promise.resolve();
   private sweeps?: Promise<void>;
   private simulated = false;
   private readonly log: (line: string) => void;
@@ -158,8 +160,16 @@ export class BitdropNode {
     }
     if (!this.store) return; // stopped while standing by
     this.owner = true;
-    fs.writeFileSync(pidPath(c.dataDir), `${process.pid}\n`, { mode: 0o600 });
-    tightenPermissions(c.dataDir);
+    if (this.leadership) {
+      // Under a lease the event loop never waits on the volume (its turns renew the lease): these run in the
+      // background, away from what a stopped daemon of the term before may hold (otherTermsFiles).
+      const term = this.leadership.term;
+      this.writeShared(pidPath(c.dataDir), `${process.pid}\n`);
+      void tightenPermissions(c.dataDir, otherTermsFiles(term)).catch((err) => this.log(`store: tightening permissions: ${(err as Error).message}`));
+    } else {
+      fs.writeFileSync(pidPath(c.dataDir), `${process.pid}\n`, { mode: 0o600 });
+      await tightenPermissions(c.dataDir);
+    }
     const adminToken = readOrCreateSecret(adminTokenPath(c.dataDir));
     this.logger.addSecret(adminToken);
     this.checkNameValue();
@@ -214,6 +224,7 @@ export class BitdropNode {
         mode: c.tor, dataDir: c.dataDir, torControl: c.torControl, torPassword: c.torPassword,
         torBinary: c.torBinary, torrcAppend: c.torrcAppend, target: { host: addr.address, port: addr.port }, log: this.log,
         defenses: { pow: c.onionPow, powQueueRate: c.onionPowQueueRate, powQueueBurst: c.onionPowQueueBurst, maxStreams: c.onionMaxStreams },
+        term: this.leadership?.term,
       });
       await this.tor.start();
       this.writeRuntime(this.tor.onionUrl());
@@ -423,6 +434,11 @@ export class BitdropNode {
       if (orphans) this.log(`store: removed ${orphans} orphaned chunk${orphans === 1 ? '' : 's'} (uploads that never finished)`);
       if (this.ledger && !stopped()) await this.ledger.sweep();
     })().catch((err) => this.log(`error: background sweep: ${err}`));
+    // apart from the sweeps above: a removal that waits on a stopped daemon's lock must not hold them up
+    if (this.leadership) {
+      void this.store!.clearEarlierTerms({ stopped }).then((n) => { if (n) this.log(`store: removed ${n} chunk temp file${n === 1 ? '' : 's'} of earlier leader terms`); },
+        (err) => this.log(`error: clearing earlier terms' temp files: ${err}`));
+    }
   }
 
   /**
@@ -432,7 +448,7 @@ export class BitdropNode {
   private async startMirrors() {
     const c = this.config;
     const socks = () => { const s = this.tor?.status().socks; return s ? `${s.host}:${s.port}` : undefined; };
-    if (this.chain && (c.mirror.length || fs.existsSync(walletKeyPath(c.dataDir)))) {
+    if (this.chain && (c.mirror.length || await fs.promises.access(walletKeyPath(c.dataDir)).then(() => true, () => false))) {
       const pause = Number(process.env.BITDROP_TEST_SPEND_PAUSE_MS ?? 0); // tests: a window for kill -9 between record and broadcast
       this.wallet = new Wallet({
         dataDir: c.dataDir, network: c.network, servers: c.electrum, socks: this.tor?.status().socks, clearnet: c.clearnet, chain: this.chain,
@@ -463,9 +479,15 @@ export class BitdropNode {
    * A header chain (its checked headers live in the data dir, so a restart does not download the chain again)
    * and an Electrum watcher over it: the same budget, sweeps and proof checks for every coin.
    */
-  private openWatcher(network: NetworkName, servers: string[], log: (line: string) => void, coldSource: ConstructorParameters<typeof Watcher>[0]['coldSource']) {
+  private async openWatcher(network: NetworkName, servers: string[], log: (line: string) => void, coldSource: ConstructorParameters<typeof Watcher>[0]['coldSource']) {
     const c = this.config;
-    const chain = HeaderChain.open({ network, dir: path.join(c.dataDir, 'chain', network), log: this.log });
+    // under a lease the headers are in a directory of this term's own (lib/lease/term-dir.ts: the term
+    // before's stopped client may hold the last term's file locked), written in the background (the event loop
+    // never waits on the volume)
+    const dir = this.leadership
+      ? await takeTermDir(path.join(c.dataDir, 'chain'), network, this.leadership.term)
+      : path.join(c.dataDir, 'chain', network);
+    const chain = HeaderChain.open({ network, dir, log: this.log, writeBehind: !!this.leadership });
     const watcher = new Watcher({
       servers,
       chain,
@@ -484,7 +506,7 @@ export class BitdropNode {
   private async startWatcher() {
     const c = this.config;
     const ledger = this.ledger!;
-    ({ chain: this.chain, watcher: this.watcher } = this.openWatcher(c.network, c.electrum, this.log, (after, limit) => ledger.scriptHashes(after, limit)));
+    ({ chain: this.chain, watcher: this.watcher } = await this.openWatcher(c.network, c.electrum, this.log, (after, limit) => ledger.scriptHashes(after, limit)));
     this.watcher.on('tip', (tip: { height: number }) => {
       ledger.onTip(tip.height).catch((err) => this.log(`error: ledger tip: ${err}`));
     });
@@ -693,7 +715,7 @@ export class BitdropNode {
     let servers = c.nmcElectrum;
     if (servers.length === 0 && this.simulated) servers = [this.devnet!.namecoinElectrumUrl];
     if (servers.length === 0) throw new ConfigError('--nmc-xpub is set but --nmc-electrum is not: give a Namecoin Electrum server (ElectrumX) tcp://HOST:PORT or ssl://HOST:PORT');
-    ({ chain: this.nmcChain, watcher: this.nmcWatcher } = this.openWatcher(this.nmcNetwork, servers, (line) => this.log(`nmc ${line}`),
+    ({ chain: this.nmcChain, watcher: this.nmcWatcher } = await this.openWatcher(this.nmcNetwork, servers, (line) => this.log(`nmc ${line}`),
       (after, limit) => ledger.nmcScriptHashes(after, limit)));
     this.nmcWatcher.on('tip', (tip: { height: number }) => {
       ledger.onNmcTip(tip.height).catch((err) => this.log(`error: ledger nmc tip: ${err}`));
@@ -708,7 +730,18 @@ export class BitdropNode {
   private writeRuntime(onion?: string) {
     if (!this.owner) return;
     const info: RuntimeInfo = { pid: process.pid, host: os.hostname(), version: VERSION, url: this.url, console: this.consoleUrl, onion, started: new Date().toISOString() };
-    fs.writeFileSync(runtimePath(this.config.dataDir), JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
+    const text = JSON.stringify(info, null, 2) + '\n';
+    if (this.leadership) this.writeShared(runtimePath(this.config.dataDir), text);
+    else fs.writeFileSync(runtimePath(this.config.dataDir), text, { mode: 0o600 });
+  }
+
+  /**
+   * A file every leader of the deployment writes (pid, runtime): written in the background, in order, so that
+   * the event loop never waits on the volume for it.
+   */
+  private writeShared(file: string, text: string) {
+    this.sharedWrites = this.sharedWrites.then(() => fs.promises.writeFile(file, text, { mode: 0o600 }))
+      .catch((err) => this.log(`store: writing ${path.basename(file)}: ${(err as Error).message}`));
   }
 
   private announce() {
@@ -833,8 +866,9 @@ export class BitdropNode {
       // after the store is closed: the next leader may open it as soon as the lease is gone
       await this.leadership?.release();
       await this.devnet?.close();
-      // A daemon that never got the data dir (another one holds it) leaves that one's files alone.
-      if (this.owner) {
+      // A daemon that never got the data dir (another one holds it) leaves that one's files alone; so does a
+      // leader whose lease is given back: the next leader may have written them already.
+      if (this.owner && !this.leadership) {
         fs.rmSync(runtimePath(this.config.dataDir), { force: true });
         fs.rmSync(pidPath(this.config.dataDir), { force: true });
       }
@@ -883,25 +917,35 @@ function heldBy(dataDir: string): Error {
  * bitdrop keeps in it become its user's only. Chunk payloads are not walked one by one: their
  * directories are closed, which is enough, and a large store would take long to walk.
  */
-export function tightenPermissions(dataDir: string) {
-  const walk = (dir: string, depth: number) => {
-    chmodIfOpen(dir, 0o700);
-    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+export async function tightenPermissions(dataDir: string, skip: (relative: string) => boolean = () => false): Promise<void> {
+  const fsp = fs.promises;
+  const walk = async (dir: string, depth: number) => {
+    await chmodIfOpen(dir, 0o700);
+    for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
       const full = path.join(dir, entry.name);
+      if (skip(path.relative(dataDir, full))) continue;
       if (entry.isDirectory()) {
         const payloads = path.relative(dataDir, dir) === 'chunks' && /^[0-9a-f]{2}$/.test(entry.name);
-        if (payloads) chmodIfOpen(full, 0o700);
-        else if (depth < 8) walk(full, depth + 1);
+        if (payloads) await chmodIfOpen(full, 0o700);
+        else if (depth < 8) await walk(full, depth + 1);
       } else if (entry.isFile()) {
-        chmodIfOpen(full, 0o600);
+        await chmodIfOpen(full, 0o600);
       }
     }
   };
-  walk(dataDir, 0);
+  await walk(dataDir, 0);
 }
 
-function chmodIfOpen(file: string, mode: number) {
+/**
+ * With a leader lease, what the start-up permission walk leaves alone: the database directories of other
+ * terms and every chunk temp dir — files a stopped daemon of an earlier term may be writing. A lookup there
+ * can wait as long as that daemon's GlusterFS client is stopped (lib/store/blobs.ts#prepare).
+ */
+const otherTermsFiles = (term: number) => (relative: string) =>
+  relative === path.join('chunks', 'tmp') || (/^db\.t\d+/.test(relative) && relative !== `db.t${term}`) || relative === 'db';
+
+async function chmodIfOpen(file: string, mode: number) {
   try {
-    if ((fs.statSync(file).mode & 0o077) !== 0) fs.chmodSync(file, mode);
+    if (((await fs.promises.stat(file)).mode & 0o077) !== 0) await fs.promises.chmod(file, mode);
   } catch { /* gone meanwhile, or not ours to change: tor checks its own dir */ }
 }

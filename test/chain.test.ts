@@ -63,6 +63,32 @@ t.test('Namecoin mainnet AuxPoW headers (blocks 19414 and 37174) check; every ta
   t.throws(() => parseHeader(Buffer.from(hex + '00', 'hex'), true), /after the block header/);
 });
 
+t.test('write-behind (a leader under a lease): headers reach the disk in the background, in order, and reopen', async (t) => {
+  const server = await TestElectrum.start({ height: 40 });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitdrop-chain-'));
+  const client = new ElectrumClient({ servers: [server.url], clearnet: false });
+  t.teardown(async () => {
+    await client.stop();
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  await client.start();
+  const request = (m: string, p: unknown[]) => client.request(m, p);
+  const chain = HeaderChain.open({ network: 'regtest', dir, writeBehind: true });
+  await syncChain(chain, request, parseTip(chain, await client.request('blockchain.headers.subscribe', [])));
+  server.mine();
+  await syncChain(chain, request, parseTip(chain, await client.request('blockchain.headers.subscribe', [])));
+  t.equal(chain.height, 41, 'synced in memory');
+  const file = path.join(dir, 'headers');
+  for (const until = Date.now() + 20_000; fs.statSync(file).size !== 41 * 80 && Date.now() < until;) await new Promise((r) => setTimeout(r, 20));
+  t.equal(fs.statSync(file).size, 41 * 80, 'every record written');
+  chain.close();
+  const again = HeaderChain.open({ network: 'regtest', dir });
+  t.teardown(() => again.close());
+  t.equal(again.height, 41, 'reopened from disk');
+  t.equal(again.hashAt(41), chain.hashAt(41), 'the same tip');
+});
+
 t.test('a regtest chain from a server: synced, stored, reopened without downloading, proofs checked', async (t) => {
   const server = await TestElectrum.start({ height: 150 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitdrop-chain-'));

@@ -10,6 +10,9 @@ import path from 'path';
 import { Db } from '../lib/store/db';
 import { Store } from '../lib/store';
 import { FencedError } from '../lib/lease';
+import { takeTermDir } from '../lib/lease/term-dir';
+import { Readable } from 'stream';
+import { waitFor } from './helpers/tor-lone';
 import { exec, CLI, tmpDir } from './helpers/daemon';
 import { createEtcd, type EtcdCluster } from './helpers/etcd';
 import { startMember, UploadLoop, missing, put, type Member } from './helpers/failover';
@@ -49,6 +52,36 @@ t.test('fenced writes: a write after the fence closes fails, and is never acknow
   const before = fs.readdirSync(path.join(data, 'db.t9')).sort();
   await t.rejects(Store.open({ dir: data }), /is run with a leader lease in etcd \(term 9\): start it with --etcd/, 'a daemon without a lease never opens it');
   t.same(fs.readdirSync(path.join(data, 'db.t9')).sort(), before, 'not even to look (opening LevelDB would recover its log and delete files)');
+});
+
+t.test("each term writes only files of its own: chunk temp files and header chains; earlier terms' are left, then cleared two back", async (t) => {
+  const data = tmpDir('bitdrop-lease-', t);
+  // an earlier term (3) that left a temp file behind, and the one before it (1)
+  const tmp = path.join(data, 'chunks', 'tmp');
+  fs.mkdirSync(path.join(tmp, 't1'), { recursive: true });
+  fs.mkdirSync(path.join(tmp, 't3'), { recursive: true });
+  fs.writeFileSync(path.join(tmp, 't1', 'aa'), 'x');
+  fs.writeFileSync(path.join(tmp, 't3', 'bb'), 'x');
+  const s5 = await Store.open({ dir: data, lease: { term: 5, fence: () => undefined } });
+  t.same(fs.readdirSync(path.join(tmp, 't3')), ['bb'], "opening term 5 touches nothing of term 3's (its daemon may be stopped mid-write)");
+  const r = await s5.ingest(Readable.from([crypto.randomBytes(300_000)]), { name: 'f', type: 'x/y', maxBytes: 1e9 });
+  t.ok(r.manifest.id, 'an upload of term 5 is stored');
+  t.same(fs.readdirSync(path.join(tmp, 't5')), [], 'through its own temp dir, tmp/t5, left empty');
+  t.equal(await s5.clearEarlierTerms(), 1, "the background clearing removes term 1's leftover");
+  t.same(fs.readdirSync(tmp).sort(), ['t3', 't5'], "term 1's dir is gone; the last term's (3) stays");
+  await s5.close();
+
+  const chain = path.join(data, 'chain');
+  fs.mkdirSync(path.join(chain, 'regtest.t3'), { recursive: true });
+  fs.writeFileSync(path.join(chain, 'regtest.t3', 'headers'), 'term 3');
+  fs.mkdirSync(path.join(chain, 'regtest.t1'));
+  const dir = await takeTermDir(chain, 'regtest', 5);
+  t.equal(dir, path.join(chain, 'regtest.t5'), "term 5's header chain lives in regtest.t5");
+  t.equal(fs.readFileSync(path.join(dir, 'headers'), 'utf8'), 'term 3', "seeded with a copy of the last term's headers");
+  fs.writeFileSync(path.join(dir, 'headers'), 'term 5');
+  t.equal(fs.readFileSync(path.join(chain, 'regtest.t3', 'headers'), 'utf8'), 'term 3', "the last term's file is never written");
+  await waitFor('term 1 removed', () => !fs.existsSync(path.join(chain, 'regtest.t1')), 10_000);
+  t.pass('the chain dir two terms back is removed in the background');
 });
 
 t.test('a deployment on one data dir with a 3-member etcd', async (t) => {

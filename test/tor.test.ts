@@ -41,6 +41,21 @@ async function secondController(dataDir: string): Promise<ControlPort> {
 
 const detached = async (control: ControlPort) => (await control.getInfo('onions/detached')).split('\n').filter(Boolean);
 
+t.test("managed, leader terms: the tor of an earlier term still running never keeps the next term's tor from starting", async (t) => {
+  const dataDir = tmpDir('managed-terms', t);
+  // term 3's tor keeps running, as the tor of a stopped leader does (its DataDirectory lock held)
+  const old = service(dataDir, { term: 3 });
+  await old.tor.start();
+  t.teardown(() => old.tor.stop());
+  t.ok(fs.existsSync(path.join(dataDir, 'tor', 'data.t3', 'lock')), "term 3's tor works in data.t3");
+  const next = service(dataDir, { term: 5 });
+  await next.tor.start();
+  t.teardown(() => next.tor.stop());
+  t.equal(next.tor.status().onion, old.tor.status().onion, 'term 5 publishes the same onion (the key in tor/ is shared)');
+  t.ok(fs.existsSync(path.join(dataDir, 'tor', 'control-port.t5')), "and works in files of its own (control-port.t5, data.t5)");
+  t.ok(fs.readdirSync(path.join(dataDir, 'tor', 'data.t5')).includes('state'), "its DataDirectory seeded from term 3's");
+});
+
 t.test('managed: ADD_ONION gives an address; the key is kept 0600 and gives the same address after a restart', async (t) => {
   const dataDir = tmpDir('managed', t);
 

@@ -7,6 +7,7 @@
 
 import fs from 'fs';
 import path from 'path';
+import { promisify } from 'util';
 import { fromRevHex, hash256, revHex, rootFromBranch } from './bytes';
 import { AuxPowError, checkAuxPow, parentHashHex } from './auxpow';
 import { bitsToTarget, chainIdOf, decode80, HEADER_SIZE, meetsTarget, targetToBits, VERSION_AUXPOW, workOf, type Header } from './header';
@@ -45,10 +46,21 @@ export interface HeaderChainOptions {
   log?: (line: string) => void;
   /** override the built-in anchor (tests; a newer checkpoint) */
   anchor?: Anchor;
+  /**
+   * Write new headers to disk in the background, in order, instead of synchronously. A leader under a lease
+   * (lib/lease) sets it: its event loop renews the lease and must never wait on a hung volume — a synchronous
+   * write there stopped the renewals and the volume watch alike, so the daemon was killed by its watchdog
+   * instead of fencing itself and giving the lease back. The file is a cache of checked headers: a tail lost in
+   * a crash is downloaded and checked again.
+   */
+  writeBehind?: boolean;
 }
 
 export class HeaderChain {
   readonly params: ChainParams;
+  private readonly writeBehind: boolean;
+  /** the background writes (writeBehind), in order */
+  private writes: Promise<void> = Promise.resolve();
   anchor: Anchor;
   /** entries[0] is the anchor; entries[i] is height anchor.height + i */
   private entries: Entry[];
@@ -64,6 +76,7 @@ export class HeaderChain {
     this.entries = [this.anchorEntry(this.anchor.hash ?? '', this.anchor.bits, this.anchor.time)];
     this.log = opts.log ?? (() => {});
     if (opts.dir) this.file = path.join(opts.dir, 'headers');
+    this.writeBehind = opts.writeBehind ?? false;
     if (!this.anchor.hash && !this.anchor.cpRoot) throw new Error(`anchor ${this.anchor.height}: needs a hash or a checkpoint root`);
   }
 
@@ -248,16 +261,19 @@ export class HeaderChain {
   }
 
   close(): void {
-    if (this.fd !== undefined) fs.closeSync(this.fd);
+    const fd = this.fd;
     this.fd = undefined;
+    if (fd === undefined) return;
+    // after the writes queued on it
+    if (this.writeBehind) void this.writes.then(() => fs.close(fd, () => undefined));
+    else fs.closeSync(fd);
   }
 
   // --- disk: <dir>/anchor.json says which anchor the records follow; <dir>/headers holds 80-byte records ---
 
   private load(dir: string): void {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (this.fd !== undefined) fs.closeSync(this.fd);
-    this.fd = undefined;
+    this.close();
     const anchorFile = path.join(dir, 'anchor.json');
     let stored: string | undefined;
     try {
@@ -300,11 +316,23 @@ export class HeaderChain {
   private persist(from: number, headers: Header[]): void {
     if (this.fd === undefined) return;
     const offset = (from - this.anchor.height - 1) * HEADER_SIZE;
-    fs.ftruncateSync(this.fd, offset);
     const buf = Buffer.concat(headers.map((h) => h.raw));
+    if (this.writeBehind) {
+      const fd = this.fd;
+      this.writes = this.writes
+        .then(async () => {
+          await promisify(fs.ftruncate)(fd, offset);
+          await promisify(fs.write)(fd, buf, 0, buf.length, offset);
+          await promisify(fs.fdatasync)(fd);
+        })
+        .catch((err: Error) => this.log(`chain: writing ${this.file}: ${err.message} (the headers are kept in memory)`));
+      return;
+    }
+    fs.ftruncateSync(this.fd, offset);
     fs.writeSync(this.fd, buf, 0, buf.length, offset);
     fs.fdatasyncSync(this.fd);
   }
+
 }
 
 const hex32 = (n: number) => '0x' + n.toString(16).padStart(8, '0');

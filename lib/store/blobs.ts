@@ -56,6 +56,11 @@ export interface FileBlobsOptions {
    * (GlusterFS) a directory fsync never reaches the bricks, a file's fsync does (lib/store/volume.ts).
    */
   syncRenamedFiles?: boolean;
+  /**
+   * A leader term (lib/lease): its temp files go to tmp/t<term>/, a directory no other daemon ever enters.
+   * Without a term they go to tmp/ itself.
+   */
+  term?: number;
 }
 
 export class FileBlobs implements BlobStore {
@@ -66,22 +71,71 @@ export class FileBlobs implements BlobStore {
   private readonly syncRenamedFiles: boolean;
   /** the syncs started by earlier flushes: a flush that finds nothing left to sync still waits for them */
   private syncing: Promise<unknown> = Promise.resolve();
+  /** where this daemon writes chunks before renaming them into place */
+  private readonly tmp: string;
+  private readonly term: number | undefined;
 
   constructor(private readonly root: string, opts: FileBlobsOptions = {}) {
     this.syncRenamedFiles = opts.syncRenamedFiles ?? false;
-    fs.mkdirSync(path.join(root, 'tmp'), { recursive: true, mode: 0o700 });
+    this.term = opts.term;
+    this.tmp = opts.term === undefined ? path.join(root, 'tmp') : path.join(root, 'tmp', `t${opts.term}`);
+    // (a term's directory is made by prepare(), asynchronously: the event loop never waits on the volume)
+    if (opts.term === undefined) fs.mkdirSync(this.tmp, { recursive: true, mode: 0o700 });
   }
 
   /**
-   * Temp files left by a crash (or by an earlier leader) are never referenced: clear them. They are listed
-   * before this store writes any, and removed in the background: on GlusterFS, removing the temp file of a
-   * stopped earlier leader waits for that client's locks, and the event loop must go on (renewing the lease).
+   * Makes this daemon's temp dir and clears what crashed writers left.
+   *
+   * Without a term, the temp files left in tmp/ by a crash are listed before this store writes any, and
+   * removed in the background.
+   *
+   * With a leader term, nothing of an earlier term is touched on the way to serving, not even listed: the
+   * daemon of the term before may be alive and stopped (SIGSTOP, or its GlusterFS client stopped or cut off)
+   * in the middle of creating or renaming one of its temp files. Its client then holds the brick's entry lock
+   * on that name for as long as it is stopped; an unlink of the name waits for it, and while it waits the
+   * kernel holds the directory's lock on this machine's mount, so every later lookup or create in that
+   * directory waits too. (Measured: the next leader removing such a leftover in tmp/ blocked its own start-up
+   * walk of the data dir, its event loop stopped renewing the lease, and its watchdog killed it.) So each term
+   * writes in tmp/t<term>/ of its own, and the directories of terms before the last one, whose daemons were
+   * fenced a whole term ago, are removed later in the background, one file at a time.
    */
-  async clearLeftovers(): Promise<void> {
-    const dir = path.join(this.root, 'tmp');
-    const leftovers = await fs.promises.readdir(dir);
-    // one at a time: a removal that waits on a stopped client holds one of libuv's four worker threads, not all
-    void (async () => { for (const f of leftovers) await fs.promises.rm(path.join(dir, f), { force: true }).catch(() => undefined); })();
+  async prepare(): Promise<void> {
+    await fsp.mkdir(this.tmp, { recursive: true, mode: 0o700 });
+    if (this.term === undefined) {
+      const leftovers = await fsp.readdir(this.tmp);
+      void (async () => { for (const f of leftovers) await fsp.rm(path.join(this.tmp, f), { force: true }).catch(() => undefined); })();
+    }
+  }
+
+  /**
+   * With a leader term: removes the temp dirs of terms before the last one (and temp files of a run without a
+   * lease), one file at a time, never awaited by a request: a removal that waits on a stopped client's
+   * lock holds one worker thread, never the event loop or a directory this term uses.
+   */
+  async clearEarlierTerms(stopped: () => boolean = () => false): Promise<number> {
+    if (this.term === undefined) return 0;
+    const top = path.join(this.root, 'tmp');
+    const entries = await fsp.readdir(top);
+    const terms = entries.map((n) => /^t(\d+)$/.exec(n)).filter((m): m is RegExpExecArray => m !== null).map((m) => Number(m[1]))
+      .filter((k) => k < this.term!);
+    // the last term before this one may still have a live (stopped) daemon: its directory stays
+    const previous = terms.length ? Math.max(...terms) : undefined;
+    let removed = 0;
+    for (const name of entries) {
+      if (stopped()) break;
+      const m = /^t(\d+)$/.exec(name);
+      // files in tmp/ itself are from a run without a lease: older than any term
+      if (m ? Number(m[1]) >= (previous ?? 0) : previous === undefined) continue;
+      const dir = path.join(top, name);
+      if (!m) { await fsp.rm(dir, { force: true }).catch(() => undefined); removed++; continue; }
+      for (const f of await fsp.readdir(dir).catch(() => [] as string[])) {
+        if (stopped()) return removed;
+        await fsp.rm(path.join(dir, f), { force: true }).catch(() => undefined);
+        removed++;
+      }
+      await fsp.rmdir(dir).catch(() => undefined);
+    }
+    return removed;
   }
 
   private pathOf(hash: Buffer) {
@@ -97,7 +151,7 @@ export class FileBlobs implements BlobStore {
       this.madeDirs.add(dir);
     }
     // Write to a temp name, sync, then rename: a crash never leaves a torn chunk under its hash.
-    const tmp = path.join(this.root, 'tmp', crypto.randomBytes(8).toString('hex'));
+    const tmp = path.join(this.tmp, crypto.randomBytes(8).toString('hex'));
     const length = data.reduce((n, b) => n + b.length, 0);
     if (!(this.direct && length % DIRECT_ALIGN === 0 && (await this.tryDirect(tmp, data)))) {
       await writeSynced(tmp, data, 'w');

@@ -213,7 +213,7 @@ export class Store {
   }
 
   static async open(opts: StoreOptions): Promise<Store> {
-    fs.mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+    await fs.promises.mkdir(opts.dir, { recursive: true, mode: 0o700 });
     // A store last opened under a leader lease is never opened without one — not even to look: opening
     // LevelDB recovers its log and deletes files, and its leader (or a standby about to become it) may be
     // writing it from another mount right now; the database's lock does not keep two writers apart there.
@@ -232,9 +232,9 @@ export class Store {
     const backend = opts.backend ?? 'file';
     const volume = inspectVolume(opts.dir);
     const blobs = backend === 'file'
-      ? new FileBlobs(path.join(opts.dir, 'chunks'), { syncRenamedFiles: volume.kind !== 'local' })
+      ? new FileBlobs(path.join(opts.dir, 'chunks'), { syncRenamedFiles: volume.kind !== 'local', term: opts.lease?.term })
       : new LevelBlobs(db);
-    if (blobs instanceof FileBlobs) await blobs.clearLeftovers();
+    if (blobs instanceof FileBlobs) await blobs.prepare();
     const store = new Store(db, blobs, opts.chunkSize ?? DEFAULT_CHUNK_SIZE, backend, volume);
     store.fence = opts.lease?.fence ?? (() => {});
     store.dbPath = location;
@@ -299,6 +299,11 @@ export class Store {
   /** Removes the files of a drop that failed before it was finished. */
   async abandonDrop(members: FileManifest[]) {
     if (members.length) await this.deleteMany(members.map((m) => m.id), [], 'upload not finished');
+  }
+
+  /** With a leader lease: the chunk temp dirs of earlier terms, removed in the background (blobs.ts). */
+  async clearEarlierTerms(opts: { stopped?: () => boolean } = {}): Promise<number> {
+    return this.blobs instanceof FileBlobs ? this.blobs.clearEarlierTerms(opts.stopped) : 0;
   }
 
   /**

@@ -14,6 +14,7 @@ import { ControlAddress, ControlPort, Reply, TorError, describeAddress, parseBoo
 import { clientPublicKeys, clientsDir } from './client-auth';
 import { readOnionKey, writeOnionKey, writeServiceId } from './onion-key';
 import { ManagedTor, findExecutable, privateDir, sleep, torPaths } from './process';
+import { takeTermDir } from '../lease/term-dir';
 
 export { addClient, listClients, removeClient, ClientAuthError } from './client-auth';
 export type { OnionClient } from './client-auth';
@@ -32,6 +33,11 @@ export interface TorServiceOptions {
   target: { host: string; port: number };
   /** DoS defences asked of tor for the onion (default: all on, tor's queue defaults, 64 streams) */
   defenses?: OnionDefenses;
+  /**
+   * A leader term (lib/lease): a managed tor then works in files of the term's own (torPaths), its
+   * DataDirectory seeded with a copy of the last term's (consensus cache, guards: no cold start)
+   */
+  term?: number;
   log: (line: string) => void;
 }
 
@@ -75,6 +81,8 @@ const HEALTHY_MS = 60_000;
 
 export class TorService {
   private mode: TorMode;
+  /** the term's DataDirectory was made (once: a restart of tor after a crash keeps it) */
+  private seeded = false;
   private control?: ControlPort;
   private tor?: ManagedTor;
   private serviceId?: string;
@@ -181,7 +189,11 @@ export class TorService {
   private async connectAndPublish(socksPort?: number): Promise<void> {
     let address: ControlAddress;
     if (this.mode === 'managed') {
-      const tor = new ManagedTor({ binary: this.opts.torBinary, dataDir: this.opts.dataDir, torrcAppend: this.opts.torrcAppend, log: this.opts.log });
+      if (this.opts.term !== undefined && !this.seeded) {
+        await takeTermDir(torPaths(this.opts.dataDir).dir, 'data', this.opts.term);
+        this.seeded = true;
+      }
+      const tor = new ManagedTor({ binary: this.opts.torBinary, dataDir: this.opts.dataDir, term: this.opts.term, torrcAppend: this.opts.torrcAppend, log: this.opts.log });
       this.tor = tor;
       tor.on('exit', (code: number | null, signal: string | null) => {
         if (this.tor === tor) this.lost(`tor exited (${signal ?? `code ${code}`})`);

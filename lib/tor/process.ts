@@ -20,15 +20,23 @@ export interface TorPaths {
   noticeLog: string;
 }
 
-export function torPaths(dataDir: string): TorPaths {
+/**
+ * Where tor's files are. With a leader term (lib/lease), tor's working files are the term's own —
+ * DataDirectory `data.t<term>` (tor locks its `lock` file there), `torrc.t<term>`, `control-port.t<term>`,
+ * `tor.pid.t<term>`, `notice.t<term>.log` — so that the tor of a stopped earlier leader (its GlusterFS client
+ * stopped or cut off, its locks kept on the bricks) never keeps the new leader's tor from starting or writing.
+ * The onion key and the clients stay in `tor/`: they are only ever read once written.
+ */
+export function torPaths(dataDir: string, term?: number): TorPaths {
   const dir = path.join(dataDir, 'tor');
+  const t = term === undefined ? '' : `.t${term}`;
   return {
     dir,
-    dataDirectory: path.join(dir, 'data'),
-    torrc: path.join(dir, 'torrc'),
-    controlPortFile: path.join(dir, 'control-port'),
-    pidFile: path.join(dir, 'tor.pid'),
-    noticeLog: path.join(dir, 'notice.log'),
+    dataDirectory: path.join(dir, `data${t}`),
+    torrc: path.join(dir, `torrc${t}`),
+    controlPortFile: path.join(dir, `control-port${t}`),
+    pidFile: path.join(dir, `tor.pid${t}`),
+    noticeLog: path.join(dir, `notice${t}.log`),
   };
 }
 
@@ -58,9 +66,9 @@ export class ManagedTor extends EventEmitter {
   private lastLines: string[] = [];
   readonly paths: TorPaths;
 
-  constructor(private opts: { binary: string; dataDir: string; torrcAppend?: string; log: (line: string) => void }) {
+  constructor(private opts: { binary: string; dataDir: string; term?: number; torrcAppend?: string; log: (line: string) => void }) {
     super();
-    this.paths = torPaths(opts.dataDir);
+    this.paths = torPaths(opts.dataDir, opts.term);
   }
 
   get pid(): number | undefined {

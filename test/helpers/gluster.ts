@@ -43,6 +43,13 @@ export interface GlusterVolume {
   fuseClientPid(mount: string): number | undefined;
   /** files still to heal, summed over every brick; undefined while a brick is unreachable */
   healPending(): Promise<number | undefined>;
+  /**
+   * Cuts the network between a mount made with `cuttableMounts` and the bricks (and glusterd): its link
+   * goes down, nothing is sent or answered, no connection is reset — as when a machine's cable is pulled.
+   */
+  cut(mount: string): Promise<void>;
+  /** brings a cut mount's link back up */
+  restore(mount: string): Promise<void>;
   remove(): Promise<void>;
 }
 
@@ -106,6 +113,44 @@ export interface GlusterOptions {
   mounts?: number;
   /** volume options set before start, e.g. { 'network.ping-timeout': '5' } */
   options?: Record<string, string>;
+  /**
+   * Indexes of mounts whose FUSE client runs in a network namespace of its own (`cut()` then cuts it off).
+   * The bricks listen on the hostname's loopback address; the namespace reaches it over a veth pair: its own
+   * loopback left without addresses, a route to that one address through the veth, and route_localnet on
+   * both ends so that the kernel lets loopback addresses cross a real link. The mount itself stays in this
+   * mount namespace (nsenter --net), where the daemons see it.
+   */
+  cuttableMounts?: number[];
+}
+
+/** A network namespace with a veth pair to this one; the mount's client runs in it. */
+interface CutNet { ns: string; hostIf: string; nsIf: string }
+
+async function makeCutNet(hostAddress: string, made: (net: CutNet) => void): Promise<CutNet> {
+  const tag = crypto.randomBytes(4).toString('hex');
+  const net: CutNet = { ns: `bitdrop-${tag}`, hostIf: `bd${tag}h`, nsIf: `bd${tag}n` };
+  made(net); // known to remove() before anything of it exists, so that a failure half-way leaves nothing
+  // a /30 in 10.213.0.0/16; one volume at a time runs on a machine (the lock), so a clash is a leftover's
+  const base = 4 * crypto.randomInt(0, 16384);
+  const a = `10.213.${base >> 8}.${(base & 255) + 1}`;
+  const b = `10.213.${base >> 8}.${(base & 255) + 2}`;
+  const ip = (...args: string[]) => run('ip', args);
+  const inNs = (...args: string[]) => run('ip', ['netns', 'exec', net.ns, ...args]);
+  await ip('netns', 'add', net.ns);
+  await ip('link', 'add', net.hostIf, 'type', 'veth', 'peer', 'name', net.nsIf);
+  await ip('link', 'set', net.nsIf, 'netns', net.ns);
+  await ip('addr', 'add', `${a}/30`, 'dev', net.hostIf);
+  await ip('link', 'set', net.hostIf, 'up');
+  // (through /proc rather than sysctl(8): procps is not on every test machine)
+  fs.writeFileSync(`/proc/sys/net/ipv4/conf/${net.hostIf}/route_localnet`, '1');
+  await ip('-n', net.ns, 'addr', 'add', `${b}/30`, 'dev', net.nsIf);
+  await ip('-n', net.ns, 'link', 'set', net.nsIf, 'up');
+  // /proc/sys/net shows the network namespace of the process that opens it
+  await inNs('sh', '-c', `echo 1 > /proc/sys/net/ipv4/conf/all/route_localnet && echo 1 > /proc/sys/net/ipv4/conf/${net.nsIf}/route_localnet`);
+  // the namespace's loopback keeps no address: the hostname's loopback address is reached through the veth
+  await ip('-n', net.ns, 'addr', 'flush', 'dev', 'lo');
+  await ip('-n', net.ns, 'route', 'add', `${hostAddress}/32`, 'via', a, 'dev', net.nsIf, 'src', b);
+  return net;
 }
 
 /** Creates, starts and mounts a volume. Call remove() in t.teardown before anything can fail. */
@@ -118,6 +163,7 @@ export async function createVolume(opts: GlusterOptions = {}): Promise<GlusterVo
   const sock = path.join(dir, 'glusterd.socket');
   const bricks: string[] = [];
   const mounts: string[] = [];
+  const cutNets = new Map<string, CutNet>();
   let brickCount = 0;
   let removed = false;
 
@@ -151,6 +197,11 @@ export async function createVolume(opts: GlusterOptions = {}): Promise<GlusterVo
       if (p.args.includes('-S') && s?.startsWith('/var/run/gluster/')) fs.rmSync(s, { force: true });
     }
     for (const b of bricks) fs.rmSync(path.join(BRICK_LOG_DIR, `${b.slice(1).replace(/\//g, '-')}.log`), { force: true });
+    // deleting the namespace deletes its end of the veth pair, and with it ours
+    for (const n of cutNets.values()) {
+      await run('ip', ['netns', 'del', n.ns]).catch(() => undefined);
+      await run('ip', ['link', 'del', n.hostIf]).catch(() => undefined);
+    }
     fs.rmSync(dir, { recursive: true, force: true });
     unlock();
   };
@@ -200,7 +251,12 @@ export async function createVolume(opts: GlusterOptions = {}): Promise<GlusterVo
     for (let i = 0; i < (opts.mounts ?? 2); i++) {
       const m = path.join(dir, `mount${i + 1}`);
       fs.mkdirSync(m);
-      await run('mount', ['-t', 'glusterfs', `${host}:/${name}`, m]);
+      if (opts.cuttableMounts?.includes(i)) {
+        const n = await makeCutNet((await dns.promises.lookup(host, { family: 4 })).address, (net) => cutNets.set(m, net));
+        await run('nsenter', [`--net=/var/run/netns/${n.ns}`, 'mount', '-t', 'glusterfs', `${host}:/${name}`, m]);
+      } else {
+        await run('mount', ['-t', 'glusterfs', `${host}:/${name}`, m]);
+      }
       mounts.push(m);
     }
   } catch (err) {
@@ -233,6 +289,16 @@ export async function createVolume(opts: GlusterOptions = {}): Promise<GlusterVo
       const counts = [...out.matchAll(/Number of entries: (\S+)/g)].map((m) => Number(m[1]));
       if (counts.length === 0 || counts.some((n) => !Number.isFinite(n))) return undefined;
       return counts.reduce((a, b) => a + b, 0);
+    },
+    async cut(mount) {
+      const n = cutNets.get(mount);
+      if (!n) throw new Error(`${mount} was not made cuttable (createVolume's cuttableMounts)`);
+      await run('ip', ['link', 'set', n.hostIf, 'down']);
+    },
+    async restore(mount) {
+      const n = cutNets.get(mount);
+      if (!n) throw new Error(`${mount} was not made cuttable (createVolume's cuttableMounts)`);
+      await run('ip', ['link', 'set', n.hostIf, 'up']);
     },
     remove,
   };
