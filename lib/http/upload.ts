@@ -65,11 +65,26 @@ function copyOf(ctx: Context, d: Deps): { url: string; id: string } | undefined 
   return { url: `${u.origin}/${id}`, id };
 }
 
+/**
+ * Copies being checked against their originals now. Each check holds its upload's slot while it asks the
+ * original box (up to 90 s for a new onion), so anyone could hold slots by naming dead onions: past this many
+ * at once, a copy is not checked and gets an id of its own, as an ordinary upload (the box that sent it lists
+ * it by that id). Uploads are never starved by copies.
+ */
+const MAX_COPY_CHECKS = 4;
+let copyChecks = 0;
+
 async function checkCopy(d: Deps, m: FileManifest, claim: { url: string; id: string }): Promise<void> {
+  if (copyChecks >= MAX_COPY_CHECKS) {
+    d.log(`upload    ${claim.url}: not checked as a copy (${MAX_COPY_CHECKS} copy checks already running); it gets an id of its own`);
+    m.id = newId();
+    return;
+  }
+  copyChecks++;
   const original = await d.originOf!(claim.url).catch((err) => {
     d.log(`upload    ${claim.url}: not asked as a copy (${(err as Error).message}); it gets an id of its own`);
     return undefined;
-  });
+  }).finally(() => { copyChecks--; });
   if (original && original.sha256 === m.sha256 && original.size === m.size) {
     m.copyOf = claim.url;
     return;
