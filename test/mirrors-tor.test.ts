@@ -35,7 +35,7 @@ const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const until = <T>(fn: () => Promise<T | undefined | false> | T | undefined | false, what: string, timeoutMs = 180_000) => eventually(fn, what, timeoutMs, 250);
 
 
-t.test('A mirrored on B and C through the private Tor network', { timeout: 600_000 }, async (t) => {
+t.test('A mirrored on B and C through the private Tor network', { timeout: 1_100_000 }, async (t) => {
   const network = await startTorNetwork();
   t.teardown(() => network.stop());
   const root = tmpDir('bitdrop-mirrors-tor-chain-', t);
@@ -201,7 +201,11 @@ t.test('A mirrored on B and C through the private Tor network', { timeout: 600_0
   await t.test('the spend limit reached stops paying and says so', async (t) => {
     const three = await upload(randomFile(dir, 50_000, 'three.bin'));
     await devnetPay(devnetDir, three.address, three.amountDue);
-    await until(() => /spend limit reached/.test(A.output()) || undefined, 'the spend limit line');
+    // A copies three.bin to B before it pays: B first asks A's onion for the original (lib/mirrors/origin.ts),
+    // and A has just restarted — B's tor may try A's old introduction points for a while (a CI run at load 12
+    // took over 180 s here). The claim is the line and that nothing more is spent, not how soon.
+    await until(() => /spend limit reached/.test(A.output()) || undefined, 'the spend limit line', 420_000)
+      .catch((err) => { t.comment(A.output().split('\n').slice(-40).join('\n')); throw err; });
     t.match(A.output(), /mirrors\s+not paying .* spend limit reached: \d+ of \d+ sats a day spent/, 'the log says why the mirror is not paid');
     t.same((await fileJson(`${A.url}/${three.id}`)).mirrors, [], 'an unpaid copy is not listed');
     const balance = JSON.parse((await exec(process.execPath, [CLI, 'wallet', 'balance', '--json', '--data-dir', aDir])).stdout);
