@@ -61,6 +61,8 @@ t.test('an orphaned chunk is removed in the background after the listener is up'
   fs.writeFileSync(orphan, 'left by an upload killed half-way');
   p = await startPaidNode({}, dataDir);
   t.teardown(() => p.stop());
-  await until(() => !fs.existsSync(orphan), 30_000, 'orphan removed');
+  // the sweep logs once it has gone through every chunk dir, after the unlink: wait for both
+  await until(() => !fs.existsSync(orphan) && p.logs.some((l) => /removed 1 orphaned chunk/.test(l)), 30_000, 'the orphan removed, and the sweep\'s line');
+  t.notOk(fs.existsSync(orphan), 'the orphaned chunk is removed');
   t.ok(p.logs.some((l) => /removed 1 orphaned chunk/.test(l)), 'and the removal is logged');
 });
