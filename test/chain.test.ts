@@ -1,7 +1,7 @@
 // lib/chain: the header chain payments and names verify against. Real Namecoin mainnet AuxPoW headers are
 // accepted and every tampered part of them refused; regtest chains from a server are synced, kept on disk,
 // reorganised only by more work, and merkle proofs checked against them.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import crypto from 'crypto';
 import fs from 'fs';
 import os from 'os';
@@ -63,8 +63,9 @@ t.test('Namecoin mainnet AuxPoW headers (blocks 19414 and 37174) check; every ta
   t.throws(() => parseHeader(Buffer.from(hex + '00', 'hex'), true), /after the block header/);
 });
 
-t.test('write-behind (a leader under a lease): headers reach the disk in the background, in order, and reopen', async (t) => {
-  const server = await TestElectrum.start({ height: 40 });
+/** A test Electrum server at `height`, a client of it and a folder for a header chain, all removed after `t`. */
+async function serverAndDir(t: Test, height: number) {
+  const server = await TestElectrum.start({ height });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitdrop-chain-'));
   const client = new ElectrumClient({ servers: [server.url], clearnet: false });
   t.teardown(async () => {
@@ -74,6 +75,11 @@ t.test('write-behind (a leader under a lease): headers reach the disk in the bac
   });
   await client.start();
   const request = (m: string, p: unknown[]) => client.request(m, p);
+  return { server, dir, client, request };
+}
+
+t.test('write-behind (a leader under a lease): headers reach the disk in the background, in order, and reopen', async (t) => {
+  const { server, dir, client, request } = await serverAndDir(t, 40);
   const chain = HeaderChain.open({ network: 'regtest', dir, writeBehind: true });
   await syncChain(chain, request, parseTip(chain, await client.request('blockchain.headers.subscribe', [])));
   server.mine();
@@ -90,16 +96,7 @@ t.test('write-behind (a leader under a lease): headers reach the disk in the bac
 });
 
 t.test('a regtest chain from a server: synced, stored, reopened without downloading, proofs checked', async (t) => {
-  const server = await TestElectrum.start({ height: 150 });
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bitdrop-chain-'));
-  const client = new ElectrumClient({ servers: [server.url], clearnet: false });
-  t.teardown(async () => {
-    await client.stop();
-    await server.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  await client.start();
-  const request = (m: string, p: unknown[]) => client.request(m, p);
+  const { server, dir, client, request } = await serverAndDir(t, 150);
   const tip = async (c: HeaderChain) => parseTip(c, await client.request('blockchain.headers.subscribe', []));
 
   const chain = HeaderChain.open({ network: 'regtest', dir });

@@ -19,7 +19,7 @@ import { tmpDir } from './helpers/daemon';
 import { waitFor } from './helpers/tor-lone';
 import { openDevnet } from './helpers/devnet';
 import { devnetPay } from '../lib/devnet/wallet';
-import { startMember, UploadLoop, missing, duplicateAddresses, get, whereStuck, type Member, type Acked } from './helpers/failover';
+import { startMember, UploadLoop, missing, duplicateAddresses, get, whereStuck, etcdLeaderKillDrill, quorumLossDrill, type Member, type Acked } from './helpers/failover';
 
 const view = async (base: string, id: string) =>
   JSON.parse((await get(`${base}/${id}`, 20_000, true)).body.toString() || '{}') as { state?: string; address?: string; amountDue?: number };
@@ -201,43 +201,12 @@ t.test('failover drills on a replica-3 volume with a 3-member etcd', async (t) =
   });
 
   await t.test('kill -9 of the etcd leader member: the primary keeps its lease and keeps serving', async (t) => {
-    await loop.more(3);
-    const m = await etcd.leader();
-    t.ok(m, 'etcd has a leader');
-    const before = loop.acked.length;
-    const fatalBefore = (primary.output().match(/^FATAL/gm) ?? []).length;
-    await etcd.kill(m!);
-    await loop.more(10, 60_000);
-    t.ok(primary.alive() && primary.url(), 'the primary still serves');
-    t.equal((primary.output().match(/^FATAL/gm) ?? []).length, fatalBefore, 'and never fenced');
-    t.ok(loop.acked.slice(before).every((x) => x.daemon === primary.name), 'every upload since was answered by the primary alone');
-    await etcd.start(m!);
-    await etcd.healthy();
+    await etcdLeaderKillDrill(t, { etcd, loop, primary, standby });
     await check(t, 'after kill -9 of the etcd leader member');
   });
 
   await t.test('loss of etcd quorum: the leader fences, no one serves, nothing is lost; service resumes with quorum', async (t) => {
-    await loop.more(3);
-    const lost = etcd.members.slice(0, 2);
-    const cutAt = Date.now();
-    for (const m of lost) await etcd.kill(m);
-    const ex = await primary.exited();
-    const fencedMs = Date.now() - cutAt;
-    t.equal(ex.code, 75, `the leader fenced itself and exited (75) ${fencedMs} ms after quorum was lost`);
-    t.match(primary.output(), /FATAL\s+the leader lease could not be renewed for 7 s/, 'saying why');
-    t.comment(`the leader fenced ${fencedMs} ms after quorum was lost (GlusterFS)`);
-    const ackedAtFence = loop.acked.length;
-    const lastAck = Math.max(...loop.acked.map((x) => x.at));
-    t.ok(lastAck <= cutAt + 7000 + 1000, 'no upload acknowledged past the fencing deadline');
-    // no one serves while etcd has no quorum
-    await new Promise((r) => setTimeout(r, 3000));
-    t.equal(loop.acked.length, ackedAtFence, 'no upload acknowledged without quorum');
-    t.equal(standby.url(), '', 'the standby does not take over without quorum');
-    for (const m of lost) await etcd.start(m);
-    await etcd.healthy();
-    await standby.serving(90_000);
-    t.comment(`service resumed ${Date.now() - cutAt} ms after quorum was lost (quorum came back after ~3 s)`);
-    await loop.more(5);
+    await quorumLossDrill(t, { etcd, loop, primary, standby });
     await check(t, 'after the loss of etcd quorum and its return');
     primary = standby;
   });

@@ -15,7 +15,7 @@ import { Readable } from 'stream';
 import { waitFor } from './helpers/tor-lone';
 import { exec, CLI, tmpDir } from './helpers/daemon';
 import { createEtcd, type EtcdCluster } from './helpers/etcd';
-import { startMember, UploadLoop, missing, put, type Member } from './helpers/failover';
+import { startMember, UploadLoop, missing, etcdLeaderKillDrill, quorumLossDrill, type Member } from './helpers/failover';
 
 t.test('--standby without --etcd refuses to start, in one line', async (t) => {
   const dir = tmpDir('bitdrop-lease-', t);
@@ -116,16 +116,7 @@ t.test('a deployment on one data dir with a 3-member etcd', async (t) => {
   await loop.more(10);
 
   await t.test('kill -9 of the etcd leader member: the primary keeps its lease and keeps serving', async (t) => {
-    const m = await etcd.leader();
-    t.ok(m, 'etcd has a leader');
-    const before = loop.acked.length;
-    await etcd.kill(m!);
-    await loop.more(20, 60_000);
-    t.ok(a.alive() && a.url(), 'the primary still serves');
-    t.notMatch(a.output(), /FATAL/, 'and never fenced');
-    t.ok(loop.acked.slice(before).every((x) => x.daemon === 'a'), 'every upload since was answered by the primary alone');
-    await etcd.start(m!);
-    await etcd.healthy();
+    await etcdLeaderKillDrill(t, { etcd, loop, primary: a, standby: b });
   });
 
   let current = a;
@@ -152,28 +143,7 @@ t.test('a deployment on one data dir with a 3-member etcd', async (t) => {
   });
 
   await t.test('loss of etcd quorum: the leader fences, no one serves, nothing is lost; service resumes with quorum', async (t) => {
-    await loop.more(5);
-    const lost = etcd.members.slice(0, 2);
-    const cutAt = Date.now();
-    for (const m of lost) await etcd.kill(m);
-    const ex = await current.exited();
-    const fencedMs = Date.now() - cutAt;
-    t.equal(ex.code, 75, `the leader fenced itself and exited (75) ${fencedMs} ms after quorum was lost`);
-    t.match(current.output(), /FATAL\s+the leader lease could not be renewed for 7 s/, 'saying why');
-    const ackedAtFence = loop.acked.length;
-    const lastAck = Math.max(...loop.acked.map((x) => x.at));
-    t.ok(lastAck <= cutAt + 7000 + 1000, 'no upload acknowledged past the fencing deadline');
-    // no one serves while etcd has no quorum
-    await new Promise((r) => setTimeout(r, 3000));
-    t.equal(loop.acked.length, ackedAtFence, 'no upload acknowledged without quorum');
-    t.equal(standby.url(), '', 'the standby does not take over without quorum');
-    const res = await put(current.url() || 'http://127.0.0.1:1', Buffer.from('x'), 2000);
-    t.not(res.status, 201, 'the fenced leader answers nothing');
-    for (const m of lost) await etcd.start(m);
-    await etcd.healthy();
-    const url = await standby.serving(90_000);
-    t.comment(`service resumed ${Date.now() - cutAt} ms after quorum was lost (quorum came back after ~3 s)`);
-    await loop.more(5);
+    const url = await quorumLossDrill(t, { etcd, loop, primary: current, standby });
     await loop.stop();
     t.same(await missing(url, loop.acked), [], `all ${loop.acked.length} acknowledged uploads are there`);
     t.same(loop.overlaps(), [], 'never two daemons answering 201 at once');

@@ -8,6 +8,8 @@ import fs from 'fs';
 import http from 'http';
 import { spawn, type ChildProcess } from 'child_process';
 import path from 'path';
+import type { Test } from 'tap';
+import type { EtcdCluster } from './etcd';
 
 /** build/bin/bitdrop.js, from test/helpers (tests) or build/test/helpers (bench/failover.ts) */
 const CLI = [path.resolve(__dirname, '..', '..', 'build', 'bin', 'bitdrop.js'), path.resolve(__dirname, '..', '..', 'bin', 'bitdrop.js')]
@@ -211,4 +213,61 @@ export async function duplicateAddresses(base: string, acked: Acked[]): Promise<
     seen.set(address, a.id);
   }
   return dup;
+}
+
+/** The etcd drills, the same on a local data dir (test/lease) and on GlusterFS (test/gluster-failover). */
+export interface EtcdDrill {
+  etcd: EtcdCluster;
+  loop: UploadLoop;
+  /** the daemon leading now, and the one standing by */
+  primary: Member;
+  standby: Member;
+}
+
+/** kill -9 of the etcd leader member: the primary keeps its lease and serves on; the member comes back. */
+export async function etcdLeaderKillDrill(t: Test, d: EtcdDrill): Promise<void> {
+  await d.loop.more(3);
+  const m = await d.etcd.leader();
+  t.ok(m, 'etcd has a leader');
+  const before = d.loop.acked.length;
+  const fatals = () => (d.primary.output().match(/^FATAL/gm) ?? []).length;
+  const fatalBefore = fatals();
+  await d.etcd.kill(m!);
+  await d.loop.more(10, 60_000);
+  t.ok(d.primary.alive() && d.primary.url(), 'the primary still serves');
+  t.equal(fatals(), fatalBefore, 'and never fenced');
+  t.ok(d.loop.acked.slice(before).every((x) => x.daemon === d.primary.name), 'every upload since was answered by the primary alone');
+  await d.etcd.start(m!);
+  await d.etcd.healthy();
+}
+
+/**
+ * Loss of etcd quorum (2 of 3 members killed): the leader fences itself and exits 75, no upload is
+ * acknowledged past its fencing deadline or while there is no quorum, the standby does not take over; quorum
+ * comes back and the standby serves. Resolves with the standby's URL.
+ */
+export async function quorumLossDrill(t: Test, d: EtcdDrill): Promise<string> {
+  await d.loop.more(5);
+  const lost = d.etcd.members.slice(0, 2);
+  const cutAt = Date.now();
+  for (const m of lost) await d.etcd.kill(m);
+  const ex = await d.primary.exited();
+  const fencedMs = Date.now() - cutAt;
+  t.equal(ex.code, 75, `the leader fenced itself and exited (75) ${fencedMs} ms after quorum was lost`);
+  t.match(d.primary.output(), /FATAL\s+the leader lease could not be renewed for 7 s/, 'saying why');
+  const ackedAtFence = d.loop.acked.length;
+  const lastAck = Math.max(...d.loop.acked.map((x) => x.at));
+  t.ok(lastAck <= cutAt + 7000 + 1000, 'no upload acknowledged past the fencing deadline');
+  // no one serves while etcd has no quorum
+  await new Promise((r) => setTimeout(r, 3000));
+  t.equal(d.loop.acked.length, ackedAtFence, 'no upload acknowledged without quorum');
+  t.equal(d.standby.url(), '', 'the standby does not take over without quorum');
+  const res = await put(d.primary.url() || 'http://127.0.0.1:1', Buffer.from('x'), 2000);
+  t.not(res.status, 201, 'the fenced leader answers nothing');
+  for (const m of lost) await d.etcd.start(m);
+  await d.etcd.healthy();
+  const url = await d.standby.serving(90_000);
+  t.comment(`the leader fenced ${fencedMs} ms after quorum was lost; service resumed ${Date.now() - cutAt} ms after (quorum came back after ~3 s)`);
+  await d.loop.more(5);
+  return url;
 }
