@@ -7,6 +7,8 @@ import { promisify } from 'util';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const CLI = path.join(ROOT, 'build', 'bin', 'bitdrop.js');
+/** the node flags of bin/bitdrop's #! line, so that a test's daemon runs as `npx bitdrop start` does */
+export const NODE_FLAGS = (/^#!.*\bnode\b(.*)$/m.exec(fs.readFileSync(path.join(ROOT, 'bin', 'bitdrop'), 'utf8'))?.[1] ?? '').trim().split(/\s+/).filter(Boolean);
 export const exec = promisify(execFile);
 
 export interface Daemon {
@@ -39,7 +41,7 @@ export interface DaemonOptions {
 export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const dataDir = opts.dataDir ?? tmpDir();
   // Storage and HTTP tests run a free box on purpose (--free); payment tests ask for prices with `paid`.
-  const args = [CLI, 'start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--tor', 'off',
+  const args = [...NODE_FLAGS, CLI, 'start', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--tor', 'off',
     ...(opts.paid ? [] : ['--free']), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, {
     env: { ...process.env, ...opts.env },
@@ -149,7 +151,7 @@ export interface Standby {
  * the data dir). `served()` then waits for the takeover.
  */
 export async function startStandby(opts: DaemonOptions & { dataDir: string }): Promise<Standby> {
-  const args = [CLI, 'start', '--standby', '--data-dir', opts.dataDir, '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--tor', 'off',
+  const args = [...NODE_FLAGS, CLI, 'start', '--standby', '--data-dir', opts.dataDir, '--listen', '127.0.0.1:0', '--console', '127.0.0.1:0', '--tor', 'off',
     ...(opts.paid ? [] : ['--free']), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
